@@ -1,0 +1,277 @@
+"""Gaussian-process models: an exact SE-ARD GP and its extension with the Jacobian posterior.
+
+Notation (SPEC §1.1): data X (N x D), y (N), constant prior mean m, kernel
+k(x, x') = σf² exp(−½ Σ_i (x_i − x'_i)² / l_i²), noise σn², K = k(X, X) + σn² I, Λ = diag(l²).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+import gpytorch
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models.gpytorch import GPyTorchModel
+from gpytorch.constraints import Interval
+from gpytorch.distributions import MultivariateNormal
+from gpytorch.kernels import RBFKernel, ScaleKernel
+from gpytorch.likelihoods import GaussianLikelihood
+from gpytorch.means import ConstantMean
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.priors import Prior, UniformPrior
+
+logger = logging.getLogger(__name__)
+
+# Relative margin by which an automatic interval constraint sits inside a uniform prior's support:
+# a sigmoid-transformed value may round onto the interval's edge, where the prior's log density is −inf.
+_UNIFORM_MARGIN = 1e-6
+
+
+def se_kernel(x1: torch.Tensor, x2: torch.Tensor, lengthscale: torch.Tensor, outputscale: torch.Tensor) -> torch.Tensor:
+    """k(x1, x2) = σf² exp(−½ ‖(x1 − x2) / l‖²).
+
+    Args:
+        x1: `... x n x D`; x2: `... x m x D`; lengthscale: `D` (or `1 x D`); outputscale: scalar.
+
+    Returns:
+        `... x n x m` kernel matrix.
+    """
+    ls = lengthscale.reshape(-1)
+    diff = (x1.unsqueeze(-2) - x2.unsqueeze(-3)) / ls
+    return outputscale * torch.exp(-0.5 * diff.pow(2).sum(-1))
+
+
+def _constraint_inside_uniform(prior: Optional[Prior], constraint):
+    """A uniform prior without a constraint gets an interval constraint just inside its support (SPEC §5)."""
+    if constraint is None and isinstance(prior, UniformPrior):
+        a, b = float(prior.low), float(prior.high)
+        margin = _UNIFORM_MARGIN * (b - a)
+        return Interval(a + margin, b - margin)
+    return constraint
+
+
+def _safe_cholesky(matrix: torch.Tensor) -> torch.Tensor:
+    """Cholesky factor, adding growing jitter to the diagonal where the matrix is not numerically PD."""
+    factor, info = torch.linalg.cholesky_ex(matrix)
+    if not bool(info.any()):
+        return factor
+    eye = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
+    scale = matrix.diagonal(dim1=-2, dim2=-1).mean().abs().clamp_min(1e-12)
+    for exponent in range(-9, -1):
+        factor, info = torch.linalg.cholesky_ex(matrix + (10.0**exponent) * scale * eye)
+        if not bool(info.any()):
+            logger.debug("Cholesky needed jitter %.1e", 10.0**exponent)
+            return factor
+    raise torch.linalg.LinAlgError("kernel matrix is not positive definite even with jitter")
+
+
+class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
+    """Exact GP with constant mean m and SE-ARD kernel: f ~ GP(m, σf² exp(−½ ‖(x − x')/l‖²)), y = f + ε, ε ~ N(0, σn²).
+
+    The constant mean is fixed (not trained). With a prior on a hyperparameter, its initial value is the
+    prior's mean; a uniform prior without a constraint gets a matching interval constraint.
+
+    Example:
+        >>> model = ExactGPSEModel(torch.rand(10, 2), torch.rand(10))
+        >>> model.initialize(**{"covar_module.base_kernel.lengthscale": 0.3, "likelihood.noise": 0.01})
+        >>> posterior = model.posterior(torch.rand(5, 2))
+    """
+
+    _num_outputs = 1
+
+    def __init__(
+        self,
+        train_x: torch.Tensor,
+        train_y: torch.Tensor,
+        lengthscale_constraint=None,
+        lengthscale_hyperprior: Optional[Prior] = None,
+        outputscale_constraint=None,
+        outputscale_hyperprior: Optional[Prior] = None,
+        noise_constraint=None,
+        noise_hyperprior: Optional[Prior] = None,
+        ard_num_dims: Optional[int] = None,
+        prior_mean: float = 0.0,
+    ):
+        """Args:
+        train_x: `N x D` inputs; train_y: `N` observations (N may be 0).
+        ard_num_dims: number of lengthscales (D for ARD, None for one shared lengthscale).
+        """
+        likelihood = GaussianLikelihood(
+            noise_prior=noise_hyperprior,
+            noise_constraint=_constraint_inside_uniform(noise_hyperprior, noise_constraint),
+        )
+        super().__init__(train_x, train_y, likelihood)
+        self.mean_module = ConstantMean()
+        self.mean_module.constant.data.fill_(float(prior_mean))
+        self.mean_module.constant.requires_grad_(False)
+        self.covar_module = ScaleKernel(
+            RBFKernel(
+                ard_num_dims=ard_num_dims,
+                lengthscale_prior=lengthscale_hyperprior,
+                lengthscale_constraint=_constraint_inside_uniform(lengthscale_hyperprior, lengthscale_constraint),
+            ),
+            outputscale_prior=outputscale_hyperprior,
+            outputscale_constraint=_constraint_inside_uniform(outputscale_hyperprior, outputscale_constraint),
+        )
+        if lengthscale_hyperprior is not None:
+            self.covar_module.base_kernel.lengthscale = lengthscale_hyperprior.mean
+        if outputscale_hyperprior is not None:
+            self.covar_module.outputscale = outputscale_hyperprior.mean
+        if noise_hyperprior is not None:
+            self.likelihood.noise = noise_hyperprior.mean
+        self.to(train_x)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> MultivariateNormal:
+        return MultivariateNormal(self.mean_module(x), self.covar_module(x))
+
+    # Plain-tensor views of the hyperparameters, used by the analytic formulas.
+    @property
+    def lengthscale(self) -> torch.Tensor:
+        """`D` (or `1`) lengthscales l."""
+        return self.covar_module.base_kernel.lengthscale.reshape(-1)
+
+    @property
+    def outputscale(self) -> torch.Tensor:
+        """Scalar σf²."""
+        return self.covar_module.outputscale
+
+    @property
+    def noise(self) -> torch.Tensor:
+        """Scalar σn²."""
+        return self.likelihood.noise.reshape(())
+
+    @property
+    def prior_mean(self) -> torch.Tensor:
+        return self.mean_module.constant.reshape(())
+
+    def fit_hyperparameters(self, fix_noise: bool = False) -> None:
+        """Maximise the exact marginal log-likelihood (plus log-priors) with L-BFGS-B through BoTorch."""
+        raw_noise = self.likelihood.noise_covar.raw_noise
+        raw_noise.requires_grad_(not fix_noise)
+        try:
+            mll = ExactMarginalLogLikelihood(self.likelihood, self)
+            fit_gpytorch_mll(mll)
+        finally:
+            raw_noise.requires_grad_(True)
+        self.eval()
+
+
+@dataclass
+class KernelSolve:
+    """Quantities of the current data that every analytic formula needs, computed once.
+
+    X: `N x D`; chol: `N x N` lower Cholesky factor of K = k(X, X) + σn² I; alpha: `N` = K⁻¹ (y − m);
+    lengthscale: `D`; outputscale, noise: scalars.
+    """
+
+    X: torch.Tensor
+    chol: torch.Tensor
+    alpha: torch.Tensor
+    lengthscale: torch.Tensor
+    outputscale: torch.Tensor
+    noise: torch.Tensor
+
+    def kernel(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        return se_kernel(x1, x2, self.lengthscale, self.outputscale)
+
+    def kernel_gradient(self, x: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """∂k(x, x2_j)/∂x = −Λ⁻¹ (x − x2_j) k(x, x2_j).  x: `... x n x D`, x2: `... x m x D` → `... x n x m x D`."""
+        k = self.kernel(x, x2)
+        diff = x.unsqueeze(-2) - x2.unsqueeze(-3)
+        return -diff / self.lengthscale.pow(2) * k.unsqueeze(-1)
+
+
+class DerivativeExactGPSEModel(ExactGPSEModel):
+    """SE-ARD GP on a sliding window of the N_max newest points, with the posterior of its gradient.
+
+    μ∇(x) = ∂k(x, X)/∂x · K⁻¹ (y − m),   Σ∇(x) = σf² Λ⁻¹ − ∂k(x, X)/∂x · K⁻¹ · ∂k(X, x)/∂x.
+
+    Example:
+        >>> model = DerivativeExactGPSEModel(D=2, N_max=10)
+        >>> model.append_train_data(torch.rand(4, 2), torch.rand(4))
+        >>> mean, cov = model.posterior_derivative(torch.rand(3, 2))  # 3 x 2, 3 x 2 x 2
+    """
+
+    def __init__(
+        self,
+        D: int,
+        N_max: Optional[int] = None,
+        train_x: Optional[torch.Tensor] = None,
+        train_y: Optional[torch.Tensor] = None,
+        dtype: torch.dtype = torch.float64,
+        **kwargs,
+    ):
+        """Args:
+        D: input dimension; N_max: window size (None keeps every point);
+        train_x: optional `N x D` initial data, train_y: `N`; kwargs: as `ExactGPSEModel`.
+        """
+        if train_x is None:
+            train_x = torch.empty(0, D, dtype=dtype)
+            train_y = torch.empty(0, dtype=dtype)
+        kwargs.setdefault("ard_num_dims", D)
+        super().__init__(train_x, train_y, **kwargs)
+        self.D = D
+        self.N_max = N_max
+        if N_max is not None:
+            self._truncate()
+
+    @property
+    def train_x(self) -> torch.Tensor:
+        """`N x D` inputs currently in the window."""
+        return self.train_inputs[0]
+
+    @property
+    def train_y(self) -> torch.Tensor:
+        """`N` observations currently in the window."""
+        return self.train_targets
+
+    @property
+    def N(self) -> int:
+        return self.train_targets.shape[-1]
+
+    def set_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
+        """Replace the data (then keep only the N_max newest points). train_x: `N x D`, train_y: `N`."""
+        self.set_train_data(train_x, train_y, strict=False)
+        self._truncate()
+
+    def append_train_data(self, new_x: torch.Tensor, new_y: torch.Tensor) -> None:
+        """Add observations; the oldest points drop out beyond N_max. new_x: `n x D` (or `D`), new_y: `n` (or scalar)."""
+        new_x = new_x.reshape(-1, self.D).to(self.train_x)
+        new_y = new_y.reshape(-1).to(self.train_y)
+        self.set_data(torch.cat([self.train_x, new_x]), torch.cat([self.train_y, new_y]))
+
+    def _truncate(self) -> None:
+        if self.N_max is not None and self.N > self.N_max:
+            self.set_train_data(self.train_x[-self.N_max :], self.train_y[-self.N_max :], strict=False)
+
+    def kernel_solve(self) -> KernelSolve:
+        """Cholesky factor of K and K⁻¹(y − m) for the current data and hyperparameters (never cached:
+        a refit or new data must not leave stale values behind)."""
+        X, y = self.train_x, self.train_y
+        lengthscale = self.lengthscale.expand(self.D) if self.lengthscale.numel() == 1 else self.lengthscale
+        outputscale, noise = self.outputscale, self.noise
+        K = se_kernel(X, X, lengthscale, outputscale) + noise * torch.eye(self.N, dtype=X.dtype, device=X.device)
+        chol = _safe_cholesky(K)
+        alpha = torch.cholesky_solve((y - self.prior_mean).unsqueeze(-1), chol).squeeze(-1)
+        return KernelSolve(X, chol, alpha, lengthscale, outputscale, noise)
+
+    def posterior_derivative(self, x: torch.Tensor, min_variance: float = 1e-9):
+        """Gradient posterior at x: mean `n x D` and covariance `n x D x D`.
+
+        Args:
+            x: `n x D` (or `D`) points.
+            min_variance: floor for the diagonal of the covariance only (off-diagonals may be negative).
+        """
+        x = x.reshape(-1, self.D).to(self.train_x)
+        solve = self.kernel_solve()
+        dk = solve.kernel_gradient(x, solve.X)  # n x N x D
+        mean = torch.einsum("nkd,k->nd", dk, solve.alpha)
+        v = torch.linalg.solve_triangular(solve.chol, dk, upper=False)  # n x N x D: L⁻¹ ∂k(X, x)/∂x
+        prior_cov = torch.diag_embed((solve.outputscale / solve.lengthscale.pow(2)).expand(x.shape[0], self.D))
+        cov = prior_cov - v.transpose(-1, -2) @ v
+        diagonal = cov.diagonal(dim1=-2, dim2=-1)
+        cov = cov - torch.diag_embed(diagonal) + torch.diag_embed(diagonal.clamp_min(min_variance))
+        return mean, cov

@@ -1,0 +1,145 @@
+"""The synthetic-function experiment (SPEC §3.1): data generation and one run per (dimension, objective) unit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import torch
+
+from gibo.config import (
+    ConfigError,
+    ExperimentConfig,
+    HypersConfig,
+    SyntheticDataConfig,
+    build_optimizer,
+    config_to_dict,
+    resolve_dimension,
+)
+from gibo.loop import run_optimization
+from gibo.results import load_unit, save_unit
+from gibo.synthetic_functions import SyntheticDataset, generate_dataset
+
+logger = logging.getLogger(__name__)
+
+START_VALUE = 0.5  # θ_0 = 0.5 · 1
+
+
+def data_file(data_config: SyntheticDataConfig, D: int) -> Path:
+    return Path(data_config.out_dir) / f"data_dim{D}.npz"
+
+
+def generate_data(data_config: SyntheticDataConfig, D: int, progress=None) -> SyntheticDataset:
+    """Objectives and optima for one dimension (seeded by the data config's seed and D)."""
+    return generate_dataset(
+        D,
+        num_objectives=data_config.num_objectives,
+        num_samples=data_config.num_samples,
+        noise_variance=data_config.noise_variance,
+        factor_lengthscale=data_config.factor_lengthscale,
+        gamma=data_config.gamma,
+        outputscale=data_config.gp_hypers.outputscale,
+        num_optimizer_starts=data_config.n_max,
+        seed=data_config.seed * 1_000 + D,
+        progress=progress,
+    )
+
+
+def load_data(data_config: SyntheticDataConfig, D: int) -> SyntheticDataset:
+    path = data_file(data_config, D)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: synthetic data for D={D} not found; run generate_data_synthetic_functions.py first")
+    return SyntheticDataset.load(path)
+
+
+@dataclass(frozen=True)
+class SyntheticUnit:
+    """One (dimension, objective) pair; `seed` derives from the experiment seed, D and the index."""
+
+    D: int
+    index: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"dim{self.D}/objective{self.index:03d}"
+
+
+def units(config: ExperimentConfig, data_config: SyntheticDataConfig) -> List[SyntheticUnit]:
+    return [
+        SyntheticUnit(D, i, seed=config.seed * 1_000_003 + D * 1_009 + i)
+        for D in data_config.dimensions
+        for i in range(data_config.num_objectives)
+    ]
+
+
+def unit_file(run_dir, unit: SyntheticUnit) -> Path:
+    return Path(run_dir) / f"dim{unit.D}" / f"objective{unit.index:03d}.npz"
+
+
+def true_hypers(config: ExperimentConfig, dataset: SyntheticDataset) -> HypersConfig | None:
+    """The hyperparameters given to the model: all true ones (set_hypers), only the noise, or none."""
+    if config.set_hypers:
+        return HypersConfig(
+            lengthscale=dataset.lengthscale.tolist(), outputscale=dataset.outputscale, noise=dataset.noise_variance
+        )
+    if config.only_set_noise_hyper:
+        return HypersConfig(noise=dataset.noise_variance)
+    return None
+
+
+def resolved_config(config: ExperimentConfig, data_config: SyntheticDataConfig, D: int) -> ExperimentConfig:
+    return resolve_dimension(config, D, factor_lengthscale=data_config.factor_lengthscale)
+
+
+def run_unit(config: ExperimentConfig, data_config: SyntheticDataConfig, unit: SyntheticUnit) -> dict:
+    """Run the configured method on one objective from θ_0 = 0.5·1; return the arrays to save."""
+    dataset = load_data(data_config, unit.D)
+    if unit.index >= dataset.num_objectives:
+        raise ConfigError(f"{data_file(data_config, unit.D)}: holds {dataset.num_objectives} objectives, unit asks for #{unit.index}")
+    torch.manual_seed(unit.seed)
+    np.random.seed(unit.seed % 2**32)
+    resolved = resolved_config(config, data_config, unit.D)
+    objective = dataset.objective(unit.index, seed=unit.seed)
+    params_init = torch.full((unit.D,), START_VALUE, dtype=torch.float64)
+    optimizer = build_optimizer(resolved, params_init, objective, hypers=true_hypers(config, dataset))
+    result = run_optimization(
+        optimizer, max_iterations=resolved.max_iterations, max_objective_calls=resolved.max_objective_calls
+    )
+    values = objective.noise_free(torch.from_numpy(result.params)).numpy()
+    return dict(
+        params=result.params,
+        calls=result.calls,
+        values=values,
+        f_star=dataset.f_star[unit.index],
+        seed=unit.seed,
+    )
+
+
+def load_results(run_dir) -> dict:
+    """{D: {"values": list of `T_i+1` arrays, "calls": list of arrays, "f_star": `n` array}} from a run directory."""
+    results: dict = {}
+    for path in sorted(Path(run_dir).glob("dim*/objective*.npz")):
+        D = int(path.parent.name[3:])
+        unit = load_unit(path)
+        entry = results.setdefault(D, {"values": [], "calls": [], "f_star": []})
+        entry["values"].append(unit["values"])
+        entry["calls"].append(unit["calls"])
+        entry["f_star"].append(float(unit["f_star"]))
+    for entry in results.values():
+        entry["f_star"] = np.asarray(entry["f_star"])
+    return dict(sorted(results.items()))
+
+
+def config_record(config: ExperimentConfig, data_config: SyntheticDataConfig) -> dict:
+    """What is saved beside the results: the experiment config and its values resolved for each D."""
+    experiment = config_to_dict(config)
+    experiment.pop("out_dir")  # where the record lives; may differ between a run and its resume
+    return {
+        "experiment": experiment,
+        "resolved": {D: config_to_dict(resolved_config(config, data_config, D).optimizer_config) for D in data_config.dimensions},
+        "data": config_to_dict(data_config),
+    }
