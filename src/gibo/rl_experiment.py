@@ -1,0 +1,122 @@
+"""Reinforcement-learning experiments (SPEC §3.2, §3.3): one run of the configured method per trial."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from gibo.config import ConfigError, ExperimentConfig, build_optimizer, config_to_dict, resolve_dimension
+from gibo.environment_api import EnvironmentObjective, make_env
+from gibo.loop import run_optimization
+from gibo.policy_parameterizations import MLP
+
+try:  # registers lqr-v0 when the gym-lqr package is installed
+    import gym_lqr  # noqa: F401
+except ImportError:  # pragma: no cover - gym-lqr is part of the requirements
+    pass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One independent run; `seed` seeds torch, numpy and the environment's resets."""
+
+    index: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"trial{self.index:03d}"
+
+
+def trials(config: ExperimentConfig) -> List[Trial]:
+    return [Trial(i, seed=config.seed * 1_000 + i) for i in range(config.trials)]
+
+
+def trial_file(run_dir, trial: Trial) -> Path:
+    return Path(run_dir) / f"{trial.name}.npz"
+
+
+def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
+    """Errors a user can make in an RL config that the schema cannot see."""
+    prefix = f"{source}: " if source else ""
+    if not config.environment_name:
+        raise ConfigError(f"{prefix}environment_name: missing required key")
+    if config.mlp is None:
+        raise ConfigError(f"{prefix}mlp: missing required key")
+
+
+def build_policy(config: ExperimentConfig, env: gym.Env) -> MLP:
+    """The MLP of `config.mlp`; `layers` defaults to a linear policy [n_state, n_action]."""
+    mlp = config.mlp
+    layers = mlp.layers
+    if layers is None:
+        n_state = env.observation_space.shape[0]
+        if isinstance(env.action_space, gym.spaces.Discrete):
+            n_out = 1 if env.action_space.n == 2 else int(env.action_space.n)
+        else:
+            n_out = env.action_space.shape[0]
+        layers = [n_state, n_out]
+    return MLP(layers, add_bias=mlp.add_bias, nonlinearity=mlp.nonlinearity, discretize=mlp.discretize)
+
+
+def build_objective(config: ExperimentConfig, seed: int) -> EnvironmentObjective:
+    env = make_env(config.environment_name)
+    policy = build_policy(config, env)
+    reward = config_to_dict(config.mlp.manipulate_reward)
+    return EnvironmentObjective(
+        env, policy, manipulate_reward=reward, state_normalization=config.mlp.state_normalization, seed=seed
+    )
+
+
+def search_space_dimension(config: ExperimentConfig) -> int:
+    env = make_env(config.environment_name)
+    try:
+        return build_policy(config, env).n_params
+    finally:
+        env.close()
+
+
+def resolved_config(config: ExperimentConfig) -> ExperimentConfig:
+    return resolve_dimension(config, search_space_dimension(config))
+
+
+def run_trial(config: ExperimentConfig, trial: Trial) -> dict:
+    """Optimise the policy from θ_0 = 0; return the arrays to save (raw-state parameters)."""
+    torch.manual_seed(trial.seed)
+    np.random.seed(trial.seed % 2**32)
+    objective = build_objective(config, seed=trial.seed)
+    try:
+        resolved = resolve_dimension(config, objective.n_params)
+        params_init = torch.zeros(objective.n_params, dtype=torch.float64)
+        optimizer = build_optimizer(resolved, params_init, objective)
+        result = run_optimization(
+            optimizer, max_iterations=resolved.max_iterations, max_objective_calls=resolved.max_objective_calls
+        )
+        history = np.asarray(objective.reward_history, dtype=np.float64).reshape(-1, 2)
+        arrays = dict(
+            params=result.params,
+            calls=result.calls,
+            episode_timesteps=history[:, 0].astype(np.int64),
+            episode_returns=history[:, 1],
+            seed=trial.seed,
+        )
+        if objective.state_normalizer is not None:
+            arrays.update(state_mean=objective.state_normalizer.mean, state_std=objective.state_normalizer.std)
+        return arrays
+    finally:
+        objective.close()
+
+
+def config_record(config: ExperimentConfig) -> dict:
+    """What is saved beside the trials: the experiment config and its values resolved for the policy's D."""
+    experiment = config_to_dict(config)
+    experiment.pop("out_dir")
+    return {"experiment": experiment, "resolved": config_to_dict(resolved_config(config).optimizer_config)}
