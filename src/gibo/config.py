@@ -258,13 +258,16 @@ def _convert(value, tp, where: str):
             if type(None) in args:
                 return None
             raise ConfigError(f"{where}: a value is required ({_type_name(tp)})")
+        candidates = [a for a in args if a is not type(None)]
+        if len(candidates) == 1:
+            return _convert(value, candidates[0], where)
         # Prefer exact matches (a literal string, a bool) before numeric coercion.
-        errors = []
-        for arg in sorted((a for a in args if a is not type(None)), key=lambda a: a is float):
+        for arg in sorted(candidates, key=lambda a: a is float):
             try:
                 return _convert(value, arg, where)
             except ConfigError as error:
-                errors.append(error)
+                if isinstance(value, dict) and dataclasses.is_dataclass(arg):
+                    raise error  # the mapping was meant for this section: report its own problem
         raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
     if origin is Literal:
         if value in typing.get_args(tp):

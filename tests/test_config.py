@@ -1,0 +1,164 @@
+"""Config validation: the paper's vocabulary loads, every kind of bad input gives one clear line."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from gibo.config import (
+    ARSConfig,
+    CMAESConfig,
+    ConfigError,
+    GIBOConfig,
+    build_optimizer,
+    load_data_config,
+    load_experiment_config,
+    resolve_dimension,
+)
+from gibo.optimizers import GIBO
+from gibo.synthetic_functions import lengthscale_interval, lengthscale_scale
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def write(tmp_path, data, name="c.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def gibo_config(**overrides):
+    data = yaml.safe_load((CONFIGS / "synthetic_experiment" / "gibo_default.yaml").read_text())
+    data.update(overrides)
+    return data
+
+
+def test_every_shipped_experiment_config_loads_and_resolves():
+    files = [p for p in CONFIGS.rglob("*.yaml") if not p.name.startswith("generate_data")]
+    assert files
+    for path in files:
+        config = load_experiment_config(path)
+        resolved = resolve_dimension(config, 8)
+        assert resolved.method in {"gibo", "rs", "vbo", "cmaes"}
+
+
+def test_every_shipped_data_config_loads():
+    files = list(CONFIGS.rglob("generate_data*.yaml"))
+    assert files
+    for path in files:
+        assert load_data_config(path).dimensions
+
+
+def test_default_gibo_config_values(tmp_path):
+    config = load_experiment_config(CONFIGS / "synthetic_experiment" / "gibo_default.yaml")
+    assert isinstance(config.optimizer_config, GIBOConfig)
+    resolved = resolve_dimension(config, 12)
+    opt = resolved.optimizer_config
+    assert opt.max_samples_per_iteration == 12
+    assert opt.model_config.N_max == 60
+    assert opt.model_config.ard_num_dims == 12
+    assert opt.delta == 0.2 and opt.optimizer_torch_config.lr == 0.25
+    optimizer = build_optimizer(resolved, torch.full((12,), 0.5), lambda p: -(p**2).sum())
+    assert isinstance(optimizer, GIBO)
+    assert optimizer.model.N_max == 60
+
+
+def test_variable_values_resolve():
+    ars = load_experiment_config_from({"method": "rs", "out_dir": "x", "max_objective_calls": 10,
+                                       "optimizer_config": {"samples_per_iteration": "variable", "exploration_noise": "variable"}})
+    resolved = resolve_dimension(ars, 17, factor_lengthscale=2.0).optimizer_config
+    assert isinstance(resolved, ARSConfig)
+    assert resolved.samples_per_iteration == 1 + 17 // 8
+    assert resolved.exploration_noise == pytest.approx(0.1 * 2 * lengthscale_scale(17))
+    cma = load_experiment_config_from({"method": "cmaes", "out_dir": "x", "max_objective_calls": 10, "optimizer_config": {"sigma": "variable"}})
+    assert isinstance(cma.optimizer_config, CMAESConfig)
+    assert resolve_dimension(cma, 4).optimizer_config.sigma == pytest.approx(0.3 * lengthscale_scale(4))
+
+
+def load_experiment_config_from(data, tmp_dir=Path("/tmp")):
+    from gibo.config import parse_experiment_config
+
+    return parse_experiment_config(data, "test.yaml")
+
+
+def test_historical_spellings_and_priors(tmp_path):
+    data = gibo_config()
+    data["optimizer_config"]["model_config"]["outputscale_constraint"] = {"constraint": "greather_than", "kwargs": {"lower_bound": 0.001}}
+    data["optimizer_config"]["model_config"]["lengthscale_hyperprior"] = {
+        "prior": "get_lengthscale_hyperprior", "kwargs": {"dim": "dim_search_space", "factor_lengthscale": 2, "gamma": 0.3}}
+    data["optimizer_config"]["lr_schedular"] = {0: 0.8, 3: 0.3}
+    config = resolve_dimension(load_experiment_config(write(tmp_path, data)), 8)
+    optimizer = build_optimizer(config, torch.zeros(8), lambda p: p.sum())
+    assert optimizer.lr_schedular == {0: 0.8, 3: 0.3}
+    prior = optimizer.model.covar_module.base_kernel.lengthscale_prior
+    low, high = lengthscale_interval(8, 2, 0.3)
+    assert float(prior.low) == pytest.approx(low) and float(prior.high) == pytest.approx(high)
+    constraint = optimizer.model.covar_module.raw_outputscale_constraint
+    assert float(constraint.lower_bound) == pytest.approx(0.001)
+    data["optimizer_config"]["model_config"]["outputscale_constraint"]["constraint"] = "greater_than"
+    assert load_experiment_config(write(tmp_path, data, "d.yaml"))
+
+
+def _error(tmp_path, data) -> str:
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        load_experiment_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    return message
+
+
+def test_unknown_top_level_key(tmp_path):
+    message = _error(tmp_path, gibo_config(max_objective_cals=300))
+    assert "unknown key max_objective_cals" in message
+
+
+def test_unknown_nested_key_names_its_path(tmp_path):
+    data = gibo_config()
+    data["optimizer_config"]["model_config"]["N_maxx"] = 3
+    assert "optimizer_config.model_config: unknown key N_maxx" in _error(tmp_path, data)
+
+
+def test_wrong_type(tmp_path):
+    data = gibo_config()
+    data["optimizer_config"]["delta"] = "wide"
+    assert "optimizer_config.delta: expected" in _error(tmp_path, data)
+
+
+def test_unknown_method_and_prior(tmp_path):
+    assert "method: expected one of" in _error(tmp_path, gibo_config(method="gradient_descent"))
+    data = gibo_config()
+    data["optimizer_config"]["model_config"]["lengthscale_hyperprior"] = {"prior": "cauchy", "kwargs": {}}
+    assert "lengthscale_hyperprior.prior" in _error(tmp_path, data)
+    data["optimizer_config"]["model_config"]["lengthscale_hyperprior"] = {"prior": "uniform", "kwargs": {"a": 0.1, "c": 1}}
+    assert "unknown key c for uniform" in _error(tmp_path, data)
+
+
+def test_unknown_hyper_name(tmp_path):
+    data = gibo_config()
+    data["optimizer_config"]["hyperparameter_config"]["hypers"]["covar_module.lengthscale"] = 0.1
+    assert "unknown key covar_module.lengthscale" in _error(tmp_path, data)
+
+
+def test_missing_budget_and_box(tmp_path):
+    assert "max_iterations / max_objective_calls" in _error(tmp_path, gibo_config(max_objective_calls=None))
+    data = gibo_config()
+    data["optimizer_config"]["delta"] = None
+    assert "delta / optimizer_config.bounds" in _error(tmp_path, data)
+
+
+def test_missing_file_and_malformed_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_experiment_config(tmp_path / "nope.yaml")
+    path = write(tmp_path, "method: gibo\n  out_dir: [unclosed\n")
+    with pytest.raises(ConfigError, match="malformed YAML"):
+        load_experiment_config(path)
+
+
+def test_data_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="dimensions: missing required key"):
+        load_data_config(write(tmp_path, {"out_dir": "x", "num_objectives": 2}))
+    with pytest.raises(ConfigError, match="unknown key dims"):
+        load_data_config(write(tmp_path, {"out_dir": "x", "num_objectives": 2, "dimensions": [2], "dims": 3}))

@@ -1,0 +1,131 @@
+"""The derivative GP against autograd and finite differences of the GP posterior."""
+
+import pytest
+import torch
+from gpytorch.constraints import Interval
+from gpytorch.priors import NormalPrior, UniformPrior
+
+from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel, se_kernel
+
+
+def make_model(D, N, dtype=torch.float64, N_max=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    model = DerivativeExactGPSEModel(D, N_max=N_max, dtype=dtype)
+    lengthscale = (0.2 + 0.6 * torch.rand(D, generator=g, dtype=torch.float64)).to(dtype)
+    model.initialize(**{"covar_module.base_kernel.lengthscale": lengthscale, "covar_module.outputscale": 1.7, "likelihood.noise": 0.03})
+    model.mean_module.constant.data.fill_(0.3)
+    X = torch.rand(N, D, generator=g, dtype=torch.float64).to(dtype)
+    y = (torch.sin(3 * X).sum(-1) + 0.1 * torch.randn(N, generator=g, dtype=torch.float64).to(dtype))
+    model.append_train_data(X, y)
+    return model
+
+
+def test_se_kernel_matches_gpytorch():
+    model = make_model(3, 7)
+    X = model.train_x
+    expected = model.covar_module(X, X).to_dense()
+    actual = se_kernel(X, X, model.lengthscale, model.outputscale)
+    torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("D,N", [(1, 3), (2, 10), (5, 25), (8, 40)])
+def test_gradient_mean_equals_autograd_of_posterior_mean(D, N):
+    model = make_model(D, N)
+    x = torch.rand(4, D, dtype=torch.float64)
+    mean, _ = model.posterior_derivative(x)
+    xr = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model.posterior(xr).mean.sum(), xr)
+    torch.testing.assert_close(mean, grad, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("D,N", [(2, 6), (4, 20)])
+def test_gradient_covariance_equals_mixed_second_derivative_of_posterior_covariance(D, N):
+    """Σ∇(x) = ∂²/∂a∂b cov_post(f(a), f(b)) at a = b = x, computed by autograd on the GP posterior."""
+    model = make_model(D, N)
+    x = torch.rand(D, dtype=torch.float64)
+    _, cov = model.posterior_derivative(x)
+
+    def posterior_cov(a, b):
+        return model.posterior(torch.stack([a, b])).mvn.covariance_matrix[0, 1]
+
+    hessian = torch.autograd.functional.jacobian(
+        lambda a: torch.autograd.functional.jacobian(lambda b: posterior_cov(a, b), x, create_graph=True), x
+    )
+    torch.testing.assert_close(cov[0], hessian, rtol=1e-6, atol=1e-8)
+    assert torch.allclose(cov[0], cov[0].T)
+
+
+def test_gradient_covariance_by_finite_differences():
+    D = 3
+    model = make_model(D, 15)
+    x = torch.rand(D, dtype=torch.float64)
+    _, cov = model.posterior_derivative(x)
+    h = 1e-4
+    eye = torch.eye(D, dtype=torch.float64)
+    fd = torch.empty(D, D, dtype=torch.float64)
+    for i in range(D):
+        for j in range(D):
+            pts = torch.stack([x + h * eye[i], x - h * eye[i], x + h * eye[j], x - h * eye[j]])
+            c = model.posterior(pts).mvn.covariance_matrix
+            fd[i, j] = (c[0, 2] - c[0, 3] - c[1, 2] + c[1, 3]) / (4 * h * h)
+    torch.testing.assert_close(cov[0], fd, rtol=1e-4, atol=1e-5)
+
+
+def test_float32_close_to_float64():
+    m64 = make_model(3, 12)
+    m32 = make_model(3, 12, dtype=torch.float32)
+    x = torch.rand(2, 3, dtype=torch.float64)
+    mean64, cov64 = m64.posterior_derivative(x)
+    mean32, cov32 = m32.posterior_derivative(x.float())
+    assert mean32.dtype == torch.float32 and cov32.dtype == torch.float32
+    torch.testing.assert_close(mean32.double(), mean64, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(cov32.double(), cov64, rtol=1e-3, atol=1e-3)
+
+
+def test_diagonal_guard_only_touches_the_diagonal():
+    model = make_model(2, 30)
+    # Far more data than noise allows: variances near zero; off-diagonals keep their sign.
+    _, cov = model.posterior_derivative(model.train_x[:1], min_variance=1e3)
+    assert torch.all(cov[0].diagonal() == 1e3)
+    _, raw = model.posterior_derivative(model.train_x[:1], min_variance=-1e9)
+    assert cov[0, 0, 1] == raw[0, 0, 1]
+
+
+def test_window_keeps_newest_points():
+    model = DerivativeExactGPSEModel(2, N_max=5)
+    X = torch.arange(16, dtype=torch.float64).reshape(8, 2)
+    y = torch.arange(8, dtype=torch.float64)
+    for i in range(8):
+        model.append_train_data(X[i], y[i])
+        assert model.N == min(i + 1, 5)
+    torch.testing.assert_close(model.train_x, X[3:])
+    torch.testing.assert_close(model.train_y, y[3:])
+
+
+def test_prior_means_initialise_and_uniform_prior_gets_interval():
+    model = ExactGPSEModel(
+        torch.rand(4, 2, dtype=torch.float64), torch.rand(4, dtype=torch.float64),
+        lengthscale_hyperprior=UniformPrior(0.1, 0.3), outputscale_hyperprior=NormalPrior(2.0, 1.0), ard_num_dims=2,
+    )
+    torch.testing.assert_close(model.lengthscale, torch.full((2,), 0.2, dtype=torch.float64))
+    assert float(model.outputscale) == pytest.approx(2.0)
+    constraint = model.covar_module.base_kernel.raw_lengthscale_constraint
+    assert isinstance(constraint, Interval)
+    assert 0.1 < float(constraint.lower_bound) < 0.1001 and 0.2999 < float(constraint.upper_bound) < 0.3
+
+
+def test_fit_moves_lengthscales_inside_uniform_prior_and_keeps_fixed_noise():
+    g = torch.Generator().manual_seed(1)
+    X = torch.rand(40, 2, generator=g, dtype=torch.float64)
+    y = torch.sin(6 * X[:, 0]) + 0.01 * torch.randn(40, generator=g, dtype=torch.float64)
+    model = DerivativeExactGPSEModel(2, lengthscale_hyperprior=UniformPrior(0.05, 2.0), outputscale_hyperprior=NormalPrior(1.0, 1.0))
+    model.likelihood.noise = 0.01
+    model.append_train_data(X, y)
+    before = model.lengthscale.detach().clone()
+    model.fit_hyperparameters(fix_noise=True)
+    after = model.lengthscale.detach()
+    assert not torch.allclose(before, after, rtol=1e-3)
+    assert torch.all(after > 0.05) and torch.all(after < 2.0)
+    # the irrelevant second input gets the longer lengthscale
+    assert after[1] > after[0]
+    assert float(model.noise) == pytest.approx(0.01, rel=1e-6)

@@ -1,0 +1,135 @@
+"""The two synthetic-experiment scripts end to end on a tiny data config, and the synthetic objectives."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from gibo.synthetic_functions import (
+    SyntheticDataset,
+    compute_optimum,
+    generate_dataset,
+    lengthscale_interval,
+    lengthscale_scale,
+    mean_distance_unit_cube,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+generate = load_script("generate_data_synthetic_functions")
+run = load_script("run_synthetic_experiment")
+
+
+def test_mean_distance_approximation():
+    rng = np.random.default_rng(0)
+    # δ(n) is the paper's closed-form approximation: 4.4 % high at n = 2, tightening with n
+    for n, tolerance in ((2, 0.05), (8, 0.015), (32, 0.005)):
+        a, b = rng.random((200_000, n)), rng.random((200_000, n))
+        assert mean_distance_unit_cube(n) == pytest.approx(np.linalg.norm(a - b, axis=1).mean(), rel=tolerance)
+    assert lengthscale_scale(2) == pytest.approx(0.1)
+
+
+def test_dataset_objective_interpolates_samples_and_optimum_beats_samples():
+    data = generate_dataset(2, num_objectives=2, num_samples=200, noise_variance=0.01, seed=3)
+    low, high = lengthscale_interval(2)
+    assert np.all((data.lengthscale >= low) & (data.lengthscale <= high))
+    for i in range(2):
+        f = data.objective(i)
+        values = f.noise_free(torch.from_numpy(data.X[i])).numpy()
+        np.testing.assert_allclose(values, data.y[i], atol=2e-2)  # posterior mean with noise 1e-6
+        assert data.f_star[i] >= values.max() - 1e-9
+        assert float(f.noise_free(torch.from_numpy(data.x_star[i]))) == pytest.approx(data.f_star[i])
+        noisy = torch.stack([f(torch.full((2,), 0.5, dtype=torch.float64)) for _ in range(400)])
+        assert float(noisy.var()) == pytest.approx(0.01, rel=0.25)
+
+
+def test_dataset_roundtrip(tmp_path):
+    data = generate_dataset(2, num_objectives=1, num_samples=50, noise_variance=0.01, seed=1)
+    data.save(tmp_path / "d.npz")
+    loaded = SyntheticDataset.load(tmp_path / "d.npz")
+    np.testing.assert_array_equal(loaded.X, data.X)
+    assert loaded.noise_variance == data.noise_variance
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("synthetic")
+    data_cfg = tmp / "data.yaml"
+    data_cfg.write_text(yaml.safe_dump({
+        "out_dir": str(tmp / "data"), "dimensions": [2, 3], "num_objectives": 2, "num_samples": 150, "noise_variance": 0.01,
+    }))
+    assert generate.main(["-c", str(data_cfg)]) == 0
+    method = yaml.safe_load((ROOT / "configs/synthetic_experiment/gibo_default.yaml").read_text())
+    method.update(out_dir=str(tmp / "gibo"), max_objective_calls=30)
+    method_cfg = tmp / "gibo.yaml"
+    method_cfg.write_text(yaml.safe_dump(method))
+    assert run.main(["-c", str(method_cfg), "-cd", str(data_cfg)]) == 0
+    return tmp, data_cfg, method_cfg
+
+
+def _unit_arrays(directory):
+    files = sorted(Path(directory).glob("dim*/objective*.npz"))
+    return {f.relative_to(directory).as_posix(): dict(np.load(f)) for f in files}
+
+
+def test_scripts_write_finite_results(tiny):
+    tmp, _, _ = tiny
+    assert (tmp / "data" / "data_dim2.npz").is_file() and (tmp / "data" / "data_dim3.npz").is_file()
+    units = _unit_arrays(tmp / "gibo")
+    assert sorted(units) == ["dim2/objective000.npz", "dim2/objective001.npz", "dim3/objective000.npz", "dim3/objective001.npz"]
+    for arrays in units.values():
+        assert np.all(np.isfinite(arrays["values"])) and np.all(np.isfinite(arrays["params"]))
+        assert arrays["calls"][0] == 0 and arrays["calls"][-1] <= 30
+        assert arrays["params"].shape[0] == arrays["values"].shape[0] == arrays["calls"].shape[0]
+    record = yaml.safe_load((tmp / "gibo" / "config.yaml").read_text())
+    assert record["resolved"][3]["max_samples_per_iteration"] == 3
+    assert (tmp / "gibo" / "summary.json").is_file()
+
+
+def test_same_seed_same_results_and_no_overwrite(tiny):
+    tmp, data_cfg, method_cfg = tiny
+    assert run.main(["-c", str(method_cfg), "-cd", str(data_cfg)]) == 0
+    first, second = _unit_arrays(tmp / "gibo"), _unit_arrays(tmp / "gibo-2")  # the earlier run is kept
+    assert first.keys() == second.keys()
+    for key in first:
+        for name in first[key]:
+            np.testing.assert_array_equal(first[key][name], second[key][name])
+
+
+def test_resume_completes_missing_units(tiny):
+    tmp, data_cfg, method_cfg = tiny
+    target = tmp / "gibo" / "dim3" / "objective001.npz"
+    saved = dict(np.load(target))
+    target.unlink()
+    assert run.main(["-c", str(method_cfg), "-cd", str(data_cfg), "--resume", "--out-dir", str(tmp / "gibo")]) == 0
+    np.testing.assert_array_equal(dict(np.load(target))["params"], saved["params"])
+
+
+def test_missing_data_file_is_one_clear_line(tiny, tmp_path):
+    _, _, method_cfg = tiny
+    data_cfg = tmp_path / "data.yaml"
+    data_cfg.write_text(yaml.safe_dump({"out_dir": str(tmp_path / "none"), "dimensions": [5], "num_objectives": 1}))
+    with pytest.raises(SystemExit) as info:
+        run.main(["-c", str(method_cfg), "-cd", str(data_cfg)])
+    message = str(info.value)
+    assert message.startswith("error: ") and "data_dim5.npz" in message and "\n" not in message
+
+
+def test_bad_config_is_one_clear_line(tiny, tmp_path):
+    _, data_cfg, _ = tiny
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("method: gibo\nout_dir: x\nmax_objective_calls: 10\noptimizer_config:\n  delta: 0.1\n  learning_rate: 3\n")
+    with pytest.raises(SystemExit) as info:
+        run.main(["-c", str(bad), "-cd", str(data_cfg)])
+    assert str(info.value) == f"error: {bad}: optimizer_config: unknown key learning_rate (allowed: " + str(info.value).split("(allowed: ")[1]
