@@ -12,6 +12,7 @@ from typing import Optional
 
 import gpytorch
 import torch
+from botorch.exceptions.errors import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
 from botorch.models.gpytorch import GPyTorchModel
 from gpytorch.constraints import Interval
@@ -151,9 +152,13 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
         """Maximise the exact marginal log-likelihood (plus log-priors) with L-BFGS-B through BoTorch."""
         raw_noise = self.likelihood.noise_covar.raw_noise
         raw_noise.requires_grad_(not fix_noise)
+        state = {k: v.clone() for k, v in self.state_dict().items()}
         try:
             mll = ExactMarginalLogLikelihood(self.likelihood, self)
             fit_gpytorch_mll(mll)
+        except ModelFittingError as error:  # keep the previous hyperparameters rather than end the run
+            logger.warning("hyperparameter fit failed (%s); keeping the previous values", str(error).splitlines()[0])
+            self.load_state_dict(state)
         finally:
             raw_noise.requires_grad_(True)
         self.eval()
