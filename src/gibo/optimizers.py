@@ -327,6 +327,8 @@ class VanillaBO(Optimizer):
         return self.model
 
     def step(self) -> None:
+        import warnings
+
         from botorch.acquisition import ExpectedImprovement, LogExpectedImprovement
         from botorch.optim import optimize_acqf
 
@@ -338,8 +340,12 @@ class VanillaBO(Optimizer):
         best_f = self.train_y.max() if self.best_f is None else self.best_f
         acq_class = LogExpectedImprovement if self.acquisition_function == "log_expected_improvement" else ExpectedImprovement
         cfg = self.optimize_acqf_config
+        with warnings.catch_warnings():
+            # Plain EI is the paper's acquisition; BoTorch's advice to use LogEI is the configurable option.
+            warnings.filterwarnings("ignore", message=".*ExpectedImprovement has known numerical issues.*")
+            acquisition = acq_class(model, best_f=best_f)
         candidate, _ = optimize_acqf(
-            acq_class(model, best_f=best_f), bounds=self.bounds, q=1, num_restarts=cfg["num_restarts"],
+            acquisition, bounds=self.bounds, q=1, num_restarts=cfg["num_restarts"],
             raw_samples=cfg["raw_samples"], options={"maxiter": 200}, retry_on_optimization_warning=False,
         )
         self.params = candidate.detach().reshape(-1)
@@ -349,6 +355,9 @@ class VanillaBO(Optimizer):
 
 class CMAES(Optimizer):
     """(μ/μ_w, λ)-CMA-ES through pycma (ask/tell) on −J; λ = 4 + ⌊3 ln D⌋ unless given. Records each generation's best point.
+
+    pycma's seed is `seed` combined with one draw from torch's global generator, so runs whose runner seeds
+    torch per unit (each synthetic objective, each RL trial) get different, repeatable sample streams.
 
     Example:
         >>> es = CMAES(torch.full((D,), 0.5), objective, sigma=0.1, seed=0)
@@ -366,7 +375,9 @@ class CMAES(Optimizer):
         import cma
 
         super().__init__(params_init, objective)
-        options = {"seed": int(seed) + 1, "verbose": -9, "verb_disp": 0, "verb_log": 0, "tolfun": 0, "tolx": 0, "tolfunhist": 0}
+        # pycma treats seed 0 as "seed from the clock": keep it ≥ 1.
+        cma_seed = 1 + (int(seed) * 1_000_003 + int(torch.randint(0, 2**30, ()))) % (2**31 - 2)
+        options = {"seed": cma_seed, "verbose": -9, "verb_disp": 0, "verb_log": 0, "tolfun": 0, "tolx": 0, "tolfunhist": 0}
         if population_size is not None:
             options["popsize"] = int(population_size)
         self.es = cma.CMAEvolutionStrategy(self.params.numpy().astype(np.float64), float(sigma), options)
