@@ -51,6 +51,10 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
         raise ConfigError(f"{prefix}environment_name: missing required key")
     if config.mlp is None:
         raise ConfigError(f"{prefix}mlp: missing required key")
+    try:
+        make_env(config.environment_name).close()
+    except ValueError as error:  # unknown id: fail before any result directory is made
+        raise ConfigError(f"{prefix}environment_name: {error}") from None
 
 
 def build_policy(config: ExperimentConfig, env: gym.Env) -> MLP:
