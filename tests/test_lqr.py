@@ -127,18 +127,19 @@ def test_orientation_rollout_average_cost_matches_analysis():
     assert abs(costs.mean() - predicted) < 0.05 * predicted
 
 
-def test_step_function_on_hand_made_inputs():
-    values = np.array([5.0, 3.0, 2.0, 1.0])
-    calls = np.array([2, 4, 4, 7])
-    grid = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8])
-    expected = [np.nan, np.nan, 5.0, 5.0, 2.0, 2.0, 2.0, 1.0, 1.0]
-    np.testing.assert_array_equal(lqr.step_function(values, calls, grid), expected)
-    stable = lqr.step_function(np.array([False, True]), np.array([1, 3]), np.array([0, 1, 2, 3]))
-    np.testing.assert_array_equal(stable, [np.nan, 0.0, 0.0, 1.0])
+def test_lqr_curves_read_iterates_as_step_functions_of_calls():
+    """An iterate counts from the call after which it exists; before the first one there is no value."""
+    _, K_opt = lqr.riccati(A, B, Q, R)
+    history = np.stack([np.zeros(9), K_opt.reshape(-1)])  # unstable, then optimal
+    curves = lqr.lqr_curves([history], [np.array([1, 3])], grid=np.array([0, 1, 2, 3, 4]))
+    np.testing.assert_array_equal(curves["stability_frequency"], [np.nan, 0.0, 0.0, 1.0, 1.0])
+    median = curves["cost_percentiles"][1]
+    assert np.isnan(median[0]) and np.all(median[1:3] == np.inf)
+    np.testing.assert_allclose(median[3:], 0.0, atol=1e-12)
     with pytest.raises(ValueError, match="non-decreasing"):
-        lqr.step_function(values, calls[::-1], grid)
-    with pytest.raises(ValueError, match="equal length"):
-        lqr.step_function(values, calls[:3], grid)
+        lqr.lqr_curves([history], [np.array([3, 1])])
+    with pytest.raises(ValueError, match="trial 0 has 2 iterates but 3 call counts"):
+        lqr.lqr_curves([history], [np.array([1, 2, 3])])
 
 
 def test_stability_frequency_ignores_missing_trials():

@@ -8,15 +8,23 @@ parameters and K of shape (3, 3). Every function here takes K in that orientatio
 System: x' = A x + B u + w, w ~ N(0, W); cost per step x^T Q x + u^T R u (the ``lqr-v0``
 environment of the ``gym_lqr`` package, whose reward is minus this cost).
 
+Iterates are read as step functions of the number of objective calls with the project's shared
+``gibo.evaluate.step_function``; one call is one 300-step episode.
+
 Example:
     >>> P, K_opt = riccati(A, B, Q, R)
-    >>> metrics = lqr_metrics(params_history, A, B, Q, R)
-    >>> lqr_figures([params_history], [calls], "lqr.pdf")
+    >>> params_histories, calls = load_lqr_run("experiments/lqr_experiment/gibo")
+    >>> lqr_figures(params_histories, calls, "lqr.pdf")
+
+Command line (numbers at 20/40/60/90/130 calls, and the figure):
+    python -m gibo.lqr figures experiments/lqr_experiment/gibo --out lqr.pdf lqr.png
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,13 +32,26 @@ from pathlib import Path
 import gym_lqr
 import numpy as np
 import scipy.linalg
+import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-logger = logging.getLogger(__name__)
+from gibo.evaluate import step_function
+from gibo.results import CONFIG_FILE, load_unit, unit_files
+
+logger = logging.getLogger("gibo.lqr")  # same name when run as python -m gibo.lqr
 
 #: Environment steps per objective call (one episode of ``lqr-v0``).
 STEPS_PER_CALL = gym_lqr.EPISODE_STEPS
+
+#: Calls at which the command line (and the issue) reports the numbers.
+REPORT_CALLS = (20, 40, 60, 90, 130)
+
+#: Trial files written by ``run_rl_experiment.py`` (one per trial).
+TRIAL_PATTERN = "trial[0-9][0-9][0-9].npz"
+
+#: Environment ids whose runs this module can analyse.
+LQR_ENV_IDS = ("lqr-v0", "gym_lqr:lqr-v0")
 
 #: Published reference points from other papers, drawn in the figures (timesteps, relative cost).
 REFERENCE_POINTS = {
@@ -141,34 +162,6 @@ def lqr_metrics(
     return {"stable": stable, "relative_cost": cost}
 
 
-def step_function(values: np.ndarray, calls: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """f(n) = values[t] for the last iterate t with calls[t] <= n; NaN for n < calls[0].
-
-    Args:
-        values: (T,) value of each iterate (bool is converted to 0/1).
-        calls: (T,) non-decreasing cumulative number of objective calls after each iterate.
-        grid: (G,) numbers of calls at which to read the function.
-
-    Returns:
-        (G,) float64.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    calls = np.asarray(calls)
-    grid = np.asarray(grid)
-    if values.shape != calls.shape or values.ndim != 1:
-        raise ValueError(
-            f"step_function: values and calls must be 1-D of equal length, "
-            f"got {values.shape} and {calls.shape}"
-        )
-    if np.any(np.diff(calls) < 0):
-        raise ValueError("step_function: calls must be non-decreasing")
-    index = np.searchsorted(calls, grid, side="right") - 1
-    out = np.full(grid.shape, np.nan)
-    known = index >= 0
-    out[known] = values[index[known]]
-    return out
-
-
 def stability_frequency(stable_on_grid: np.ndarray) -> np.ndarray:
     """freq(n) = mean over trials of stable(n), ignoring trials without an iterate yet (NaN).
 
@@ -229,7 +222,8 @@ def lqr_curves(
     Args:
         params_histories: one (T_i, n_action * n_state) array of iterates per trial.
         calls: one (T_i,) array of cumulative objective calls per trial.
-        grid: (G,) numbers of calls (default 1, 2, ..., the largest number of calls).
+        grid: (G,) numbers of calls (default: every integer from the smallest first entry of
+            ``calls`` to the largest last entry).
         system: {"A", "B", "Q", "R"[, "W"]} (default: the paper's system, ``default_system()``).
 
     Returns:
@@ -240,9 +234,15 @@ def lqr_curves(
         raise ValueError(
             f"lqr_curves: {len(params_histories)} parameter histories but {len(calls)} call arrays"
         )
+    for trial, (history, trial_calls) in enumerate(zip(params_histories, calls)):
+        if len(history) != len(trial_calls):
+            raise ValueError(
+                f"lqr_curves: trial {trial} has {len(history)} iterates but {len(trial_calls)} call counts"
+            )
     system = default_system() if system is None else system
     if grid is None:
-        grid = np.arange(1, max(int(np.max(c)) for c in calls) + 1)
+        first = min(int(np.min(c)) for c in calls)
+        grid = np.arange(first, max(int(np.max(c)) for c in calls) + 1)
     grid = np.asarray(grid)
     stable_on_grid = np.empty((len(calls), grid.size))
     cost_on_grid = np.empty((len(calls), grid.size))
@@ -324,10 +324,26 @@ def plot_relative_cost(
     return ax
 
 
+def plot_lqr_curves(curves: dict[str, np.ndarray]) -> Figure:
+    """Draw the stability panel and the relative-cost panel of ``lqr_curves``' output side by side.
+
+    Args:
+        curves: {"timesteps": (G,), "stability_frequency": (G,), "cost_percentiles": (3, G)}.
+
+    Returns:
+        A new figure (not registered with pyplot).
+    """
+    figure = Figure(figsize=(10, 3.5), layout="constrained")
+    stability_ax, cost_ax = figure.subplots(1, 2)
+    plot_stability(curves["timesteps"], curves["stability_frequency"], ax=stability_ax)
+    plot_relative_cost(curves["timesteps"], curves["cost_percentiles"], ax=cost_ax)
+    return figure
+
+
 def lqr_figures(
     params_histories: Sequence[np.ndarray],
     calls: Sequence[np.ndarray],
-    path: str | Path,
+    path: str | Path | Sequence[str | Path],
     grid: np.ndarray | None = None,
     system: dict[str, np.ndarray] | None = None,
 ) -> Figure:
@@ -336,18 +352,102 @@ def lqr_figures(
     Args:
         params_histories: one (T_i, n_action * n_state) array of iterates per trial.
         calls: one (T_i,) array of cumulative objective calls per trial.
-        path: output file; the format follows its suffix (.pdf, .png, ...).
+        path: output file, or several; the format follows the suffix (.pdf, .png, ...).
         grid: (G,) numbers of calls (see ``lqr_curves``).
         system: the LQR system (see ``lqr_curves``).
 
     Returns:
         The figure.
     """
-    curves = lqr_curves(params_histories, calls, grid, system)
-    figure = Figure(figsize=(10, 3.5), layout="constrained")
-    stability_ax, cost_ax = figure.subplots(1, 2)
-    plot_stability(curves["timesteps"], curves["stability_frequency"], ax=stability_ax)
-    plot_relative_cost(curves["timesteps"], curves["cost_percentiles"], ax=cost_ax)
-    figure.savefig(path)
-    logger.info("wrote LQR figure for %d trials to %s", len(calls), path)
+    figure = plot_lqr_curves(lqr_curves(params_histories, calls, grid, system))
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    for one in paths:
+        figure.savefig(one)
+        logger.info("wrote LQR figure for %d trials to %s", len(calls), one)
     return figure
+
+
+def load_lqr_run(run_dir: str | Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The iterates and call counts of every trial that ``run_rl_experiment.py`` saved in ``run_dir``.
+
+    Args:
+        run_dir: a directory with ``trialNNN.npz`` files (and usually ``config.yaml``).
+
+    Returns:
+        (params_histories, calls): per trial (sorted by trial number) a (T_i, 9) array of iterates
+        theta_0, theta_1, ... and a (T_i,) array of cumulative objective calls after each.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` or its trials are missing (one line naming the path).
+        ValueError: the run is not on ``lqr-v0`` or a trial file lacks ``params``/``calls``.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: run directory not found")
+    saved = run_dir / CONFIG_FILE
+    if saved.is_file():
+        record = yaml.safe_load(saved.read_text()) or {}
+        environment = (record.get("experiment") or {}).get("environment_name")
+        if environment is not None and environment not in LQR_ENV_IDS:
+            raise ValueError(f"{saved}: environment_name is {environment!r}, not an LQR run ({LQR_ENV_IDS[0]})")
+    trial_files = unit_files(run_dir, TRIAL_PATTERN)
+    if not trial_files:
+        raise FileNotFoundError(f"{run_dir}: no trial files ({TRIAL_PATTERN})")
+    params_histories, calls = [], []
+    for path in trial_files:
+        arrays = load_unit(path)
+        missing = {"params", "calls"} - set(arrays)
+        if missing:
+            raise ValueError(f"{path}: missing arrays {sorted(missing)}")
+        params_histories.append(np.asarray(arrays["params"], dtype=np.float64))
+        calls.append(np.asarray(arrays["calls"]))
+    return params_histories, calls
+
+
+def lqr_table(curves: dict[str, np.ndarray]) -> str:
+    """One row per grid point of ``lqr_curves``: calls, timesteps, stable fraction, cost percentiles."""
+    rows = [
+        f"{'calls':>6} {'timesteps':>10} {'stable':>7} {'cost p2':>9} {'median':>9} {'p98':>9}"
+    ]
+    for n, steps, frequency, (low, median, high) in zip(
+        curves["calls"], curves["timesteps"], curves["stability_frequency"], curves["cost_percentiles"].T
+    ):
+        rows.append(
+            f"{int(n):>6d} {int(steps):>10d} {frequency:>7.1%} {low:>9.4f} {median:>9.4f} {high:>9.4f}"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gibo.lqr figures RUN_DIR --out FIG.pdf``: print the numbers, write the figure."""
+    parser = argparse.ArgumentParser(
+        prog="python -m gibo.lqr", description="Numbers and figures of an LQR run (SPEC 3.3)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    figures = sub.add_parser(
+        "figures", help="stability frequency and relative cost of a run's iterates over calls"
+    )
+    figures.add_argument("run_dir", help="directory with the trial files of run_rl_experiment.py")
+    figures.add_argument(
+        "--out", nargs="+", default=[], help="figure file(s); the format follows the suffix"
+    )
+    figures.add_argument(
+        "--calls", type=int, nargs="+", default=list(REPORT_CALLS),
+        help="numbers of calls at which to print the numbers (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        params_histories, calls = load_lqr_run(args.run_dir)
+        table = lqr_curves(params_histories, calls, grid=np.asarray(args.calls))
+        sys.stdout.write(f"{args.run_dir}: {len(calls)} trials\n{lqr_table(table)}\n")
+        sys.stdout.flush()
+        if args.out:
+            lqr_figures(params_histories, calls, args.out)
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
