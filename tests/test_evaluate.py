@@ -1,0 +1,157 @@
+"""Evaluation of the synthetic study on hand-made inputs: step functions, best-so-far, f* correction, figures, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from gibo import evaluate
+from gibo.evaluate import (
+    best_so_far,
+    corrected_f_star,
+    mean_error_table,
+    normalized_error_curves,
+    parse_runs,
+    plot_error_curves,
+    plot_final_error_boxes,
+    step_function,
+    synthetic_error_curves,
+)
+from gibo.results import save_unit
+
+
+def test_step_function_takes_the_last_iterate_finished_within_n_calls():
+    values = np.array([1.0, 2.0, 3.0])
+    calls = np.array([0, 2, 5])
+    grid = np.array([0, 1, 2, 4, 5, 6, 100])
+    np.testing.assert_array_equal(step_function(values, calls, grid), [1, 1, 2, 2, 3, 3, 3])
+    out = step_function(values, np.array([1, 2, 5]), np.array([0, 1]))
+    assert np.isnan(out[0]) and out[1] == 1.0
+
+
+def test_step_function_rejects_decreasing_calls():
+    with pytest.raises(ValueError, match="non-decreasing"):
+        step_function(np.ones(3), np.array([0, 3, 2]), np.array([1]))
+
+
+def test_best_so_far_is_the_running_maximum():
+    np.testing.assert_array_equal(best_so_far([1.0, 3.0, 2.0, 5.0, 4.0]), [1, 3, 3, 5, 5])
+
+
+def test_corrected_f_star_raises_f_star_above_every_method_that_beat_it():
+    f_star = np.array([10.0, 5.0, 2.0])
+    corrected = corrected_f_star(f_star, [np.array([9.0, 6.0, 1.0]), np.array([11.0, 4.0, 2.0])])
+    np.testing.assert_allclose(corrected, [11.01, 6.01, 2.0])
+    np.testing.assert_array_equal(f_star, [10.0, 5.0, 2.0])  # input untouched
+
+
+def test_normalized_error_curves_by_hand():
+    values = [np.array([1.0, 3.0, 2.0]), np.array([2.0, 1.0, 4.0])]
+    calls = [np.array([0, 2, 4]), np.array([0, 3, 6])]
+    errors = normalized_error_curves(values, calls, np.array([4.0, 8.0]), np.array([0, 2, 4, 6]))
+    np.testing.assert_allclose(errors, [[3 / 4, 1 / 4, 1 / 4, 1 / 4], [6 / 8, 6 / 8, 6 / 8, 4 / 8]])
+
+
+def _results(per_dim):
+    """{D: (values, calls, f_star)} of per-objective lists → {D: {"values", "calls", "f_star"}} as `load_results` returns."""
+    return {
+        D: {"values": [np.asarray(v, float) for v in values], "calls": [np.asarray(c) for c in calls], "f_star": np.asarray(f_star, float)}
+        for D, (values, calls, f_star) in per_dim.items()
+    }
+
+
+def test_error_curves_correct_f_star_across_all_methods():
+    a = _results({2: ([[1.0, 3.0], [1.0, 2.0]], [[0, 5], [0, 5]], [4.0, 4.0])})
+    b = _results({2: ([[1.0, 2.0], [1.0, 6.0]], [[0, 5], [0, 5]], [4.0, 4.0])})
+    curves = synthetic_error_curves({"a": a, "b": b}, np.array([0, 5]))
+    # Objective 1: method b saw 6 > f* = 4, so f* = 6.01 for both methods.
+    np.testing.assert_allclose(curves["a"][2], [[3 / 4, 1 / 4], [5.01 / 6.01, 4.01 / 6.01]])
+    np.testing.assert_allclose(curves["b"][2], [[3 / 4, 2 / 4], [5.01 / 6.01, 0.01 / 6.01]])
+
+
+def test_error_curves_accept_a_partial_run_and_reject_different_data():
+    full = _results({4: ([[1.0], [1.0], [1.0]], [[0], [0], [0]], [2.0, 4.0, 5.0])})
+    partial = _results({4: ([[3.0]], [[0]], [2.0])})  # only objective 0 finished
+    curves = synthetic_error_curves({"full": full, "partial": partial}, np.array([0]))
+    assert curves["partial"][4].shape == (1, 1)
+    np.testing.assert_allclose(curves["full"][4][:, 0], [2.01 / 3.01, 3 / 4, 4 / 5])
+    other = _results({4: ([[1.0]], [[0]], [7.0])})
+    with pytest.raises(ValueError, match="same data"):
+        synthetic_error_curves({"full": full, "other": other}, np.array([0]))
+
+
+def test_mean_error_table_and_its_text():
+    a = _results({2: ([[1.0, 3.0], [1.0, 2.0]], [[0, 5], [0, 5]], [4.0, 4.0]), 3: ([[0.0, 1.0]], [[0, 4]], [2.0])})
+    table = mean_error_table({"a": a}, [0, 5])
+    np.testing.assert_allclose(table["a"][2], [3 / 4, (1 / 4 + 2 / 4) / 2])
+    np.testing.assert_allclose(table["a"][3], [1.0, 0.5])
+    text = evaluate.format_error_table(table, [0, 5])
+    assert text.splitlines()[0].split() == ["method", "D", "0", "5"]
+    assert len(text.splitlines()) == 3
+
+
+def _method(rng, dims=(2, 4), n=3, calls=30, per_iteration=3, quality=1.0):
+    """Random increasing values on n objectives per D, one iterate every `per_iteration` calls, f* = 12."""
+    steps = calls // per_iteration + 1
+    return _results({
+        D: ([np.cumsum(rng.random(steps)) * quality for _ in range(n)], [np.arange(steps) * per_iteration] * n, [12.0] * n)
+        for D in dims
+    })
+
+
+def test_figures_have_one_panel_per_dimension_and_every_method():
+    rng = np.random.default_rng(0)
+    methods = {"gibo": _method(rng, quality=1.2), "rs": _method(rng, per_iteration=2), "cmaes": _method(rng, dims=(2,))}
+    fig = plot_error_curves(methods)
+    assert isinstance(fig, Figure)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["D = 2", "D = 4"]
+    assert all(ax.get_yscale() == "log" for ax in visible)
+    assert len(visible[0].get_lines()) == 3 and len(visible[1].get_lines()) == 2
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["gibo", "rs", "cmaes"]
+    boxes = plot_final_error_boxes(methods)
+    visible = [ax for ax in boxes.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["D = 2, 30 calls", "D = 4, 30 calls"]
+    assert [t.get_text() for t in visible[0].get_xticklabels()] == ["gibo", "rs", "cmaes"]
+    assert [t.get_text() for t in visible[1].get_xticklabels()] == ["gibo", "rs"]
+
+
+def test_figure_grid_wraps_after_three_panels():
+    rng = np.random.default_rng(1)
+    fig = plot_error_curves({"a": _method(rng, dims=(2, 4, 8, 16))})
+    assert len(fig.axes) == 6
+    assert sum(ax.get_visible() for ax in fig.axes) == 4
+
+
+def _write_run(run_dir, results):
+    for D, entry in results.items():
+        for i, (v, c, f) in enumerate(zip(entry["values"], entry["calls"], entry["f_star"])):
+            save_unit(run_dir / f"dim{D}" / f"objective{i:03d}.npz", params=np.zeros((len(v), D)), calls=c, values=v, f_star=f, seed=i)
+
+
+def test_command_line_writes_figures_and_table(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    _write_run(tmp_path / "gibo", _method(rng, quality=1.2))
+    _write_run(tmp_path / "rs", _method(rng))
+    out = tmp_path / "figures"
+    code = evaluate.main(["synthetic-figures", "--runs", f"gibo={tmp_path / 'gibo'}", f"rs={tmp_path / 'rs'}", "--out", str(out), "--calls", "10", "30"])
+    assert code == 0
+    for name in ["normalized_error_curves.pdf", "normalized_error_curves.png", "final_error_boxes.pdf", "final_error_boxes.png", "mean_errors.txt"]:
+        assert (out / name).stat().st_size > 0
+    table = json.loads((out / "mean_errors.json").read_text())
+    assert table["calls"] == [10, 30] and set(table["mean_error"]) == {"gibo", "rs"}
+    assert "gibo" in capsys.readouterr().out
+
+
+def test_command_line_errors_are_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="expected LABEL=RUN_DIR"):
+        evaluate.main(["synthetic-figures", "--runs", "gibo", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="no results"):
+        evaluate.main(["synthetic-figures", "--runs", f"gibo={tmp_path / 'missing'}", "--out", str(tmp_path)])
+
+
+def test_parse_runs():
+    assert parse_runs(["gibo=a/b", "rs=c=d"]) == {"gibo": "a/b", "rs": "c=d"}
+    with pytest.raises(ValueError, match="twice"):
+        parse_runs(["a=x", "a=y"])
