@@ -253,7 +253,8 @@ def plot_final_error_boxes(methods: MethodResults, calls: Optional[int] = None, 
             tick_labels = [f"{label}\n(n={len(d)})" for label, d in zip(labels, data)]
         else:
             tick_labels = labels
-        boxes = ax.boxplot(data, tick_labels=tick_labels, patch_artist=True, medianprops={"color": "black"})
+        boxes = ax.boxplot(data, patch_artist=True, medianprops={"color": "black"})
+        ax.set_xticks(range(1, len(data) + 1), tick_labels)  # (boxplot's own label keyword changed name in 3.9)
         for patch, label in zip(boxes["boxes"], labels):
             patch.set_facecolor(colors[label])
             patch.set_alpha(0.6)
