@@ -14,7 +14,7 @@ import sys
 from gibo.config import ConfigError, load_experiment_config
 from gibo.results import prepare_run_dir
 from gibo.rl_experiment import check_rl_config, config_record, run_trial, trial_file, trials
-from gibo.runner import UnitsFailed, run_units
+from gibo.runner import RayUnavailable, UnitsFailed, run_units
 
 logger = logging.getLogger("run_rl_experiment")
 
@@ -25,7 +25,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", help="write here instead of the config's out_dir")
     parser.add_argument("--trials", type=int, help="override the config's number of trials")
     parser.add_argument("--resume", action="store_true", help="complete the trials missing in out_dir")
+    parser.add_argument("--workers", type=int, default=1, help="trials run at once: 1 runs in this process, more on local Ray (default 1)")
+    parser.add_argument("--ray-address", help="run the trials on this Ray cluster (e.g. auto); --workers then caps how many run at once")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = load_experiment_config(args.config)
@@ -47,9 +51,13 @@ def main(argv=None) -> int:
             path_of=functools.partial(trial_file, run_dir),
             name_of=lambda t: t.name,
             description=f"{config.method} {config.environment_name}",
+            workers=args.workers,
+            ray_address=args.ray_address,
         )
     except UnitsFailed as error:
         sys.exit(f"error: {error} (finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")
+    except RayUnavailable as error:
+        sys.exit(f"error: {error}")
     except KeyboardInterrupt:
         sys.exit(f"interrupted: finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
     logger.info("results written to %s", run_dir)

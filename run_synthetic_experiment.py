@@ -14,7 +14,7 @@ import sys
 from gibo.config import ConfigError, load_data_config, load_experiment_config
 from gibo.evaluate import format_summary, summarize_synthetic
 from gibo.results import prepare_run_dir
-from gibo.runner import UnitsFailed, run_units
+from gibo.runner import RayUnavailable, UnitsFailed, run_units
 from gibo.synthetic_experiment import config_record, data_file, load_results, run_unit, unit_file, units
 
 logger = logging.getLogger("run_synthetic_experiment")
@@ -26,7 +26,11 @@ def main(argv=None) -> int:
     parser.add_argument("-cd", "--data-config", required=True, help="data config YAML (as given to generate_data_synthetic_functions.py)")
     parser.add_argument("--out-dir", help="write here instead of the config's out_dir")
     parser.add_argument("--resume", action="store_true", help="complete the units missing in out_dir")
+    parser.add_argument("--workers", type=int, default=1, help="units run at once: 1 runs in this process, more on local Ray (default 1)")
+    parser.add_argument("--ray-address", help="run the units on this Ray cluster (e.g. auto); --workers then caps how many run at once")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = load_experiment_config(args.config)
@@ -49,9 +53,13 @@ def main(argv=None) -> int:
             path_of=functools.partial(unit_file, run_dir),
             name_of=lambda u: u.name,
             description=config.method,
+            workers=args.workers,
+            ray_address=args.ray_address,
         )
     except UnitsFailed as error:
         sys.exit(f"error: {error} (finished units are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")
+    except RayUnavailable as error:
+        sys.exit(f"error: {error}")
     except KeyboardInterrupt:
         sys.exit(f"interrupted: finished units are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
     summary = summarize_synthetic(load_results(run_dir), max_calls=config.max_objective_calls)

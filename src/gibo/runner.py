@@ -1,14 +1,27 @@
 """Run independent units (trials; dimension x objective pairs), writing each one's file as soon as it finishes.
 
-A unit that raises does not take the others with it: its error is logged with the unit's name and the
-run ends with `UnitsFailed` listing every failed unit. Units whose file exists are skipped (resume).
+Units run one after another in this process (`workers=1`), or side by side as Ray tasks: on a local
+Ray instance with `workers` CPUs, or on an existing cluster (`ray_address`). Either way the driver
+writes every result with `save_unit` the moment it arrives, so an interrupted run keeps every finished
+unit, and units whose file exists are skipped (resume).
+
+A unit that raises (or whose Ray worker dies) does not take the others with it: its error is logged
+with the unit's name and the run ends with `UnitsFailed` listing every failed unit.
+
+Every unit runs with one torch thread, in process and on Ray alike. Intra-op threads change the order
+of floating-point sums, so a unit's arrays would differ in the last bits between thread counts and then
+drift apart over an optimisation; with one thread everywhere a unit's result is the same whatever the
+number of workers (each unit seeds torch and numpy itself). More cores are used by running more units.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 from tqdm.auto import tqdm
 
@@ -26,6 +39,25 @@ class UnitsFailed(RuntimeError):
         super().__init__(f"{len(failures)} unit(s) failed, first {first[0]}: {first[1]}")
 
 
+class RayUnavailable(RuntimeError):
+    """Ray is not installed, or the cluster at the given address cannot be reached."""
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run the body with one torch intra-op thread (restored afterwards); a no-op where torch is not loaded."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def run_units(
     units: Sequence,
     run_unit: Callable[[object], dict],
@@ -33,23 +65,118 @@ def run_units(
     name_of: Callable[[object], str] = str,
     description: str = "units",
     progress: bool = True,
+    workers: int = 1,
+    ray_address: Optional[str] = None,
 ) -> List[Path]:
-    """Run every unit whose result file is missing; save its arrays with `save_unit`; return all unit files."""
+    """Run every unit whose result file is missing; save its arrays with `save_unit`; return all unit files.
+
+    Args:
+        units: the units, each one passed to `run_unit` (and, on Ray, pickled to a worker).
+        run_unit: unit → dict of arrays; must be picklable for Ray (a module-level function or a
+            `functools.partial` of one).
+        path_of: unit → its result file; name_of: unit → the name used in logs and errors.
+        workers: 1 runs in this process; more runs that many units at once as Ray tasks (local Ray
+            unless `ray_address`; with an address it caps the units in flight, otherwise the cluster's
+            CPUs do).
+        ray_address: an existing Ray cluster (e.g. "auto" or "ray://head:10001").
+    Raises:
+        UnitsFailed: after every other unit finished, when some raised.
+        RayUnavailable: Ray is needed but not installed, or `ray_address` cannot be reached.
+        KeyboardInterrupt: after saving every unit that had finished.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     todo = [u for u in units if not path_of(u).is_file()]
     if len(todo) < len(units):
         logger.info("%d of %d units already done; running the other %d", len(units) - len(todo), len(units), len(todo))
     failures: Dict[str, str] = {}
-    for unit in tqdm(todo, desc=description, disable=not progress, unit="unit"):
-        try:
-            arrays = run_unit(unit)
-        except KeyboardInterrupt:
-            raise
-        except Exception as error:  # one unit's failure must not lose the others
-            message = f"{type(error).__name__}: {error}".splitlines()[0]
-            logger.error("unit %s failed: %s", name_of(unit), message)
-            failures[name_of(unit)] = message
-            continue
-        save_unit(path_of(unit), **arrays)
+    if todo:
+        with tqdm(total=len(todo), desc=description, disable=not progress, unit="unit") as bar:
+            if workers > 1 or ray_address:
+                _run_on_ray(todo, run_unit, path_of, name_of, bar, failures, workers, ray_address)
+            else:
+                _run_in_process(todo, run_unit, path_of, name_of, bar, failures)
     if failures:
         raise UnitsFailed(failures)
     return [path_of(u) for u in units]
+
+
+def _record_failure(failures: Dict[str, str], name: str, error: BaseException) -> None:
+    """Log and keep one line naming the unit; the traceback goes to the debug log (Ray's includes the worker's)."""
+    cause = getattr(error, "cause", None) or error  # a unit's own exception inside Ray's RayTaskError
+    message = f"{type(cause).__name__}: {cause}".splitlines()[0]
+    logger.error("unit %s failed: %s", name, message)
+    logger.debug("unit %s failed", name, exc_info=error)
+    failures[name] = message
+
+
+def _run_in_process(todo, run_unit, path_of, name_of, bar, failures) -> None:
+    for unit in todo:
+        try:
+            with single_threaded():
+                arrays = run_unit(unit)
+        except Exception as error:  # one unit's failure must not lose the others
+            _record_failure(failures, name_of(unit), error)
+        else:
+            save_unit(path_of(unit), **arrays)
+        bar.update(1)
+
+
+def _run_single_threaded(run_unit, unit) -> dict:
+    """The Ray task: one unit with one torch thread."""
+    with single_threaded():
+        return run_unit(unit)
+
+
+def _run_on_ray(todo, run_unit, path_of, name_of, bar, failures, workers: int, ray_address: Optional[str]) -> None:
+    try:
+        import ray  # only here: the serial path does not pay for importing Ray
+    except ImportError:
+        raise RayUnavailable("running units on several workers needs Ray: pip install 'ray>=2.9'") from None
+
+    started = not ray.is_initialized()
+    if started:
+        if ray_address:
+            try:
+                ray.init(address=ray_address, logging_level=logging.WARNING)
+            except ConnectionError as error:
+                raise RayUnavailable(f"cannot reach the Ray cluster at {ray_address!r}: {error}") from None
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
+    # A dead worker is reported like a unit that raised (not retried): `--resume` reruns it.
+    task = ray.remote(num_cpus=1, max_retries=0)(_run_single_threaded)
+    in_flight = workers if workers > 1 else len(todo)
+    pending: Dict = {}  # ObjectRef → unit
+    queue = iter(todo)
+
+    def collect(ref) -> None:
+        unit = pending.pop(ref)
+        try:
+            arrays = ray.get(ref)
+        except Exception as error:  # RayTaskError (unit raised), WorkerCrashedError, ...
+            _record_failure(failures, name_of(unit), error)
+        else:
+            save_unit(path_of(unit), **arrays)
+        bar.update(1)
+
+    try:
+        run_unit_ref = ray.put(run_unit)  # shipped once, not with every task
+        while True:
+            for unit in itertools.islice(queue, in_flight - len(pending)):
+                pending[task.remote(run_unit_ref, unit)] = unit
+            if not pending:
+                break
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                collect(ref)
+    except KeyboardInterrupt:
+        if pending:
+            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+            for ref in done:
+                collect(ref)
+            for ref in pending:
+                ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started:
+            ray.shutdown()

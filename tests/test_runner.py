@@ -1,0 +1,230 @@
+"""run_units: serial vs Ray (identical files), kill and resume, a failing unit does not lose the others.
+
+One local Ray instance (2 CPUs) serves the whole module: run_units uses an instance that is already
+up and leaves it running.
+"""
+
+import functools
+import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from gibo.results import load_unit, unit_files
+from gibo.runner import UnitsFailed, run_units
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Fake units (module level, so that Ray workers can import them)
+# ------------------------------------------------------------------------------------------------
+
+
+def fake_unit(seed: int, sleep: float = 0.0) -> dict:
+    """A small seeded computation; also records the torch thread count it ran with."""
+    time.sleep(sleep)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(60, 60, generator=generator, dtype=torch.float64)
+    return dict(value=torch.linalg.cholesky(x @ x.T + torch.eye(60, dtype=torch.float64)).numpy(), seed=seed, threads=torch.get_num_threads())
+
+
+def failing_unit(seed: int, bad: int) -> dict:
+    if seed == bad:
+        raise ValueError(f"boom at {seed}\nsecond line")
+    return fake_unit(seed)
+
+
+def crashing_unit(seed: int, bad: int) -> dict:
+    if seed == bad:
+        os._exit(3)  # the worker process dies, as if killed
+    return fake_unit(seed)
+
+
+def interrupted_unit(seed: int, at: int) -> dict:
+    if seed == at:
+        raise KeyboardInterrupt
+    return fake_unit(seed)
+
+
+def unit_path(directory: Path, seed: int) -> Path:
+    return directory / f"unit{seed}.npz"
+
+
+def run_fake(directory, run_unit=fake_unit, seeds=range(5), **kwargs):
+    return run_units(
+        list(seeds), run_unit, path_of=functools.partial(unit_path, Path(directory)), name_of=lambda s: f"unit{s}", progress=False, **kwargs
+    )
+
+
+def assert_same_results(dir_a: Path, dir_b: Path) -> None:
+    files_a = [p.relative_to(dir_a) for p in unit_files(dir_a)]
+    files_b = [p.relative_to(dir_b) for p in unit_files(dir_b)]
+    assert files_a == files_b and files_a
+    for name in files_a:
+        a, b = load_unit(dir_a / name), load_unit(dir_b / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key].dtype == b[key].dtype, (name, key)
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield ray
+    ray.shutdown()
+
+
+# ------------------------------------------------------------------------------------------------
+# Serial path
+# ------------------------------------------------------------------------------------------------
+
+
+def test_serial_runs_single_threaded_and_restores_threads(tmp_path):
+    before = torch.get_num_threads()
+    paths = run_fake(tmp_path)
+    assert paths == [unit_path(tmp_path, s) for s in range(5)]
+    assert all(int(load_unit(p)["threads"]) == 1 for p in paths)
+    assert torch.get_num_threads() == before
+
+
+def test_serial_failing_unit_keeps_the_others(tmp_path, caplog):
+    with pytest.raises(UnitsFailed) as info:
+        run_fake(tmp_path, functools.partial(failing_unit, bad=2))
+    assert info.value.failures == {"unit2": "ValueError: boom at 2"}
+    assert "unit2" in str(info.value)
+    assert sorted(p.name for p in unit_files(tmp_path)) == ["unit0.npz", "unit1.npz", "unit3.npz", "unit4.npz"]
+    assert "unit unit2 failed: ValueError: boom at 2" in caplog.text
+
+
+def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run_fake(tmp_path / "run", functools.partial(interrupted_unit, at=2))
+    assert sorted(p.name for p in unit_files(tmp_path / "run")) == ["unit0.npz", "unit1.npz"]
+    ran = []
+
+    def counting_unit(seed):
+        ran.append(seed)
+        return fake_unit(seed)
+
+    run_fake(tmp_path / "run", counting_unit)
+    assert ran == [2, 3, 4]  # only what was missing
+    run_fake(tmp_path / "reference")
+    assert_same_results(tmp_path / "run", tmp_path / "reference")
+
+
+CHILD = """
+import functools, sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from gibo.runner import run_units
+from tests.test_runner import fake_unit, unit_path
+run_units([0], fake_unit, functools.partial(unit_path, Path({out!r}) / "probe"), progress=False)
+print("ray imported:", "ray" in sys.modules, flush=True)
+run_units(list(range(6)), functools.partial(fake_unit, sleep=0.3), functools.partial(unit_path, Path({out!r}) / "run"), progress=False)
+"""
+
+
+def run_child(out: Path) -> subprocess.Popen:
+    """A serial run of 6 slow fake units in its own process (after a one-unit probe run)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD.format(repo=str(REPO), out=str(out))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_killed_process_resumes_to_the_same_results(tmp_path):
+    child = run_child(tmp_path)
+    deadline = time.monotonic() + 60
+    while len(list(unit_files(tmp_path / "run"))) < 2 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    stdout, stderr = child.communicate()
+    assert "ray imported: False" in stdout, stderr  # the serial path never imports Ray
+    done = list(unit_files(tmp_path / "run"))
+    assert 2 <= len(done) < 6
+    run_fake(tmp_path / "run", seeds=range(6))
+    assert not list((tmp_path / "run").glob("*.tmp.npz"))
+    run_fake(tmp_path / "reference", seeds=range(6))
+    assert_same_results(tmp_path / "run", tmp_path / "reference")
+
+
+def test_rejects_zero_workers(tmp_path):
+    with pytest.raises(ValueError, match="workers"):
+        run_fake(tmp_path, workers=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Ray path
+# ------------------------------------------------------------------------------------------------
+
+
+def test_ray_gives_the_same_files_as_serial(tmp_path, local_ray):
+    run_fake(tmp_path / "serial")
+    run_fake(tmp_path / "ray", workers=2)
+    assert_same_results(tmp_path / "serial", tmp_path / "ray")
+    assert all(int(load_unit(p)["threads"]) == 1 for p in unit_files(tmp_path / "ray"))
+    assert local_ray.is_initialized()  # an instance run_units did not start is left running
+
+
+def test_ray_failing_unit_keeps_the_others(tmp_path, local_ray, caplog):
+    with pytest.raises(UnitsFailed) as info:
+        run_fake(tmp_path, functools.partial(failing_unit, bad=3), workers=2)
+    assert info.value.failures == {"unit3": "ValueError: boom at 3"}
+    assert sorted(p.name for p in unit_files(tmp_path)) == ["unit0.npz", "unit1.npz", "unit2.npz", "unit4.npz"]
+    assert "unit unit3 failed: ValueError: boom at 3" in caplog.text
+
+
+def test_ray_killed_worker_is_reported_and_resume_completes(tmp_path, local_ray):
+    with pytest.raises(UnitsFailed) as info:
+        run_fake(tmp_path / "run", functools.partial(crashing_unit, bad=1), workers=2)
+    assert list(info.value.failures) == ["unit1"]
+    assert "WorkerCrashedError" in info.value.failures["unit1"]
+    assert sorted(p.name for p in unit_files(tmp_path / "run")) == ["unit0.npz", "unit2.npz", "unit3.npz", "unit4.npz"]
+    run_fake(tmp_path / "run", workers=2)  # --resume: only unit1 is missing
+    run_fake(tmp_path / "reference")
+    assert_same_results(tmp_path / "run", tmp_path / "reference")
+
+
+# ------------------------------------------------------------------------------------------------
+# The experiment script end to end: tiny synthetic data (2 dims x 2 objectives), GIBO with fitting, 15 calls
+# ------------------------------------------------------------------------------------------------
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_synthetic_experiment_one_vs_two_workers_identical(tmp_path, local_ray):
+    from gibo.config import load_data_config
+    from gibo.synthetic_experiment import data_file, generate_data
+
+    data = dict(out_dir=str(tmp_path / "data"), dimensions=[2, 3], num_objectives=2, num_samples=64, n_max=3, seed=1)
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump(data))
+    data_config = load_data_config(tmp_path / "data.yaml")
+    for D in data_config.dimensions:
+        data_file(data_config, D).parent.mkdir(parents=True, exist_ok=True)
+        generate_data(data_config, D).save(data_file(data_config, D))
+    config = yaml.safe_load((REPO / "configs/synthetic_experiment/gibo_learned_hypers.yaml").read_text())
+    config["max_objective_calls"] = 15
+    (tmp_path / "gibo.yaml").write_text(yaml.safe_dump(config))
+
+    script = load_script("run_synthetic_experiment")
+    common = ["-c", str(tmp_path / "gibo.yaml"), "-cd", str(tmp_path / "data.yaml")]
+    assert script.main(common + ["--out-dir", str(tmp_path / "w1")]) == 0
+    assert script.main(common + ["--out-dir", str(tmp_path / "w2"), "--workers", "2"]) == 0
+    assert len(list(unit_files(tmp_path / "w1"))) == 4
+    assert_same_results(tmp_path / "w1", tmp_path / "w2")
