@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
-from gibo.config import ConfigError, ExperimentConfig, load_experiment_config, parse_experiment_config
+from gibo.config import ExperimentConfig, load_experiment_config, parse_experiment_config
 from gibo.environment_api import make_env, offline_rewards
 from gibo.evaluate import step_function
 from gibo.results import CONFIG_FILE, load_unit, save_unit
@@ -331,9 +331,15 @@ def plot_reward_curves(
     for i, result in enumerate(results):
         values = result.rewards_on_grid(grid)
         mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        n = len(result.curves)
         (line,) = ax.plot(
-            grid, mean, label=f"{result.label}, {len(result.curves)} runs", marker=MARKERS[i % len(MARKERS)],
-            markevery=(i * markevery // max(len(results), 1), markevery), markersize=5, drawstyle="steps-post",
+            grid,
+            mean,
+            label=f"{result.label}, {n} run{'s' if n != 1 else ''}",
+            marker=MARKERS[i % len(MARKERS)],
+            markevery=(i * markevery // len(results), markevery),  # staggered so markers do not overlap
+            markersize=5,
+            drawstyle="steps-post",
         )
         ax.fill_between(grid, mean - std, mean + std, step="post", color=line.get_color(), alpha=0.2, linewidth=0)
     if threshold is not None:
@@ -371,7 +377,6 @@ def environments_of(results: Sequence[EvaluatedRun]) -> Dict[str, List[Evaluated
 
 
 __all__ = [
-    "ConfigError",
     "EvaluationError",
     "RLRun",
     "OfflineCurve",
