@@ -155,3 +155,14 @@ def test_parse_runs():
     assert parse_runs(["gibo=a/b", "rs=c=d"]) == {"gibo": "a/b", "rs": "c=d"}
     with pytest.raises(ValueError, match="twice"):
         parse_runs(["a=x", "a=y"])
+
+
+def test_loaded_partial_runs_line_up_by_objective_index(tmp_path):
+    full = _results({4: ([[1.0], [1.0], [1.0]], [[0], [0], [0]], [2.0, 4.0, 5.0])})
+    _write_run(tmp_path / "full", full)
+    save_unit(tmp_path / "partial" / "dim4" / "objective002.npz", params=np.zeros((1, 4)), calls=[0], values=[6.0], f_star=5.0, seed=0)
+    methods = evaluate.load_synthetic_methods({"full": tmp_path / "full", "partial": tmp_path / "partial"})
+    np.testing.assert_array_equal(methods["partial"][4]["index"], [2])
+    curves = synthetic_error_curves(methods, np.array([0]))
+    np.testing.assert_allclose(curves["full"][4][:, 0], [1 / 2, 3 / 4, 5.01 / 6.01])
+    np.testing.assert_allclose(curves["partial"][4][:, 0], [0.01 / 6.01])

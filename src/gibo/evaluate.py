@@ -126,12 +126,17 @@ def load_synthetic_methods(runs: Mapping[str, object]) -> Dict[str, Dict[int, di
         results = load_results(run_dir)
         if not results:
             raise FileNotFoundError(f"{run_dir}: no results (dim*/objective*.npz) found for method {label!r}")
+        for D, entry in results.items():
+            # load_results keeps file order (objective000, objective001, …); the indices let partial runs line up.
+            entry.setdefault("index", np.array(sorted(int(p.stem[len("objective"):]) for p in Path(run_dir, f"dim{D}").glob("objective*.npz"))))
+            if len(entry["index"]) != len(entry["values"]):
+                raise ValueError(f"{run_dir}/dim{D}: objective files changed while loading; load again")
         methods[label] = results
     return methods
 
 
 def _objective_indices(entry: dict) -> np.ndarray:
-    # Units run in objective order, so a partial run holds the first n objectives unless indices are saved.
+    # Without saved indices (results not from `load_synthetic_methods`), assume the first n objectives.
     return np.asarray(entry.get("index", np.arange(len(entry["values"]))), dtype=np.int64)
 
 
