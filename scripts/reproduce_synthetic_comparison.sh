@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 METHODS=("$@")
 [ ${#METHODS[@]} -gt 0 ] || METHODS=(gibo rs vbo cmaes)
 FIGURE_DIR=${FIGURE_DIR:-experiments/synthetic_reduced/figures}
+declare -A LABEL=([gibo]=GIBO [rs]=ARS [vbo]="vanilla BO" [cmaes]=CMA-ES)
 CONFIGS=()
 RUNS=()
 for method in "${METHODS[@]}"; do
   CONFIGS+=("configs/synthetic_experiment/${method}_fixed_hypers.yaml")
-  RUNS+=("$method=experiments/synthetic_reduced/${method}_fixed_hypers")
+  RUNS+=("${LABEL[$method]:-$method}=experiments/synthetic_reduced/${method}_fixed_hypers")
 done
 bash scripts/reproduce_synthetic_reduced.sh "${CONFIGS[@]}"
 python -m gibo.evaluate synthetic-figures --runs "${RUNS[@]}" --out "$FIGURE_DIR" --calls 100 200 300
