@@ -2,6 +2,8 @@
 """Optimise a policy on a Gymnasium environment with GIBO, ARS, vanilla BO or CMA-ES, over several trials.
 
 Usage: python run_rl_experiment.py -c configs/rl_experiment/gibo_default.yaml
+Add --workers N to run N trials at once (local Ray) or --ray-address ADDRESS for a Ray cluster;
+--resume --out-dir DIR completes an interrupted run.
 Results: one npz per trial (iterates in raw-state coordinates, calls, episode returns) in the
 config's out_dir, beside config.yaml. Evaluate them with evaluation_rl_experiment.py.
 """

@@ -3,13 +3,17 @@
 
 Usage: python run_synthetic_experiment.py -c configs/synthetic_experiment/gibo_default.yaml \
            -cd configs/synthetic_experiment/generate_data_default.yaml
+Add --workers N to run N objectives at once (local Ray) or --ray-address ADDRESS for a Ray cluster;
+--resume --out-dir DIR completes an interrupted run.
 Results: one npz per (dimension, objective) in the config's out_dir, beside config.yaml.
 """
 
 import argparse
+import dataclasses
 import functools
 import logging
 import sys
+from pathlib import Path
 
 from gibo.config import ConfigError, load_data_config, load_experiment_config
 from gibo.evaluate import format_summary, summarize_synthetic
@@ -49,7 +53,8 @@ def main(argv=None) -> int:
     try:
         run_units(
             todo,
-            functools.partial(run_unit, config, data_config),
+            # absolute data path: Ray workers on other nodes need not share the driver's working directory
+            functools.partial(run_unit, config, dataclasses.replace(data_config, out_dir=str(Path(data_config.out_dir).resolve()))),
             path_of=functools.partial(unit_file, run_dir),
             name_of=lambda u: u.name,
             description=config.method,
