@@ -70,12 +70,12 @@ def test_script_writes_figure_and_reuses_cache(tiny, tmp_path, monkeypatch, capl
     assert "10" in caplog.text and "±" in caplog.text
 
 
-def test_cache_holds_the_offline_rewards_and_is_invalidated_by_newer_trials(tiny, monkeypatch):
+def test_cache_holds_the_offline_rewards_and_is_invalidated_by_changed_trials(tiny, monkeypatch):
     tmp, configs = tiny
     run_ = rl_evaluation.load_run(configs[0])
     trial_file = run_.trial_files[0]
     curve, _ = rl_evaluation.evaluate_trial(run_, trial_file)
-    trial = np.load(trial_file)
+    trial = dict(np.load(trial_file))
     expected = offline_rewards(
         "CartPole-v1", MLP([4, 1], discretize=2), trial["params"], seed=int(trial["seed"]) + rl_evaluation.EVAL_SEED_OFFSET
     )
@@ -84,13 +84,21 @@ def test_cache_holds_the_offline_rewards_and_is_invalidated_by_newer_trials(tiny
 
     calls = []
     monkeypatch.setattr(rl_evaluation, "offline_rewards", lambda *a, **k: calls.append(1) or expected)
-    cache = rl_evaluation.cache_file(trial_file)
-    stamp = cache.stat().st_mtime_ns
-    os.utime(trial_file, ns=(stamp + 10**9, stamp + 10**9))  # the trial file is now newer than its cache
+    stamp = trial_file.stat().st_mtime_ns
+    os.utime(trial_file, ns=(stamp + 10**9, stamp + 10**9))  # touched, content unchanged: cache still valid
     _, from_cache = rl_evaluation.evaluate_trial(run_, trial_file)
-    assert not from_cache and calls == [1]
-    _, from_cache = rl_evaluation.evaluate_trial(run_, trial_file)
-    assert from_cache and calls == [1]
+    assert from_cache and calls == []
+
+    original = trial_file.read_bytes()
+    try:
+        save_unit(trial_file, **{**trial, "params": trial["params"] + 0.5})  # the trial changed (e.g. a rerun)
+        _, from_cache = rl_evaluation.evaluate_trial(run_, trial_file)
+        assert not from_cache and calls == [1]
+        _, from_cache = rl_evaluation.evaluate_trial(run_, trial_file)
+        assert from_cache and calls == [1]
+    finally:
+        trial_file.write_bytes(original)
+        rl_evaluation.evaluate_trial(run_, trial_file, refresh=True)
 
 
 def test_cache_dir_option(tiny, tmp_path):

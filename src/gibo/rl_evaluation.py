@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 TRIAL_PATTERN = "trial[0-9][0-9][0-9].npz"
 CACHE_SUFFIX = ".offline.npz"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 # Evaluation episodes use seeds disjoint from the ones the trial was optimised on (trial seed + offset).
 EVAL_SEED_OFFSET = 1_000_000
 
@@ -192,8 +193,13 @@ def cache_file(trial_file: Path, cache_dir=None) -> Path:
     return Path(cache_dir) / key / name
 
 
-def _read_cache(path: Path, trial_file: Path, environment: str, eval_seed: int) -> Optional[OfflineCurve]:
-    if not path.is_file() or path.stat().st_mtime_ns < trial_file.stat().st_mtime_ns:
+def trial_fingerprint(trial_file: Path) -> str:
+    """SHA-256 of the trial file's bytes: the cache is valid exactly as long as the trial is unchanged."""
+    return hashlib.sha256(Path(trial_file).read_bytes()).hexdigest()
+
+
+def _read_cache(path: Path, fingerprint: str, environment: str, eval_seed: int) -> Optional[OfflineCurve]:
+    if not path.is_file():
         return None
     try:
         data = load_unit(path)
@@ -203,6 +209,7 @@ def _read_cache(path: Path, trial_file: Path, environment: str, eval_seed: int) 
         int(data.get("version", -1)) != CACHE_VERSION
         or str(data.get("environment", "")) != environment
         or int(data.get("eval_seed", -1)) != eval_seed
+        or str(data.get("trial_sha256", "")) != fingerprint
     ):
         return None
     return OfflineCurve(calls=data["calls"], rewards=data["rewards"], seed=int(data["seed"]))
@@ -218,8 +225,9 @@ def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False
     seed = int(trial["seed"])
     eval_seed = seed + EVAL_SEED_OFFSET
     cached_path = cache_file(trial_file, cache_dir)
+    fingerprint = trial_fingerprint(trial_file)
     if not refresh:
-        cached = _read_cache(cached_path, trial_file, run.environment, eval_seed)
+        cached = _read_cache(cached_path, fingerprint, run.environment, eval_seed)
         if cached is not None and cached.calls.shape == trial["calls"].shape:
             return cached, True
     env = make_env(run.environment)
@@ -244,6 +252,7 @@ def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False
         eval_seed=eval_seed,
         environment=run.environment,
         version=CACHE_VERSION,
+        trial_sha256=fingerprint,
     )
     return curve, False
 
