@@ -9,7 +9,7 @@
     Each part is timed `--repeats` times (mean); at most `--repeats` acquisition optimisations are timed
     and their mean is multiplied by M (the `acq timed` column says how many ran). One torch thread, as
     the runner uses. Sweeps D with N_max = 5D and M = D, then N_max at a fixed D.
-(b) workers: 4 synthetic objectives at D = 8 (GIBO, fixed hyperparameters, 300 calls each) run with
+(b) workers: 4 synthetic objectives at D = 16 (--dim) (GIBO, fixed hyperparameters, 300 calls each) run with
     1 worker (in process) and with 2 workers (local Ray, its start-up included) in this invocation;
     prints the ratio and checks that the two runs' result files hold identical arrays. Starting Ray
     and importing torch/BoTorch in each worker is a fixed cost that short units do not amortise.
@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--nmax-dim", type=int, default=16, help="D of the N_max sweep")
     parser.add_argument("--nmax", type=int, nargs="+", default=[16, 32, 80, 160, 320, 640])
     parser.add_argument("--units", type=int, default=4)
-    parser.add_argument("--dim", type=int, default=8, help="D of the workers benchmark")
+    parser.add_argument("--dim", type=int, default=16, help="D of the workers benchmark (units of ~25 s on 2 cores; at D = 8 a unit lasts ~16 s and Ray's ~5 s start-up plus ~3 s of imports per worker weigh more)")
     parser.add_argument("--calls", type=int, default=300, help="objective calls per unit in the workers benchmark (the paper's budget; fewer calls leave Ray's fixed start-up cost unamortised)")
     parser.add_argument("--rounds", type=int, default=1, help="alternating 1-worker / 2-worker rounds; the best of each is compared")
     parser.add_argument("--verbose", action="store_true", help="print each D's row as it finishes")

@@ -11,7 +11,8 @@ from botorch.acquisition import ExpectedImprovement, LogExpectedImprovement
 from gibo.config import build_optimizer, load_experiment_config, resolve_dimension
 from gibo.loop import run_optimization
 from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel
-from gibo.optimizers import ARS, CMAES, ClosedFormExpectedImprovement, VanillaBO
+from gibo.acquisition_function import ClosedFormExpectedImprovement
+from gibo.optimizers import ARS, CMAES, VanillaBO
 
 ROOT = Path(__file__).resolve().parents[1]
 CENTER = torch.tensor([0.2, 0.8], dtype=torch.float64)

@@ -129,3 +129,19 @@ def test_fit_moves_lengthscales_inside_uniform_prior_and_keeps_fixed_noise():
     # the irrelevant second input gets the longer lengthscale
     assert after[1] > after[0]
     assert float(model.noise) == pytest.approx(0.01, rel=1e-6)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_constant_mean_is_fitted_only_when_asked(train):
+    g = torch.Generator().manual_seed(2)
+    X = torch.rand(30, 2, generator=g, dtype=torch.float64)
+    y = -50.0 + torch.sin(6 * X[:, 0]) + 0.01 * torch.randn(30, generator=g, dtype=torch.float64)
+    model = DerivativeExactGPSEModel(2, outputscale_hyperprior=NormalPrior(1.0, 0.5), train_prior_mean=train)
+    model.likelihood.noise = 0.01
+    model.append_train_data(X, y)
+    model.fit_hyperparameters(fix_noise=True)
+    if train:  # the offset of the data goes into the mean, not into a huge outputscale
+        assert float(model.prior_mean) == pytest.approx(-50.0, abs=2.0)
+        assert float(model.outputscale) < 10.0
+    else:
+        assert float(model.prior_mean) == 0.0

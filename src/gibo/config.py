@@ -61,6 +61,7 @@ class ConstraintConfig:
 @dataclass
 class ModelConfig:
     prior_mean: float = 0.0
+    train_prior_mean: bool = False  # fit the constant mean with the other hyperparameters (starts at prior_mean)
     ard_num_dims: Optional[DimInt] = "dim_search_space"
     N_max: Optional[Union[int, Literal["variable"]]] = None
     lengthscale_constraint: Optional[ConstraintConfig] = None
@@ -558,6 +559,7 @@ def model_kwargs(model_config: ModelConfig) -> dict:
     """Keyword arguments of `ExactGPSEModel` from a (resolved) model config."""
     return dict(
         prior_mean=model_config.prior_mean,
+        train_prior_mean=model_config.train_prior_mean,
         ard_num_dims=model_config.ard_num_dims,
         lengthscale_constraint=build_constraint(model_config.lengthscale_constraint),
         lengthscale_hyperprior=build_prior(model_config.lengthscale_hyperprior),

@@ -94,10 +94,13 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
         noise_hyperprior: Optional[Prior] = None,
         ard_num_dims: Optional[int] = None,
         prior_mean: float = 0.0,
+        train_prior_mean: bool = False,
     ):
         """Args:
         train_x: `N x D` inputs; train_y: `N` observations (N may be 0).
         ard_num_dims: number of lengthscales (D for ARD, None for one shared lengthscale).
+        prior_mean: the constant mean m; fixed unless `train_prior_mean`, in which case it is only the
+            starting value of a hyperparameter fitted with the others.
         """
         likelihood = GaussianLikelihood(
             noise_prior=noise_hyperprior,
@@ -106,7 +109,7 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
         super().__init__(train_x, train_y, likelihood)
         self.mean_module = ConstantMean()
         self.mean_module.constant.data.fill_(float(prior_mean))
-        self.mean_module.constant.requires_grad_(False)
+        self.mean_module.constant.requires_grad_(bool(train_prior_mean))
         self.covar_module = ScaleKernel(
             RBFKernel(
                 ard_num_dims=ard_num_dims,
