@@ -162,3 +162,10 @@ def test_data_config_errors(tmp_path):
         load_data_config(write(tmp_path, {"out_dir": "x", "num_objectives": 2}))
     with pytest.raises(ConfigError, match="unknown key dims"):
         load_data_config(write(tmp_path, {"out_dir": "x", "num_objectives": 2, "dimensions": [2], "dims": 3}))
+
+
+def test_train_prior_mean_reaches_the_model():
+    for name, trainable in (("gibo.yaml", False), ("gibo_trained_mean.yaml", True)):
+        config = load_experiment_config(CONFIGS / "lqr_experiment" / name)
+        optimizer = build_optimizer(resolve_dimension(config, 9), torch.zeros(9, dtype=torch.float64), lambda p: -(p**2).sum())
+        assert optimizer.model.mean_module.constant.requires_grad is trainable
