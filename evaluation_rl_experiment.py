@@ -4,6 +4,7 @@
 Usage: python evaluation_rl_experiment.py -path swimmer.pdf -cs configs/rl_experiment/swimmer/gibo.yaml configs/rl_experiment/swimmer/rs.yaml
 Each config's trials are read from its out_dir (or --out-dirs); every recorded iterate is evaluated once
 on the raw environment and cached beside the trial (trialNNN.offline.npz), so re-plotting is instant.
+--workers N evaluates N trials at once (local Ray; --ray-address for a cluster), with identical results.
 Mean ± std at --report-calls (default: 1/8, 1/4, 1/2 and all of the budget) are logged.
 """
 
@@ -12,6 +13,7 @@ import logging
 import sys
 
 from gibo.config import ConfigError
+from gibo.runner import RayUnavailable
 from gibo.rl_evaluation import (
     EvaluationError,
     default_report_calls,
@@ -38,12 +40,17 @@ def main(argv=None) -> int:
     parser.add_argument("--no-threshold", action="store_true", help="draw no threshold line")
     parser.add_argument("--cache-dir", help="keep the offline-reward cache here instead of beside the trials")
     parser.add_argument("--refresh", action="store_true", help="re-evaluate every trial, ignoring the cache")
+    parser.add_argument("--workers", type=int, default=1, help="trials evaluated at once: 1 in this process, more on local Ray (default 1)")
+    parser.add_argument("--ray-address", help="evaluate on this Ray cluster (e.g. auto); --workers then caps how many run at once")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     try:
         results = evaluate_configs(
-            args.configs, args.out_dirs, args.labels, cache_dir=args.cache_dir, refresh=args.refresh
+            args.configs, args.out_dirs, args.labels, cache_dir=args.cache_dir, refresh=args.refresh,
+            workers=args.workers, ray_address=args.ray_address,
         )
         environments = sorted({r.run.environment for r in results})
         if len(environments) > 1:
@@ -53,7 +60,7 @@ def main(argv=None) -> int:
             threshold = args.threshold if args.threshold is not None else paper_threshold(environments[0])
         fig = plot_reward_curves(results, title=args.title, max_calls=args.max_calls, threshold=threshold)
         fig.savefig(args.path)
-    except (ConfigError, EvaluationError, ValueError, OSError) as error:
+    except (ConfigError, EvaluationError, RayUnavailable, ValueError, OSError) as error:
         sys.exit(f"error: {error}")
 
     calls = args.report_calls or default_report_calls(args.max_calls or max(r.max_calls for r in results))

@@ -186,3 +186,24 @@ def test_notebook_runs_on_tiny_results(tiny, tmp_path):
     assert (tmp_path / "figures" / "rl_tiny.pdf").stat().st_size > 0
     text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "GIBO" in text and "ARS" in text and "±" in text
+
+
+def test_two_workers_write_the_same_caches_as_one(tiny, tmp_path):
+    tmp, configs = tiny
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    rl_evaluation.evaluate_configs(configs, cache_dir=serial)
+    results = rl_evaluation.evaluate_configs(configs, cache_dir=parallel, workers=2)
+    files = sorted(p.relative_to(serial) for p in serial.rglob("*.npz"))
+    assert len(files) == 3 and files == sorted(p.relative_to(parallel) for p in parallel.rglob("*.npz"))
+    for name in files:
+        a, b = np.load(serial / name), np.load(parallel / name)
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert [len(r.curves) for r in results] == [2, 1]
+    # a stale cache (its trial changed) is re-evaluated by the parallel pass too
+    run_ = rl_evaluation.load_run(configs[0])
+    stale = rl_evaluation.cache_file(run_.trial_files[0], parallel)
+    data = dict(np.load(stale))
+    save_unit(stale, **{**data, "trial_sha256": "0" * 64})
+    assert rl_evaluation.evaluate_in_parallel([run_], cache_dir=parallel, workers=2) == 1

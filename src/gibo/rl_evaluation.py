@@ -215,21 +215,28 @@ def _read_cache(path: Path, fingerprint: str, environment: str, eval_seed: int) 
     return OfflineCurve(calls=data["calls"], rewards=data["rewards"], seed=int(data["seed"]))
 
 
-def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False) -> Tuple[OfflineCurve, bool]:
-    """Offline rewards of every iterate of one trial; returns (curve, whether it came from the cache)."""
-    trial_file = Path(trial_file)
+def _read_trial(trial_file: Path) -> Dict[str, np.ndarray]:
     trial = load_unit(trial_file)
     for key in ("params", "calls", "seed"):
         if key not in trial:
             raise EvaluationError(f"{trial_file}: missing array '{key}' (not a trial of run_rl_experiment.py)")
+    return trial
+
+
+def _fresh_cache(run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], cache_dir=None) -> Optional[OfflineCurve]:
+    cached = _read_cache(
+        cache_file(trial_file, cache_dir), trial_fingerprint(trial_file), run.environment, int(trial["seed"]) + EVAL_SEED_OFFSET
+    )
+    return cached if cached is not None and cached.calls.shape == trial["calls"].shape else None
+
+
+def offline_arrays(run: RLRun, trial_file) -> Dict[str, np.ndarray]:
+    """Evaluate every iterate of one trial on the raw environment; return the arrays of its cache file."""
+    trial_file = Path(trial_file)
+    fingerprint = trial_fingerprint(trial_file)
+    trial = _read_trial(trial_file)
     seed = int(trial["seed"])
     eval_seed = seed + EVAL_SEED_OFFSET
-    cached_path = cache_file(trial_file, cache_dir)
-    fingerprint = trial_fingerprint(trial_file)
-    if not refresh:
-        cached = _read_cache(cached_path, fingerprint, run.environment, eval_seed)
-        if cached is not None and cached.calls.shape == trial["calls"].shape:
-            return cached, True
     env = make_env(run.environment)
     try:
         policy = build_policy(run.config, env)
@@ -243,18 +250,61 @@ def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False
     bad = np.flatnonzero(~np.isfinite(rewards))
     if bad.size:
         raise EvaluationError(f"{trial_file}: offline reward of iterate {bad[0]} is {rewards[bad[0]]} on {run.environment}")
-    curve = OfflineCurve(calls=np.asarray(trial["calls"], dtype=np.int64), rewards=rewards, seed=seed)
-    save_unit(
-        cached_path,
-        calls=curve.calls,
-        rewards=curve.rewards,
+    return dict(
+        calls=np.asarray(trial["calls"], dtype=np.int64),
+        rewards=rewards,
         seed=seed,
         eval_seed=eval_seed,
         environment=run.environment,
         version=CACHE_VERSION,
         trial_sha256=fingerprint,
     )
-    return curve, False
+
+
+def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False) -> Tuple[OfflineCurve, bool]:
+    """Offline rewards of every iterate of one trial; returns (curve, whether it came from the cache)."""
+    trial_file = Path(trial_file)
+    if not refresh:
+        cached = _fresh_cache(run, trial_file, _read_trial(trial_file), cache_dir)
+        if cached is not None:
+            return cached, True
+    arrays = offline_arrays(run, trial_file)
+    save_unit(cache_file(trial_file, cache_dir), **arrays)
+    return OfflineCurve(calls=arrays["calls"], rewards=arrays["rewards"], seed=int(arrays["seed"])), False
+
+
+def _evaluate_unit(unit: Tuple[RLRun, Path]) -> Dict[str, np.ndarray]:
+    return offline_arrays(*unit)
+
+
+def evaluate_in_parallel(
+    runs: Sequence[RLRun], cache_dir=None, refresh: bool = False, workers: int = 2, ray_address: Optional[str] = None
+) -> int:
+    """Evaluate the trials of `runs` whose cache is missing or stale as parallel units (gibo.runner, Ray)
+    and write their caches; returns how many were evaluated. `evaluate_run` then reads them all from the cache."""
+    from gibo.runner import UnitsFailed, run_units
+
+    todo = []
+    for run in runs:
+        for trial_file in run.trial_files:
+            trial_file = Path(trial_file)
+            if refresh or _fresh_cache(run, trial_file, _read_trial(trial_file), cache_dir) is None:
+                cache_file(trial_file, cache_dir).unlink(missing_ok=True)  # stale: run_units fills missing files
+                todo.append((run, trial_file))
+    if todo:
+        try:
+            run_units(
+                todo,
+                _evaluate_unit,
+                path_of=lambda unit: cache_file(unit[1], cache_dir),
+                name_of=lambda unit: str(unit[1]),
+                description="offline evaluation",
+                workers=workers,
+                ray_address=ray_address,
+            )
+        except UnitsFailed as error:
+            raise EvaluationError(str(error).splitlines()[0]) from None
+    return len(todo)
 
 
 def evaluate_run(run: RLRun, cache_dir=None, refresh: bool = False) -> EvaluatedRun:
@@ -372,9 +422,15 @@ def evaluate_configs(
     cache_dir=None,
     refresh: bool = False,
     skip_missing: bool = False,
+    workers: int = 1,
+    ray_address: Optional[str] = None,
 ) -> List[EvaluatedRun]:
-    """load_runs + evaluate_run for each config."""
+    """load_runs + evaluate_run for each config; with workers > 1 (or a Ray address) the trials that need
+    evaluating run in parallel first (results identical: each trial's evaluation is seeded)."""
     runs = load_runs(config_paths, run_dirs, labels, skip_missing=skip_missing)
+    if workers > 1 or ray_address:
+        evaluate_in_parallel(runs, cache_dir=cache_dir, refresh=refresh, workers=workers, ray_address=ray_address)
+        refresh = False  # everything was just (re)evaluated
     return [evaluate_run(run, cache_dir=cache_dir, refresh=refresh) for run in runs]
 
 
@@ -394,6 +450,8 @@ __all__ = [
     "load_runs",
     "evaluate_trial",
     "evaluate_run",
+    "evaluate_in_parallel",
+    "offline_arrays",
     "evaluate_configs",
     "cache_file",
     "default_label",
