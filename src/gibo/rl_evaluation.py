@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from gibo.environment_api import make_env, offline_rewards
 from gibo.evaluate import step_function
 from gibo.results import CONFIG_FILE, load_unit, save_unit
 from gibo.rl_experiment import build_policy, check_rl_config
+from gibo.runner import UnitsFailed, run_units
 
 logger = logging.getLogger(__name__)
 
@@ -193,11 +195,6 @@ def cache_file(trial_file: Path, cache_dir=None) -> Path:
     return Path(cache_dir) / key / name
 
 
-def trial_fingerprint(trial_file: Path) -> str:
-    """SHA-256 of the trial file's bytes: the cache is valid exactly as long as the trial is unchanged."""
-    return hashlib.sha256(Path(trial_file).read_bytes()).hexdigest()
-
-
 def _read_cache(path: Path, fingerprint: str, environment: str, eval_seed: int) -> Optional[OfflineCurve]:
     if not path.is_file():
         return None
@@ -215,26 +212,28 @@ def _read_cache(path: Path, fingerprint: str, environment: str, eval_seed: int) 
     return OfflineCurve(calls=data["calls"], rewards=data["rewards"], seed=int(data["seed"]))
 
 
-def _read_trial(trial_file: Path) -> Dict[str, np.ndarray]:
-    trial = load_unit(trial_file)
+def _read_trial(trial_file: Path) -> Tuple[Dict[str, np.ndarray], str]:
+    """The trial's arrays and the SHA-256 of its bytes (one read): the cache is valid exactly as long as
+    the trial file is unchanged."""
+    raw = Path(trial_file).read_bytes()
+    trial = load_unit(io.BytesIO(raw))
     for key in ("params", "calls", "seed"):
         if key not in trial:
             raise EvaluationError(f"{trial_file}: missing array '{key}' (not a trial of run_rl_experiment.py)")
-    return trial
+    return trial, hashlib.sha256(raw).hexdigest()
 
 
-def _fresh_cache(run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], cache_dir=None) -> Optional[OfflineCurve]:
-    cached = _read_cache(
-        cache_file(trial_file, cache_dir), trial_fingerprint(trial_file), run.environment, int(trial["seed"]) + EVAL_SEED_OFFSET
-    )
+def _fresh_cache(run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], fingerprint: str, cache_dir=None) -> Optional[OfflineCurve]:
+    cached = _read_cache(cache_file(trial_file, cache_dir), fingerprint, run.environment, int(trial["seed"]) + EVAL_SEED_OFFSET)
     return cached if cached is not None and cached.calls.shape == trial["calls"].shape else None
 
 
 def offline_arrays(run: RLRun, trial_file) -> Dict[str, np.ndarray]:
     """Evaluate every iterate of one trial on the raw environment; return the arrays of its cache file."""
-    trial_file = Path(trial_file)
-    fingerprint = trial_fingerprint(trial_file)
-    trial = _read_trial(trial_file)
+    return _offline_arrays(run, Path(trial_file), *_read_trial(trial_file))
+
+
+def _offline_arrays(run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], fingerprint: str) -> Dict[str, np.ndarray]:
     seed = int(trial["seed"])
     eval_seed = seed + EVAL_SEED_OFFSET
     env = make_env(run.environment)
@@ -264,11 +263,12 @@ def offline_arrays(run: RLRun, trial_file) -> Dict[str, np.ndarray]:
 def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False) -> Tuple[OfflineCurve, bool]:
     """Offline rewards of every iterate of one trial; returns (curve, whether it came from the cache)."""
     trial_file = Path(trial_file)
+    trial, fingerprint = _read_trial(trial_file)
     if not refresh:
-        cached = _fresh_cache(run, trial_file, _read_trial(trial_file), cache_dir)
+        cached = _fresh_cache(run, trial_file, trial, fingerprint, cache_dir)
         if cached is not None:
             return cached, True
-    arrays = offline_arrays(run, trial_file)
+    arrays = _offline_arrays(run, trial_file, trial, fingerprint)
     save_unit(cache_file(trial_file, cache_dir), **arrays)
     return OfflineCurve(calls=arrays["calls"], rewards=arrays["rewards"], seed=int(arrays["seed"])), False
 
@@ -282,13 +282,10 @@ def evaluate_in_parallel(
 ) -> int:
     """Evaluate the trials of `runs` whose cache is missing or stale as parallel units (gibo.runner, Ray)
     and write their caches; returns how many were evaluated. `evaluate_run` then reads them all from the cache."""
-    from gibo.runner import UnitsFailed, run_units
-
     todo = []
     for run in runs:
         for trial_file in run.trial_files:
-            trial_file = Path(trial_file)
-            if refresh or _fresh_cache(run, trial_file, _read_trial(trial_file), cache_dir) is None:
+            if refresh or _fresh_cache(run, trial_file, *_read_trial(trial_file), cache_dir) is None:
                 cache_file(trial_file, cache_dir).unlink(missing_ok=True)  # stale: run_units fills missing files
                 todo.append((run, trial_file))
     if todo:
