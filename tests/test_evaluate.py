@@ -166,3 +166,41 @@ def test_loaded_partial_runs_line_up_by_objective_index(tmp_path):
     curves = synthetic_error_curves(methods, np.array([0]))
     np.testing.assert_allclose(curves["full"][4][:, 0], [1 / 2, 3 / 4, 5.01 / 6.01])
     np.testing.assert_allclose(curves["partial"][4][:, 0], [0.01 / 6.01])
+
+
+def _gp_unit(calls, outputscale, lengthscales):
+    T = len(calls) - 1
+    return dict(
+        calls=np.asarray(calls), params=np.zeros((T + 1, 2)),
+        gp_lengthscale=np.asarray(lengthscales, dtype=float), gp_outputscale=np.asarray(outputscale, dtype=float),
+        gp_noise=np.full(T, 0.5), gp_mean=np.zeros(T),
+    )
+
+
+def test_hyperparameters_in_force_after_n_calls():
+    # iterations 0, 1, 2 ended after 10, 20, 30 calls
+    unit = _gp_unit([0, 10, 20, 30], [1.0, 2.0, 3.0], [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    at = evaluate.hyperparameters_at(unit, [5, 10, 19, 20, 100])
+    np.testing.assert_array_equal(at["outputscale"], [np.nan, 1.0, 1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(at["lengthscale"][3], [0.3, 0.4])
+    with pytest.raises(ValueError, match="gp_lengthscale"):
+        evaluate.hyperparameters_at({"calls": np.arange(3)}, [1])
+
+
+def test_hyperparameter_table_takes_medians_over_units(tmp_path, capsys):
+    units = [
+        _gp_unit([0, 10, 20], [1.0, 10.0], [[0.1, 0.4], [0.1, 0.4]]),
+        _gp_unit([0, 10, 20], [3.0, 30.0], [[0.2, 0.8], [0.2, 0.8]]),
+        _gp_unit([0, 10, 20], [2.0, 20.0], [[0.3, 0.3], [0.3, 0.3]]),
+    ]
+    rows = evaluate.hyperparameter_table(units, [10, 20]).splitlines()
+    assert rows[0].split() == ["calls", "outputscale", "noise", "mean", "ls", "gmean", "ls", "min", "ls", "max"]
+    # after 20 calls: outputscale median 20; geometric means 0.2, 0.4, 0.3 -> 0.3; minima 0.1 0.2 0.3 -> 0.2
+    assert [float(v) for v in rows[2].split()] == pytest.approx([20, 20, 0.5, 0, 0.3, 0.2, 0.4])
+    for i, unit in enumerate(units):
+        save_unit(tmp_path / f"trial{i:03d}.npz", **unit)
+    assert evaluate.main(["hypers", str(tmp_path), "--calls", "10", "20"]) == 0
+    assert f"{tmp_path}: 3 units" in capsys.readouterr().out
+    save_unit(tmp_path / "ars" / "trial000.npz", calls=np.arange(3), params=np.zeros((3, 2)))
+    with pytest.raises(SystemExit, match="only GIBO runs record them"):
+        evaluate.main(["hypers", str(tmp_path / "ars"), "--calls", "10"])

@@ -48,6 +48,15 @@ def test_gibo_with_hyperparameter_fitting_and_adam():
     result = run_optimization(gibo, max_iterations=8)
     assert not torch.allclose(before, model.lengthscale.detach())
     assert float(model.noise) == pytest.approx(1e-3, rel=1e-6)
+    # the recorded hyperparameters: prior means until the window (N_max = 10, 3 calls per iteration) is
+    # full at iteration 3, the fitted values from then on, the fixed noise and m = 0 throughout
+    hypers = gibo.hyperparameter_arrays()
+    T = len(result.calls) - 1
+    assert hypers["gp_lengthscale"].shape == (T, 2) and hypers["gp_outputscale"].shape == (T,)
+    assert (hypers["gp_lengthscale"][:3] == pytest.approx(0.525)) and (hypers["gp_outputscale"][:3] == pytest.approx(1.0))
+    assert not (hypers["gp_lengthscale"][3:] == pytest.approx(0.525))
+    assert hypers["gp_lengthscale"][-1] == pytest.approx(model.lengthscale.detach().numpy())
+    assert hypers["gp_noise"] == pytest.approx(1e-3, rel=1e-6) and (hypers["gp_mean"] == 0).all()
     assert quadratic(torch.from_numpy(result.params[-1])) > quadratic(torch.from_numpy(result.params[0]))
 
 

@@ -79,6 +79,15 @@ def test_run_writes_one_file_per_trial(tiny_runs):
             assert trial["episode_returns"].shape == trial["episode_timesteps"].shape
             assert np.all(np.diff(trial["episode_timesteps"]) > 0)
             assert np.all((trial["episode_returns"] >= 1) & (trial["episode_returns"] <= 500))
+            # the optimiser saw return / 500 (the config's manipulate_reward.scale)
+            np.testing.assert_allclose(trial["objective_values"], trial["episode_returns"] / 500)
+            if name == "gibo":  # one row of GP hyperparameters per gradient step
+                T = calls.shape[0] - 1
+                assert trial["gp_lengthscale"].shape == (T, 4)
+                assert trial["gp_outputscale"].shape == trial["gp_noise"].shape == trial["gp_mean"].shape == (T,)
+                assert np.all(trial["gp_lengthscale"] > 0) and np.all(trial["gp_noise"] > 0)
+            else:
+                assert "gp_lengthscale" not in trial
         seeds = [int(t["seed"]) for t in arrays.values()]
         assert len(set(seeds)) == n_trials
 

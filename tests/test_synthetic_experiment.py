@@ -92,6 +92,8 @@ def test_scripts_write_finite_results(tiny):
         assert np.all(np.isfinite(arrays["values"])) and np.all(np.isfinite(arrays["params"]))
         assert arrays["calls"][0] == 0 and arrays["calls"][-1] <= 30
         assert arrays["params"].shape[0] == arrays["values"].shape[0] == arrays["calls"].shape[0]
+        T, D = arrays["params"].shape[0] - 1, arrays["params"].shape[1]
+        assert arrays["gp_lengthscale"].shape == (T, D) and arrays["gp_noise"].shape == (T,)
     record = yaml.safe_load((tmp / "gibo" / "config.yaml").read_text())
     assert record["resolved"][3]["max_samples_per_iteration"] == 3
     assert (tmp / "gibo" / "summary.json").is_file()

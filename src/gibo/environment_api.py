@@ -231,6 +231,7 @@ class EnvironmentObjective:
     Attributes:
         calls, timesteps: episodes run and environment steps taken so far.
         reward_history: (timesteps so far, raw episode return) per call.
+        value_history: the value returned to the optimiser per call (transformed, shifted, scaled).
         state_normalizer: :class:`StateNormalizer`, or None without state normalisation.
 
     Example:
@@ -281,6 +282,7 @@ class EnvironmentObjective:
         self.calls = 0
         self.timesteps = 0
         self.reward_history: list[tuple[int, float]] = []
+        self.value_history: list[float] = []
 
     @property
     def n_params(self) -> int:
@@ -325,6 +327,7 @@ class EnvironmentObjective:
                 f"{self.env_id}: episode return is {value} in call {self.calls} "
                 f"(raw return {raw_return}, {steps} steps)"
             )
+        self.value_history.append(value)
         if normalizer is not None and visited:
             normalizer.push(np.asarray(visited, dtype=np.float64))
         dtype = params_t.dtype if params_t.is_floating_point() else torch.get_default_dtype()

@@ -4,6 +4,7 @@ normalised error against f*, and summaries.
 Command line:
     python -m gibo.evaluate synthetic RUN_DIR [RUN_DIR ...] --calls 100 200 300
     python -m gibo.evaluate synthetic-figures --runs gibo=DIR rs=DIR vbo=DIR cmaes=DIR --out FIG_DIR
+    python -m gibo.evaluate hypers RUN_DIR --calls 40 80 130     # GIBO's GP hyperparameters over calls
 """
 
 from __future__ import annotations
@@ -312,6 +313,77 @@ def parse_runs(items: Sequence[str]) -> Dict[str, str]:
     return runs
 
 
+GP_ARRAYS = ("gp_lengthscale", "gp_outputscale", "gp_noise", "gp_mean")
+
+
+def hyperparameters_at(unit: Mapping[str, np.ndarray], calls: Sequence[int]) -> Dict[str, np.ndarray]:
+    """The GP hyperparameters in force after `calls` objective calls of one saved GIBO unit.
+
+    Row t of the `gp_*` arrays belongs to iteration t, which ended after `unit["calls"][t + 1]` calls; the
+    values after n calls are those of the last iteration that ended by then (NaN before the first).
+
+    Returns:
+        {"lengthscale": `len(calls) x D`, "outputscale", "noise", "mean": `len(calls)`}.
+    """
+    missing = [name for name in (*GP_ARRAYS, "calls") if name not in unit]
+    if missing:
+        raise ValueError(f"no GP hyperparameters saved (missing {missing}); only GIBO runs record them")
+    ended = np.asarray(unit["calls"])[1:]
+    index = np.searchsorted(ended, np.asarray(calls), side="right") - 1
+    valid = index >= 0
+    out = {}
+    for name in GP_ARRAYS:
+        values = np.asarray(unit[name], dtype=np.float64)
+        picked = np.full((len(index),) + values.shape[1:], np.nan)
+        picked[valid] = values[index[valid]]
+        out[name[3:]] = picked
+    return out
+
+
+def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Sequence[int]) -> str:
+    """Medians over units of the GP hyperparameters in force after each number of calls.
+
+    Columns: outputscale σf², noise σn², constant mean m, and per unit the geometric mean, minimum and
+    maximum of its lengthscales (then the median over units).
+    """
+    if not units:
+        raise ValueError("no units to summarise")
+    per_unit = [hyperparameters_at(unit, calls) for unit in units]
+
+    def median(values: List[np.ndarray]) -> np.ndarray:
+        stacked = np.stack(values)
+        result = np.full(stacked.shape[1], np.nan)
+        some = ~np.all(np.isnan(stacked), axis=0)
+        result[some] = np.nanmedian(stacked[:, some], axis=0)
+        return result
+
+    columns = {
+        "outputscale": median([h["outputscale"] for h in per_unit]),
+        "noise": median([h["noise"] for h in per_unit]),
+        "mean": median([h["mean"] for h in per_unit]),
+        "ls gmean": median([np.exp(np.log(h["lengthscale"]).mean(axis=1)) for h in per_unit]),
+        "ls min": median([h["lengthscale"].min(axis=1) for h in per_unit]),
+        "ls max": median([h["lengthscale"].max(axis=1) for h in per_unit]),
+    }
+    rows = [f"{'calls':>6} " + " ".join(f"{name:>11}" for name in columns)]
+    for i, n in enumerate(calls):
+        rows.append(f"{int(n):>6d} " + " ".join(f"{values[i]:>11.4g}" for values in columns.values()))
+    return "\n".join(rows)
+
+
+def load_gp_units(run_dir) -> List[Dict[str, np.ndarray]]:
+    """Every unit file of a run (RL trials or synthetic objectives; offline caches skipped)."""
+    from gibo.results import load_unit, unit_files
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: run directory not found")
+    paths = [p for p in unit_files(run_dir) if not p.name.endswith(".offline.npz")]
+    if not paths:
+        raise FileNotFoundError(f"{run_dir}: no result files (*.npz)")
+    return [load_unit(p) for p in paths]
+
+
 def main(argv=None) -> int:
     from gibo.synthetic_experiment import load_results
 
@@ -324,8 +396,18 @@ def main(argv=None) -> int:
     figures.add_argument("--runs", nargs="+", required=True, metavar="LABEL=RUN_DIR", help="e.g. gibo=experiments/.../gibo")
     figures.add_argument("--out", required=True, help="directory for the PDF/PNG figures and the mean-error table")
     figures.add_argument("--calls", type=int, nargs="+", default=[100, 200, 300], help="calls of the mean-error table")
+    hypers = sub.add_parser("hypers", help="medians of GIBO's GP hyperparameters over calls (RL or synthetic run)")
+    hypers.add_argument("run_dir")
+    hypers.add_argument("--calls", type=int, nargs="+", required=True, help="numbers of calls, e.g. 40 80 130")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.experiment == "hypers":
+        try:
+            units = load_gp_units(args.run_dir)
+            sys.stdout.write(f"{args.run_dir}: {len(units)} units\n{hyperparameter_table(units, args.calls)}\n")
+        except (ValueError, FileNotFoundError) as error:
+            sys.exit(f"error: {args.run_dir}: {error}" if isinstance(error, ValueError) else f"error: {error}")
+        return 0
     if args.experiment == "synthetic-figures":
         try:
             written = synthetic_figures(parse_runs(args.runs), args.out, calls=args.calls)

@@ -127,6 +127,8 @@ class GIBO(Optimizer):
         self.verbose = verbose
         self.iteration = 0
         self.acquisition_values: List[List[float]] = []  # per iteration, for diagnostics
+        # per iteration: the GP hyperparameters behind that iteration's gradient step
+        self.hyperparameter_history: List[Dict[str, np.ndarray]] = []
 
     def search_box(self) -> torch.Tensor:
         """`2 x D` box in which the acquisition is maximised."""
@@ -156,6 +158,7 @@ class GIBO(Optimizer):
                 logger.info("iteration %d: lengthscale %s", self.iteration, self.model.lengthscale.detach().numpy())
         self._sample_gradient_information(theta)
         self._gradient_step(theta)
+        self._record_hyperparameters()
         self._update_state_normalization()
         self.iteration += 1
         self._record()
@@ -193,6 +196,33 @@ class GIBO(Optimizer):
         self.optimizer_torch.zero_grad()
         self.params.grad = -gradient.to(self.params)  # torch optimisers minimise: step along −(−μ∇)
         self.optimizer_torch.step()
+
+    def _record_hyperparameters(self) -> None:
+        model = self.model
+        self.hyperparameter_history.append(
+            {
+                "lengthscale": model.lengthscale.detach().expand(self.D).numpy().copy(),
+                "outputscale": np.float64(model.outputscale.detach()),
+                "noise": np.float64(model.noise.detach()),
+                "mean": np.float64(model.prior_mean.detach()),
+            }
+        )
+
+    def hyperparameter_arrays(self) -> Dict[str, np.ndarray]:
+        """The GP hyperparameters of each iteration's gradient step, for saving beside the history.
+
+        Returns:
+            {"gp_lengthscale": `T x D`, "gp_outputscale", "gp_noise", "gp_mean": `T`} for T iterations
+            (row t belongs to the step from θ_t to θ_{t+1}); lengthscales in the optimiser's coordinates.
+        """
+        history = self.hyperparameter_history
+        T = len(history)
+        return {
+            "gp_lengthscale": np.array([h["lengthscale"] for h in history], dtype=np.float64).reshape(T, self.D),
+            "gp_outputscale": np.array([h["outputscale"] for h in history], dtype=np.float64),
+            "gp_noise": np.array([h["noise"] for h in history], dtype=np.float64),
+            "gp_mean": np.array([h["mean"] for h in history], dtype=np.float64),
+        }
 
     def _update_state_normalization(self) -> None:
         """Fold the new states into the normaliser and re-express θ and the GP data in its new coordinates."""

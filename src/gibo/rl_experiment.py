@@ -110,8 +110,11 @@ def run_trial(config: ExperimentConfig, trial: Trial) -> dict:
             calls=result.calls,
             episode_timesteps=history[:, 0].astype(np.int64),
             episode_returns=history[:, 1],
+            objective_values=np.asarray(objective.value_history, dtype=np.float64),
             seed=trial.seed,
         )
+        if hasattr(optimizer, "hyperparameter_arrays"):
+            arrays.update(optimizer.hyperparameter_arrays())
         if objective.state_normalizer is not None:
             arrays.update(state_mean=objective.state_normalizer.mean, state_std=objective.state_normalizer.std)
         return arrays

@@ -110,13 +110,16 @@ def run_unit(config: ExperimentConfig, data_config: SyntheticDataConfig, unit: S
         optimizer, max_iterations=resolved.max_iterations, max_objective_calls=resolved.max_objective_calls
     )
     values = objective.noise_free(torch.from_numpy(result.params)).numpy()
-    return dict(
+    arrays = dict(
         params=result.params,
         calls=result.calls,
         values=values,
         f_star=dataset.f_star[unit.index],
         seed=unit.seed,
     )
+    if hasattr(optimizer, "hyperparameter_arrays"):
+        arrays.update(optimizer.hyperparameter_arrays())
+    return arrays
 
 
 def load_results(run_dir) -> dict:
