@@ -201,6 +201,11 @@ def test_hyperparameter_table_takes_medians_over_units(tmp_path, capsys):
         save_unit(tmp_path / f"trial{i:03d}.npz", **unit)
     assert evaluate.main(["hypers", str(tmp_path), "--calls", "10", "20"]) == 0
     assert f"{tmp_path}: 3 units" in capsys.readouterr().out
+    for i, unit in enumerate(units):  # a synthetic run: one table per dimension folder
+        save_unit(tmp_path / "synthetic" / f"dim{2 + i % 2}" / "objective000.npz", **unit)
+    assert evaluate.main(["hypers", str(tmp_path / "synthetic"), "--calls", "10"]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/synthetic/dim2: 1 units" in out and f"{tmp_path}/synthetic/dim3: 1 units" in out
     save_unit(tmp_path / "ars" / "trial000.npz", calls=np.arange(3), params=np.zeros((3, 2)))
     with pytest.raises(SystemExit, match="only GIBO runs record them"):
         evaluate.main(["hypers", str(tmp_path / "ars"), "--calls", "10"])

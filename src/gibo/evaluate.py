@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,8 +372,9 @@ def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Seque
     return "\n".join(rows)
 
 
-def load_gp_units(run_dir) -> List[Dict[str, np.ndarray]]:
-    """Every unit file of a run (RL trials or synthetic objectives; offline caches skipped)."""
+def load_gp_units(run_dir) -> Dict[str, List[Dict[str, np.ndarray]]]:
+    """Every unit file of a run (RL trials or synthetic objectives; offline caches skipped), grouped by the
+    folder they sit in relative to `run_dir` ("." for RL trials, "dim8", "dim16", ... for synthetic runs)."""
     from gibo.results import load_unit, unit_files
 
     run_dir = Path(run_dir)
@@ -381,7 +383,15 @@ def load_gp_units(run_dir) -> List[Dict[str, np.ndarray]]:
     paths = [p for p in unit_files(run_dir) if not p.name.endswith(".offline.npz")]
     if not paths:
         raise FileNotFoundError(f"{run_dir}: no result files (*.npz)")
-    return [load_unit(p) for p in paths]
+    groups: Dict[str, List[Dict[str, np.ndarray]]] = {}
+    for path in paths:
+        groups.setdefault(path.parent.relative_to(run_dir).as_posix(), []).append(load_unit(path))
+    return {name: groups[name] for name in sorted(groups, key=_natural_key)}
+
+
+def _natural_key(name: str) -> list:
+    """Sort key that orders dim8 before dim16."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def main(argv=None) -> int:
@@ -403,8 +413,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.experiment == "hypers":
         try:
-            units = load_gp_units(args.run_dir)
-            sys.stdout.write(f"{args.run_dir}: {len(units)} units\n{hyperparameter_table(units, args.calls)}\n")
+            for group, units in load_gp_units(args.run_dir).items():
+                name = args.run_dir if group == "." else f"{args.run_dir}/{group}"
+                sys.stdout.write(f"{name}: {len(units)} units\n{hyperparameter_table(units, args.calls)}\n")
         except (ValueError, FileNotFoundError) as error:
             sys.exit(f"error: {args.run_dir}: {error}" if isinstance(error, ValueError) else f"error: {error}")
         return 0
