@@ -28,15 +28,15 @@ F_STAR_MARGIN = 0.01
 def step_function(values: np.ndarray, calls: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """v(n) = values[t] for the largest t with calls[t] ≤ n (NaN before the first iterate).
 
-    values: `T`; calls: `T` non-decreasing; grid: `G` → `G`.
+    values: `T` (or `T x ...`, one row per iterate); calls: `T` non-decreasing; grid: `G` → `G` (or `G x ...`).
     """
     values = np.asarray(values, dtype=np.float64)
     calls = np.asarray(calls)
     if np.any(np.diff(calls) < 0):
         raise ValueError("calls must be non-decreasing")
     index = np.searchsorted(calls, np.asarray(grid), side="right") - 1
-    out = np.where(index >= 0, values[np.clip(index, 0, None)], np.nan)
-    return out
+    found = (index >= 0).reshape((-1,) + (1,) * (values.ndim - 1))
+    return np.where(found, values[np.clip(index, 0, None)], np.nan)
 
 
 def best_so_far(values: np.ndarray) -> np.ndarray:
@@ -330,15 +330,7 @@ def hyperparameters_at(unit: Mapping[str, np.ndarray], calls: Sequence[int]) -> 
     if missing:
         raise ValueError(f"no GP hyperparameters saved (missing {missing}); only GIBO runs record them")
     ended = np.asarray(unit["calls"])[1:]
-    index = np.searchsorted(ended, np.asarray(calls), side="right") - 1
-    valid = index >= 0
-    out = {}
-    for name in GP_ARRAYS:
-        values = np.asarray(unit[name], dtype=np.float64)
-        picked = np.full((len(index),) + values.shape[1:], np.nan)
-        picked[valid] = values[index[valid]]
-        out[name[3:]] = picked
-    return out
+    return {name[len("gp_"):]: step_function(unit[name], ended, calls) for name in GP_ARRAYS}
 
 
 def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Sequence[int]) -> str:
@@ -416,8 +408,10 @@ def main(argv=None) -> int:
             for group, units in load_gp_units(args.run_dir).items():
                 name = args.run_dir if group == "." else f"{args.run_dir}/{group}"
                 sys.stdout.write(f"{name}: {len(units)} units\n{hyperparameter_table(units, args.calls)}\n")
-        except (ValueError, FileNotFoundError) as error:
-            sys.exit(f"error: {args.run_dir}: {error}" if isinstance(error, ValueError) else f"error: {error}")
+        except FileNotFoundError as error:  # its message names the path
+            sys.exit(f"error: {error}")
+        except ValueError as error:
+            sys.exit(f"error: {args.run_dir}: {error}")
         return 0
     if args.experiment == "synthetic-figures":
         try:

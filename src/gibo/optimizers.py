@@ -128,7 +128,7 @@ class GIBO(Optimizer):
         self.iteration = 0
         self.acquisition_values: List[List[float]] = []  # per iteration, for diagnostics
         # per iteration: the GP hyperparameters behind that iteration's gradient step
-        self.hyperparameter_history: List[Dict[str, np.ndarray]] = []
+        self.hyperparameter_history: List[Dict[str, object]] = []
 
     def search_box(self) -> torch.Tensor:
         """`2 x D` box in which the acquisition is maximised."""
@@ -201,10 +201,10 @@ class GIBO(Optimizer):
         model = self.model
         self.hyperparameter_history.append(
             {
-                "lengthscale": model.lengthscale.detach().expand(self.D).numpy().copy(),
-                "outputscale": np.float64(model.outputscale.detach()),
-                "noise": np.float64(model.noise.detach()),
-                "mean": np.float64(model.prior_mean.detach()),
+                "gp_lengthscale": model.lengthscale.detach().expand(self.D).numpy().copy(),
+                "gp_outputscale": float(model.outputscale),
+                "gp_noise": float(model.noise),
+                "gp_mean": float(model.prior_mean),
             }
         )
 
@@ -215,14 +215,10 @@ class GIBO(Optimizer):
             {"gp_lengthscale": `T x D`, "gp_outputscale", "gp_noise", "gp_mean": `T`} for T iterations
             (row t belongs to the step from θ_t to θ_{t+1}); lengthscales in the optimiser's coordinates.
         """
-        history = self.hyperparameter_history
-        T = len(history)
-        return {
-            "gp_lengthscale": np.array([h["lengthscale"] for h in history], dtype=np.float64).reshape(T, self.D),
-            "gp_outputscale": np.array([h["outputscale"] for h in history], dtype=np.float64),
-            "gp_noise": np.array([h["noise"] for h in history], dtype=np.float64),
-            "gp_mean": np.array([h["mean"] for h in history], dtype=np.float64),
-        }
+        names = ("gp_lengthscale", "gp_outputscale", "gp_noise", "gp_mean")
+        arrays = {name: np.array([h[name] for h in self.hyperparameter_history], dtype=np.float64) for name in names}
+        arrays["gp_lengthscale"] = arrays["gp_lengthscale"].reshape(-1, self.D)  # `0 x D` before any iteration
+        return arrays
 
     def _update_state_normalization(self) -> None:
         """Fold the new states into the normaliser and re-express θ and the GP data in its new coordinates."""
