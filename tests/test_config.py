@@ -1,5 +1,6 @@
 """Config validation: the paper's vocabulary loads, every kind of bad input gives one clear line."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -164,8 +165,25 @@ def test_data_config_errors(tmp_path):
         load_data_config(write(tmp_path, {"out_dir": "x", "num_objectives": 2, "dimensions": [2], "dims": 3}))
 
 
-def test_train_prior_mean_reaches_the_model():
-    for name, trainable in (("gibo.yaml", False), ("gibo_trained_mean.yaml", True)):
+def test_train_prior_mean_reaches_the_model(tmp_path):
+    """The paper's rule: a prior_mean of 0 is fitted with the other hyperparameters, a non-zero one is kept;
+    train_prior_mean overrides either way."""
+    base = yaml.safe_load((CONFIGS / "lqr_experiment" / "gibo.yaml").read_text())
+    cases = ((0.0, None, True), (0.0, False, False), (-5.0, None, False), (-5.0, True, True))
+    for prior_mean, train, trainable in cases:
+        data = copy.deepcopy(base)
+        data["optimizer_config"]["model_config"]["prior_mean"] = prior_mean
+        if train is not None:
+            data["optimizer_config"]["model_config"]["train_prior_mean"] = train
+        config = load_experiment_config(write(tmp_path, data))
+        optimizer = build_optimizer(resolve_dimension(config, 9), torch.zeros(9, dtype=torch.float64), lambda p: -(p**2).sum())
+        assert optimizer.model.mean_module.constant.requires_grad is trainable, (prior_mean, train)
+        assert float(optimizer.model.prior_mean) == prior_mean
+
+
+def test_constrain_to_prior_support_reaches_the_model():
+    for name, interval in (("gibo.yaml", False), ("gibo_constrained.yaml", True)):
         config = load_experiment_config(CONFIGS / "lqr_experiment" / name)
         optimizer = build_optimizer(resolve_dimension(config, 9), torch.zeros(9, dtype=torch.float64), lambda p: -(p**2).sum())
-        assert optimizer.model.mean_module.constant.requires_grad is trainable
+        upper = float(optimizer.model.covar_module.base_kernel.raw_lengthscale_constraint.upper_bound)
+        assert (upper < 0.3) if interval else upper == float("inf"), name

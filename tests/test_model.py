@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from gpytorch.constraints import Interval
+from gpytorch.constraints import GreaterThan, Interval, Positive
 from gpytorch.priors import NormalPrior, UniformPrior
 
 from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel, se_kernel
@@ -102,16 +102,73 @@ def test_window_keeps_newest_points():
     torch.testing.assert_close(model.train_y, y[3:])
 
 
-def test_prior_means_initialise_and_uniform_prior_gets_interval():
+def test_prior_means_initialise_and_uniform_prior_adds_no_constraint_by_default():
     model = ExactGPSEModel(
         torch.rand(4, 2, dtype=torch.float64), torch.rand(4, dtype=torch.float64),
         lengthscale_hyperprior=UniformPrior(0.1, 0.3), outputscale_hyperprior=NormalPrior(2.0, 1.0), ard_num_dims=2,
     )
     torch.testing.assert_close(model.lengthscale, torch.full((2,), 0.2, dtype=torch.float64))
     assert float(model.outputscale) == pytest.approx(2.0)
+    # exactly the constraints the caller gave: GPyTorch's positive default for the raw lengthscale
+    constraint = model.covar_module.base_kernel.raw_lengthscale_constraint
+    assert isinstance(constraint, Positive) and float(constraint.upper_bound) == float("inf")
+    # outside its support the prior's log density is −inf instead of an error
+    assert float(model.covar_module.base_kernel.lengthscale_prior.log_prob(torch.tensor(0.5))) == float("-inf")
+
+
+def test_constrain_to_prior_support_adds_an_interval_inside_the_uniform_prior():
+    model = ExactGPSEModel(
+        torch.rand(4, 2, dtype=torch.float64), torch.rand(4, dtype=torch.float64),
+        lengthscale_hyperprior=UniformPrior(0.1, 0.3), ard_num_dims=2, constrain_to_prior_support=True,
+    )
     constraint = model.covar_module.base_kernel.raw_lengthscale_constraint
     assert isinstance(constraint, Interval)
     assert 0.1 < float(constraint.lower_bound) < 0.1001 and 0.2999 < float(constraint.upper_bound) < 0.3
+    # a constraint the caller gives is kept
+    given = GreaterThan(0.05)
+    model = ExactGPSEModel(
+        torch.rand(4, 2, dtype=torch.float64), torch.rand(4, dtype=torch.float64), lengthscale_hyperprior=UniformPrior(0.1, 0.3),
+        lengthscale_constraint=given, ard_num_dims=2, constrain_to_prior_support=True,
+    )
+    assert model.covar_module.base_kernel.raw_lengthscale_constraint is given
+
+
+@pytest.mark.parametrize("constrain", [False, True])
+def test_fit_runs_with_and_without_the_interval_and_a_fit_that_cannot_improve_keeps_the_values(constrain):
+    g = torch.Generator().manual_seed(1)
+    X = torch.rand(40, 2, generator=g, dtype=torch.float64)
+    y = torch.sin(6 * X[:, 0]) + 0.01 * torch.randn(40, generator=g, dtype=torch.float64)
+    model = DerivativeExactGPSEModel(
+        2, lengthscale_hyperprior=UniformPrior(0.05, 2.0), outputscale_hyperprior=NormalPrior(1.0, 1.0),
+        constrain_to_prior_support=constrain,
+    )
+    model.likelihood.noise = 0.01
+    model.append_train_data(X, y)
+    assert model.fit_hyperparameters(fix_noise=True) == "moved"
+    fitted = {k: v.clone() for k, v in model.state_dict().items()}
+    assert torch.all(model.lengthscale > 0.05) and torch.all(model.lengthscale < 2.0)
+    # from the optimum on the same data nothing improves: the status says so and the values stay
+    assert model.fit_hyperparameters(fix_noise=True) == "unchanged"
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, fitted[name]), name
+
+
+def test_failed_fit_keeps_previous_hyperparameters(monkeypatch):
+    from botorch.exceptions.errors import ModelFittingError
+
+    import gibo.model as gibo_model
+
+    model = make_model(2, 10)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def failing_fit(mll):
+        mll.model.covar_module.outputscale = 123.0  # a fit that wandered off before giving up
+        raise ModelFittingError("All attempts to fit the model have failed.")
+
+    monkeypatch.setattr(gibo_model, "fit_gpytorch_mll", failing_fit)
+    assert model.fit_hyperparameters() == "failed"
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
 
 
 def test_fit_moves_lengthscales_inside_uniform_prior_and_keeps_fixed_noise():

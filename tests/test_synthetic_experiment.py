@@ -40,18 +40,54 @@ def test_mean_distance_approximation():
     assert lengthscale_scale(2) == pytest.approx(0.1)
 
 
-def test_dataset_objective_interpolates_samples_and_optimum_beats_samples():
-    data = generate_dataset(2, num_objectives=2, num_samples=200, noise_variance=0.01, seed=3)
+@pytest.mark.parametrize("sampler", ["paper", "exact"])
+def test_dataset_objective_is_the_gp_posterior_mean_and_optimum_beats_samples(sampler):
+    import gpytorch
+
+    data = generate_dataset(2, num_objectives=2, num_samples=200, noise_variance=0.01, seed=3, sampler=sampler)
+    assert data.sampler == sampler
     low, high = lengthscale_interval(2)
     assert np.all((data.lengthscale >= low) & (data.lengthscale <= high))
     for i in range(2):
         f = data.objective(i)
-        values = f.noise_free(torch.from_numpy(data.X[i])).numpy()
-        np.testing.assert_allclose(values, data.y[i], atol=2e-2)  # posterior mean with noise 1e-6
+        X, y = torch.from_numpy(data.X[i]), torch.from_numpy(data.y[i])
+        values = f.noise_free(X).numpy()
+        # independent computation: GPyTorch's exact GP posterior mean (zero mean, the dataset's posterior noise)
+        likelihood = gpytorch.likelihoods.GaussianLikelihood(noise_constraint=gpytorch.constraints.GreaterThan(1e-8)).double()
+        likelihood.noise = data.posterior_noise
+        gp = _ReferenceGP(X, y, likelihood, data.lengthscale, data.outputscale).double().eval()
+        with torch.no_grad():
+            np.testing.assert_allclose(values, gp(X).mean.numpy(), atol=1e-6)
+        if sampler == "exact":
+            np.testing.assert_allclose(values, data.y[i], atol=2e-2)  # posterior noise 1e-6 interpolates
+        else:
+            assert data.posterior_noise == pytest.approx(np.log(2) + 1e-4)  # GPyTorch's default noise: smoothed
+            assert np.abs(values - data.y[i]).max() > 0.05
         assert data.f_star[i] >= values.max() - 1e-9
         assert float(f.noise_free(torch.from_numpy(data.x_star[i]))) == pytest.approx(data.f_star[i])
         noisy = torch.stack([f(torch.full((2,), 0.5, dtype=torch.float64)) for _ in range(400)])
         assert float(noisy.var()) == pytest.approx(0.01, rel=0.25)
+
+
+class _ReferenceGP:
+    """Zero-mean SE-ARD exact GP in GPyTorch, for checking the objective's closed form."""
+
+    def __new__(cls, X, y, likelihood, lengthscale, outputscale):
+        import gpytorch
+
+        class GP(gpytorch.models.ExactGP):
+            def __init__(self):
+                super().__init__(X, y, likelihood)
+                self.mean_module = gpytorch.means.ZeroMean()
+                self.covar_module = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=X.shape[-1]))
+
+            def forward(self, x):
+                return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
+
+        gp = GP().double()
+        gp.covar_module.base_kernel.lengthscale = torch.as_tensor(lengthscale).reshape(1, -1)
+        gp.covar_module.outputscale = float(outputscale)
+        return gp
 
 
 def test_dataset_roundtrip(tmp_path):
@@ -60,6 +96,7 @@ def test_dataset_roundtrip(tmp_path):
     loaded = SyntheticDataset.load(tmp_path / "d.npz")
     np.testing.assert_array_equal(loaded.X, data.X)
     assert loaded.noise_variance == data.noise_variance
+    assert (loaded.sampler, loaded.posterior_noise) == (data.sampler, data.posterior_noise)
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,12 @@ class ConstraintConfig:
 @dataclass
 class ModelConfig:
     prior_mean: float = 0.0
-    train_prior_mean: bool = False  # fit the constant mean with the other hyperparameters (starts at prior_mean)
+    # Fit the constant mean with the other hyperparameters (starting at prior_mean). Unset: the paper's rule,
+    # trainable exactly when prior_mean is 0.
+    train_prior_mean: Optional[bool] = None
+    # Add an interval constraint just inside every uniform hyperprior that has no constraint of its own
+    # (the paper's model has none: its fit stops at the prior's edge).
+    constrain_to_prior_support: bool = False
     ard_num_dims: Optional[DimInt] = "dim_search_space"
     N_max: Optional[Union[int, Literal["variable"]]] = None
     lengthscale_constraint: Optional[ConstraintConfig] = None
@@ -126,7 +131,7 @@ class GIBOConfig:
     Model: Literal["derivative_gp"] = "derivative_gp"
     model_config: ModelConfig = field(default_factory=ModelConfig)
     hyperparameter_config: HyperparameterConfig = field(default_factory=HyperparameterConfig)
-    optimize_acqf: Optional[Literal["custom", "botorch"]] = None
+    optimize_acqf: Optional[Literal["custom", "botorch", "bga", "vbo"]] = None  # informational: the paper named its optimiser here
     optimize_acqf_config: OptimizeAcqfConfig = field(default_factory=OptimizeAcqfConfig)
     bounds: Optional[BoundsConfig] = None
     delta: Optional[float] = None
@@ -160,7 +165,7 @@ class VBOConfig:
     hyperparameter_config: HyperparameterConfig = field(default_factory=HyperparameterConfig)
     acquisition_function: Literal["expected_improvement", "log_expected_improvement"] = "expected_improvement"
     acqf_config: AcqfConfig = field(default_factory=AcqfConfig)
-    optimize_acqf: Optional[Literal["custom", "botorch"]] = None
+    optimize_acqf: Optional[Literal["custom", "botorch", "bga", "vbo"]] = None  # informational: the paper named its optimiser here
     optimize_acqf_config: OptimizeAcqfConfig = field(default_factory=OptimizeAcqfConfig)
     generate_initial_data: Optional[int] = None
     verbose: bool = False
@@ -226,6 +231,7 @@ class SyntheticDataConfig:
     gp_hypers: GPHypersConfig = field(default_factory=GPHypersConfig)
     n_max: int = 15  # number of best samples that start the L-BFGS-B search for f*
     seed: int = 0
+    sampler: Literal["paper", "exact"] = "paper"  # how the GP-prior samples are drawn (synthetic_functions)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -436,10 +442,24 @@ def _check_spec(spec, where: str) -> None:
         raise ConfigError(f"{where}.kwargs: missing {', '.join(sorted(missing))} for {name}")
 
 
+def _is_empty_spec(value) -> bool:
+    """`{constraint: , kwargs: }` / `{prior: , kwargs: }`: the paper's way of writing "none"."""
+    return (
+        isinstance(value, dict)
+        and set(value) <= {"constraint", "prior", "kwargs"}
+        and all(v is None or v == {} for v in value.values())
+        and bool({"constraint", "prior"} & set(value))
+    )
+
+
 def _prepare_aliases(data):
-    """Accept `greater_than` beside the historical `greather_than` everywhere in the tree."""
+    """Accept `greater_than` beside the historical `greather_than` everywhere in the tree; empty
+    constraint / prior entries mean none."""
     if isinstance(data, dict):
-        return {k: (CONSTRAINT_ALIASES.get(v, v) if k == "constraint" else _prepare_aliases(v)) for k, v in data.items()}
+        return {
+            k: (CONSTRAINT_ALIASES.get(v, v) if k == "constraint" else None if _is_empty_spec(v) else _prepare_aliases(v))
+            for k, v in data.items()
+        }
     if isinstance(data, list):
         return [_prepare_aliases(v) for v in data]
     return data
@@ -557,9 +577,13 @@ def build_constraint(spec: Optional[ConstraintConfig]):
 
 def model_kwargs(model_config: ModelConfig) -> dict:
     """Keyword arguments of `ExactGPSEModel` from a (resolved) model config."""
+    train_prior_mean = model_config.train_prior_mean
+    if train_prior_mean is None:
+        train_prior_mean = model_config.prior_mean == 0
     return dict(
         prior_mean=model_config.prior_mean,
-        train_prior_mean=model_config.train_prior_mean,
+        train_prior_mean=train_prior_mean,
+        constrain_to_prior_support=model_config.constrain_to_prior_support,
         ard_num_dims=model_config.ard_num_dims,
         lengthscale_constraint=build_constraint(model_config.lengthscale_constraint),
         lengthscale_hyperprior=build_prior(model_config.lengthscale_hyperprior),

@@ -324,20 +324,24 @@ def hyperparameters_at(unit: Mapping[str, np.ndarray], calls: Sequence[int]) -> 
     values after n calls are those of the last iteration that ended by then (NaN before the first).
 
     Returns:
-        {"lengthscale": `len(calls) x D`, "outputscale", "noise", "mean": `len(calls)`}.
+        {"lengthscale": `len(calls) x D`, "outputscale", "noise", "mean": `len(calls)`}, and "fit_status"
+        (`len(calls)`, see `GIBO.hyperparameter_arrays`) for runs that recorded it.
     """
     missing = [name for name in (*GP_ARRAYS, "calls") if name not in unit]
     if missing:
         raise ValueError(f"no GP hyperparameters saved (missing {missing}); only GIBO runs record them")
     ended = np.asarray(unit["calls"])[1:]
-    return {name[len("gp_"):]: step_function(unit[name], ended, calls) for name in GP_ARRAYS}
+    names = GP_ARRAYS + (("gp_fit_status",) if "gp_fit_status" in unit else ())
+    return {name[len("gp_"):]: step_function(unit[name], ended, calls) for name in names}
 
 
 def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Sequence[int]) -> str:
     """Medians over units of the GP hyperparameters in force after each number of calls.
 
     Columns: outputscale σf², noise σn², constant mean m, and per unit the geometric mean, minimum and
-    maximum of its lengthscales (then the median over units).
+    maximum of its lengthscales (then the median over units); for runs that recorded it, "fit moved %":
+    the share of units whose hyperparameter fit of the iteration in force changed the values (a fit that
+    stalls at a prior's edge shows as a low share).
     """
     if not units:
         raise ValueError("no units to summarise")
@@ -358,6 +362,11 @@ def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Seque
         "ls min": median([h["lengthscale"].min(axis=1) for h in per_unit]),
         "ls max": median([h["lengthscale"].max(axis=1) for h in per_unit]),
     }
+    if all("fit_status" in h for h in per_unit):
+        status = np.stack([h["fit_status"] for h in per_unit])  # units x calls, NaN before the first iteration
+        fitted = (status == 1) | (status == 2) | (status == 3)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns["fit moved %"] = np.where(fitted.any(0), 100.0 * (status == 1).sum(0) / fitted.sum(0), np.nan)
     rows = [f"{'calls':>6} " + " ".join(f"{name:>11}" for name in columns)]
     for i, n in enumerate(calls):
         rows.append(f"{int(n):>6d} " + " ".join(f"{values[i]:>11.4g}" for values in columns.values()))

@@ -25,7 +25,7 @@ from gpytorch.priors import Prior, UniformPrior
 
 logger = logging.getLogger(__name__)
 
-# Relative margin by which an automatic interval constraint sits inside a uniform prior's support:
+# Relative margin by which an optional interval constraint sits inside a uniform prior's support:
 # a sigmoid-transformed value may round onto the interval's edge, where the prior's log density is −inf.
 _UNIFORM_MARGIN = 1e-6
 
@@ -45,12 +45,22 @@ def se_kernel(x1: torch.Tensor, x2: torch.Tensor, lengthscale: torch.Tensor, out
 
 
 def _constraint_inside_uniform(prior: Optional[Prior], constraint):
-    """A uniform prior without a constraint gets an interval constraint just inside its support (SPEC §5)."""
+    """With `constrain_to_prior_support`: a uniform prior without a constraint gets an interval constraint just
+    inside its support."""
     if constraint is None and isinstance(prior, UniformPrior):
         a, b = float(prior.low), float(prior.high)
         margin = _UNIFORM_MARGIN * (b - a)
         return Interval(a + margin, b - margin)
     return constraint
+
+
+def _without_validation(prior: Optional[Prior]) -> Optional[Prior]:
+    """A uniform prior whose log density is −inf outside its support instead of raising there (torch's
+    argument validation off): a fit without a matching constraint then stops at the edge, as the paper's
+    fit did, rather than failing."""
+    if isinstance(prior, UniformPrior) and getattr(prior, "_validate_args", False):
+        return UniformPrior(prior.low, prior.high, validate_args=False)
+    return prior
 
 
 def _safe_cholesky(matrix: torch.Tensor) -> torch.Tensor:
@@ -71,8 +81,11 @@ def _safe_cholesky(matrix: torch.Tensor) -> torch.Tensor:
 class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
     """Exact GP with constant mean m and SE-ARD kernel: f ~ GP(m, σf² exp(−½ ‖(x − x')/l‖²)), y = f + ε, ε ~ N(0, σn²).
 
-    The constant mean is fixed (not trained). With a prior on a hyperparameter, its initial value is the
-    prior's mean; a uniform prior without a constraint gets a matching interval constraint.
+    The constant mean is fixed unless `train_prior_mean`. With a prior on a hyperparameter, its initial value
+    is the prior's mean. Constraints are exactly those given (GPyTorch's positive default otherwise): a uniform
+    prior without a constraint leaves the raw parameter free, and a fit stops where the prior's log density
+    drops to −inf, as in the paper's model; `constrain_to_prior_support` adds an interval just inside the
+    support of every such prior instead, so the fit can converge inside it.
 
     Example:
         >>> model = ExactGPSEModel(torch.rand(10, 2), torch.rand(10))
@@ -95,17 +108,20 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
         ard_num_dims: Optional[int] = None,
         prior_mean: float = 0.0,
         train_prior_mean: bool = False,
+        constrain_to_prior_support: bool = False,
     ):
         """Args:
         train_x: `N x D` inputs; train_y: `N` observations (N may be 0).
         ard_num_dims: number of lengthscales (D for ARD, None for one shared lengthscale).
         prior_mean: the constant mean m; fixed unless `train_prior_mean`, in which case it is only the
             starting value of a hyperparameter fitted with the others.
+        constrain_to_prior_support: add an interval constraint inside each unconstrained uniform prior.
         """
-        likelihood = GaussianLikelihood(
-            noise_prior=noise_hyperprior,
-            noise_constraint=_constraint_inside_uniform(noise_hyperprior, noise_constraint),
+        inside = _constraint_inside_uniform if constrain_to_prior_support else (lambda prior, constraint: constraint)
+        lengthscale_hyperprior, outputscale_hyperprior, noise_hyperprior = (
+            _without_validation(p) for p in (lengthscale_hyperprior, outputscale_hyperprior, noise_hyperprior)
         )
+        likelihood = GaussianLikelihood(noise_prior=noise_hyperprior, noise_constraint=inside(noise_hyperprior, noise_constraint))
         super().__init__(train_x, train_y, likelihood)
         self.mean_module = ConstantMean()
         self.mean_module.constant.data.fill_(float(prior_mean))
@@ -114,10 +130,10 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
             RBFKernel(
                 ard_num_dims=ard_num_dims,
                 lengthscale_prior=lengthscale_hyperprior,
-                lengthscale_constraint=_constraint_inside_uniform(lengthscale_hyperprior, lengthscale_constraint),
+                lengthscale_constraint=inside(lengthscale_hyperprior, lengthscale_constraint),
             ),
             outputscale_prior=outputscale_hyperprior,
-            outputscale_constraint=_constraint_inside_uniform(outputscale_hyperprior, outputscale_constraint),
+            outputscale_constraint=inside(outputscale_hyperprior, outputscale_constraint),
         )
         if lengthscale_hyperprior is not None:
             self.covar_module.base_kernel.lengthscale = lengthscale_hyperprior.mean
@@ -151,8 +167,13 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
     def prior_mean(self) -> torch.Tensor:
         return self.mean_module.constant.reshape(())
 
-    def fit_hyperparameters(self, fix_noise: bool = False) -> None:
-        """Maximise the exact marginal log-likelihood (plus log-priors) with L-BFGS-B through BoTorch."""
+    def fit_hyperparameters(self, fix_noise: bool = False) -> str:
+        """Maximise the exact marginal log-likelihood (plus log-priors) with L-BFGS-B through BoTorch.
+
+        Returns:
+            "moved" when some hyperparameter changed, "unchanged" when the fit ended where it started (e.g.
+            stopped at a uniform prior's edge), "failed" when BoTorch gave up (the previous values are kept).
+        """
         raw_noise = self.likelihood.noise_covar.raw_noise
         raw_noise.requires_grad_(not fix_noise)
         state = {k: v.clone() for k, v in self.state_dict().items()}
@@ -162,9 +183,13 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
         except ModelFittingError as error:  # keep the previous hyperparameters rather than end the run
             logger.warning("hyperparameter fit failed (%s); keeping the previous values", str(error).splitlines()[0])
             self.load_state_dict(state)
+            return "failed"
         finally:
             raw_noise.requires_grad_(True)
-        self.eval()
+            self.eval()
+        after = self.state_dict()
+        moved = any(not torch.equal(state[k], after[k]) for k in state if k.startswith(("covar_module", "likelihood", "mean_module")))
+        return "moved" if moved else "unchanged"
 
 
 @dataclass

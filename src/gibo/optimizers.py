@@ -126,6 +126,7 @@ class GIBO(Optimizer):
         self.normalize_gradient = normalize_gradient
         self.verbose = verbose
         self.iteration = 0
+        self._fit_status = "none"  # what this iteration's hyperparameter fit did (FIT_STATUS)
         self.acquisition_values: List[List[float]] = []  # per iteration, for diagnostics
         # per iteration: the GP hyperparameters behind that iteration's gradient step
         self.hyperparameter_history: List[Dict[str, object]] = []
@@ -152,8 +153,9 @@ class GIBO(Optimizer):
             for u in torch.rand(int(self.generate_initial_data), self.D, dtype=theta.dtype):
                 self._observe(box[0] + u * (box[1] - box[0]))
         self._observe(theta)
+        self._fit_status = "none"
         if self.optimize_hyperparameters and self.model.N_max is not None and self.model.N >= self.model.N_max:
-            self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
+            self._fit_status = self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
             if self.verbose:
                 logger.info("iteration %d: lengthscale %s", self.iteration, self.model.lengthscale.detach().numpy())
         self._sample_gradient_information(theta)
@@ -197,27 +199,35 @@ class GIBO(Optimizer):
         self.params.grad = -gradient.to(self.params)  # torch optimisers minimise: step along −(−μ∇)
         self.optimizer_torch.step()
 
+    # Codes of `gp_fit_status`: what the hyperparameter fit of an iteration did.
+    FIT_STATUS = {"none": 0, "moved": 1, "unchanged": 2, "failed": 3}
+
     def _record_hyperparameters(self) -> None:
         model = self.model
-        self.hyperparameter_history.append(
-            {
-                "gp_lengthscale": model.lengthscale.detach().expand(self.D).numpy().copy(),
-                "gp_outputscale": float(model.outputscale),
-                "gp_noise": float(model.noise),
-                "gp_mean": float(model.prior_mean),
-            }
-        )
+        with torch.no_grad():
+            self.hyperparameter_history.append(
+                {
+                    "gp_lengthscale": model.lengthscale.detach().expand(self.D).numpy().copy(),
+                    "gp_outputscale": float(model.outputscale.detach()),
+                    "gp_noise": float(model.noise.detach()),
+                    "gp_mean": float(model.prior_mean.detach()),
+                    "gp_fit_status": self.FIT_STATUS[self._fit_status],
+                }
+            )
 
     def hyperparameter_arrays(self) -> Dict[str, np.ndarray]:
         """The GP hyperparameters of each iteration's gradient step, for saving beside the history.
 
         Returns:
-            {"gp_lengthscale": `T x D`, "gp_outputscale", "gp_noise", "gp_mean": `T`} for T iterations
-            (row t belongs to the step from θ_t to θ_{t+1}); lengthscales in the optimiser's coordinates.
+            {"gp_lengthscale": `T x D`, "gp_outputscale", "gp_noise", "gp_mean": `T` floats,
+            "gp_fit_status": `T` ints (0 no fit, 1 the fit moved the hyperparameters, 2 it ended where it
+            started, 3 it failed and the previous values were kept)} for T iterations (row t belongs to the
+            step from θ_t to θ_{t+1}); lengthscales in the optimiser's coordinates.
         """
         names = ("gp_lengthscale", "gp_outputscale", "gp_noise", "gp_mean")
         arrays = {name: np.array([h[name] for h in self.hyperparameter_history], dtype=np.float64) for name in names}
         arrays["gp_lengthscale"] = arrays["gp_lengthscale"].reshape(-1, self.D)  # `0 x D` before any iteration
+        arrays["gp_fit_status"] = np.array([h["gp_fit_status"] for h in self.hyperparameter_history], dtype=np.int64)
         return arrays
 
     def _update_state_normalization(self) -> None:

@@ -44,6 +44,7 @@ def generate_data(data_config: SyntheticDataConfig, D: int, progress=None) -> Sy
         outputscale=data_config.gp_hypers.outputscale,
         num_optimizer_starts=data_config.n_max,
         seed=data_config.seed * 1_000 + D,
+        sampler=data_config.sampler,
         progress=progress,
     )
 

@@ -1,7 +1,16 @@
 """Synthetic objectives drawn from a GP prior (SPEC §3.1), and their optima.
 
 An objective is the posterior mean of a zero-mean SE-ARD GP given y sampled from that GP's prior at
-Sobol points of [0, 1]^D (noise 1e-6), observed with additive Gaussian noise.
+Sobol points X of [0, 1]^D, observed with additive Gaussian noise. Two samplers:
+
+- "paper" (the benchmark the paper's numbers were measured on): X the first N points of the
+  unscrambled Sobol sequence (the same X for every objective of a dimension); y drawn the way GPyTorch
+  drew `MultivariateNormal(0, k(X, X)).sample()` under its 2020 defaults, through a Lanczos root
+  decomposition of rank at most 100 for N > 800 (so y keeps only the leading eigen-directions of
+  k(X, X) and is smoother than an exact draw); posterior noise GPyTorch's default likelihood noise
+  softplus(0) + 1e-4 ≈ 0.6932, so the objective does not interpolate y.
+- "exact" (the variant "exact GP samples"): scrambled Sobol X per objective, an exact Cholesky draw and
+  an interpolating posterior (noise 1e-6): rougher objectives with more local optima.
 """
 
 from __future__ import annotations
@@ -17,7 +26,13 @@ from torch.quasirandom import SobolEngine
 
 from gibo.model import _safe_cholesky, se_kernel
 
-POSTERIOR_NOISE = 1e-6
+SAMPLERS = ("paper", "exact")
+# Posterior noise of the objective per sampler: GPyTorch's default likelihood noise, softplus(0) + 1e-4,
+# which the paper's code never changed; an (almost) interpolating posterior for exact samples.
+POSTERIOR_NOISE = {"paper": math.log(2.0) + 1e-4, "exact": 1e-6}
+# GPyTorch settings in force when the paper's objectives were drawn (its defaults of 2020; current
+# BoTorch switches them at import): Cholesky only up to N = 800, otherwise a Lanczos root decomposition.
+PAPER_MAX_CHOLESKY_SIZE = 800
 
 
 def mean_distance_unit_cube(n: int) -> float:
@@ -42,20 +57,68 @@ def sample_lengthscales(D: int, factor_lengthscale: float, gamma: float, generat
     return low + (high - low) * torch.rand(D, generator=generator, dtype=torch.float64)
 
 
+def sobol_points(D: int, num_samples: int, scramble: bool = False, seed: Optional[int] = None) -> torch.Tensor:
+    """`num_samples x D` points of the Sobol sequence in [0, 1]^D (the first ones, unless scrambled)."""
+    return SobolEngine(D, scramble=scramble, seed=seed).draw(num_samples, dtype=torch.float64)
+
+
+def sample_paper_prior(X: torch.Tensor, lengthscale: torch.Tensor, outputscale: float, seed: int) -> torch.Tensor:
+    """y ~ N(0, k(X, X)) as GPyTorch 2020 drew it: Cholesky up to 800 points, else a Lanczos root of rank ≤ 100.
+
+    The Lanczos start vector and the standard-normal base sample both come from torch's global generator,
+    which is seeded with `seed` inside a fork (the caller's random state is left untouched).
+
+    Args:
+        X: `N x D`; lengthscale: `D`.
+    Returns:
+        `N` draw (float64).
+    """
+    import gpytorch
+    from gpytorch.distributions import MultivariateNormal
+    from gpytorch.kernels import RBFKernel, ScaleKernel
+
+    kernel = ScaleKernel(RBFKernel(ard_num_dims=X.shape[-1])).to(torch.float64)
+    kernel.base_kernel.lengthscale = lengthscale.reshape(1, -1)
+    kernel.outputscale = float(outputscale)
+    with (
+        torch.random.fork_rng(devices=[]),
+        torch.no_grad(),
+        gpytorch.settings.fast_computations(covar_root_decomposition=True),
+        gpytorch.settings.max_cholesky_size(PAPER_MAX_CHOLESKY_SIZE),
+    ):
+        torch.manual_seed(seed)
+        prior = MultivariateNormal(torch.zeros(X.shape[0], dtype=torch.float64), kernel(X))  # lazy covariance
+        return prior.sample().reshape(-1)
+
+
 def sample_prior_functions(
-    D: int, num_objectives: int, num_samples: int, lengthscale: torch.Tensor, outputscale: float, seed: int
+    D: int,
+    num_objectives: int,
+    num_samples: int,
+    lengthscale: torch.Tensor,
+    outputscale: float,
+    seed: int,
+    sampler: str = "paper",
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Draw y ~ N(0, k(X, X)) at scrambled Sobol points X of [0, 1]^D, one draw per objective.
+    """Draw one y per objective from the zero-mean SE-ARD GP prior at Sobol points X (see the module docstring).
 
     Returns:
         X `num_objectives x num_samples x D`, y `num_objectives x num_samples` (float64).
     """
-    generator = torch.Generator().manual_seed(seed)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r} (expected one of {', '.join(SAMPLERS)})")
     xs, ys = [], []
+    if sampler == "paper":
+        X = sobol_points(D, num_samples)
+        for i in range(num_objectives):
+            xs.append(X)
+            ys.append(sample_paper_prior(X, lengthscale, outputscale, seed=seed * 100_003 + i))
+        return torch.stack(xs), torch.stack(ys)
+    generator = torch.Generator().manual_seed(seed)
     for i in range(num_objectives):
-        X = SobolEngine(D, scramble=True, seed=seed * 100_003 + i).draw(num_samples, dtype=torch.float64)
+        X = sobol_points(D, num_samples, scramble=True, seed=seed * 100_003 + i)
         K = se_kernel(X, X, lengthscale, torch.tensor(outputscale, dtype=torch.float64))
-        chol = _safe_cholesky(K + POSTERIOR_NOISE * torch.eye(num_samples, dtype=torch.float64))
+        chol = _safe_cholesky(K + POSTERIOR_NOISE["exact"] * torch.eye(num_samples, dtype=torch.float64))
         z = torch.randn(num_samples, generator=generator, dtype=torch.float64)
         xs.append(X)
         ys.append(chol @ z)
@@ -63,7 +126,9 @@ def sample_prior_functions(
 
 
 class SyntheticObjective:
-    """J(x) = k(x, X) (k(X, X) + 1e-6 I)⁻¹ y, observed as J(x) + ε, ε ~ N(0, noise_variance).
+    """J(x) = k(x, X) (k(X, X) + σp² I)⁻¹ y, observed as J(x) + ε, ε ~ N(0, noise_variance).
+
+    σp² is the posterior noise of the sampler that drew y (`POSTERIOR_NOISE`).
 
     Example:
         >>> f = SyntheticObjective(X, y, lengthscale, outputscale=1.0, noise_variance=0.01, seed=0)
@@ -79,14 +144,15 @@ class SyntheticObjective:
         outputscale: float,
         noise_variance: float,
         seed: int = 0,
+        posterior_noise: float = POSTERIOR_NOISE["paper"],
     ):
-        """X: `N x D` sample points; y: `N` prior draws; lengthscale: `D`."""
+        """X: `N x D` sample points; y: `N` prior draws; lengthscale: `D`; posterior_noise: σp²."""
         self.X = torch.as_tensor(X, dtype=torch.float64)
         self.lengthscale = torch.as_tensor(lengthscale, dtype=torch.float64)
         self.outputscale = torch.tensor(float(outputscale), dtype=torch.float64)
         self.noise_variance = float(noise_variance)
         K = se_kernel(self.X, self.X, self.lengthscale, self.outputscale)
-        chol = _safe_cholesky(K + POSTERIOR_NOISE * torch.eye(self.X.shape[0], dtype=torch.float64))
+        chol = _safe_cholesky(K + float(posterior_noise) * torch.eye(self.X.shape[0], dtype=torch.float64))
         self.alpha = torch.cholesky_solve(torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1), chol).squeeze(-1)
         self.generator = torch.Generator().manual_seed(int(seed))
 
@@ -132,7 +198,8 @@ def compute_optimum(objective: SyntheticObjective, y: torch.Tensor, num_starts: 
 @dataclass
 class SyntheticDataset:
     """Everything stored for one dimension: X `n_obj x N x D`, y `n_obj x N`, lengthscale `D`,
-    outputscale, noise_variance, f_star `n_obj`, x_star `n_obj x D`."""
+    outputscale, noise_variance (observation noise), f_star `n_obj`, x_star `n_obj x D`, and the sampler
+    that drew y with the posterior noise σp² of its objectives."""
 
     X: np.ndarray
     y: np.ndarray
@@ -141,6 +208,8 @@ class SyntheticDataset:
     noise_variance: float
     f_star: np.ndarray
     x_star: np.ndarray
+    sampler: str = "paper"
+    posterior_noise: float = POSTERIOR_NOISE["paper"]
 
     @property
     def D(self) -> int:
@@ -153,21 +222,26 @@ class SyntheticDataset:
     def objective(self, index: int, seed: int = 0) -> SyntheticObjective:
         return SyntheticObjective(
             torch.from_numpy(self.X[index]), torch.from_numpy(self.y[index]), torch.from_numpy(self.lengthscale),
-            self.outputscale, self.noise_variance, seed=seed,
+            self.outputscale, self.noise_variance, seed=seed, posterior_noise=self.posterior_noise,
         )
 
     def save(self, path) -> None:
         np.savez(
             path, X=self.X, y=self.y, lengthscale=self.lengthscale, outputscale=self.outputscale,
             noise_variance=self.noise_variance, f_star=self.f_star, x_star=self.x_star,
+            sampler=np.asarray(self.sampler), posterior_noise=self.posterior_noise,
         )
 
     @classmethod
     def load(cls, path) -> "SyntheticDataset":
         with np.load(path, allow_pickle=False) as data:
+            # Files written before the sampler was recorded hold exact draws.
+            sampler = str(data["sampler"]) if "sampler" in data.files else "exact"
+            noise = float(data["posterior_noise"]) if "posterior_noise" in data.files else POSTERIOR_NOISE["exact"]
             return cls(
                 X=data["X"], y=data["y"], lengthscale=data["lengthscale"], outputscale=float(data["outputscale"]),
                 noise_variance=float(data["noise_variance"]), f_star=data["f_star"], x_star=data["x_star"],
+                sampler=sampler, posterior_noise=noise,
             )
 
 
@@ -181,15 +255,17 @@ def generate_dataset(
     outputscale: float = 1.0,
     num_optimizer_starts: int = 15,
     seed: int = 0,
+    sampler: str = "paper",
     progress: Optional[callable] = None,
 ) -> SyntheticDataset:
-    """Sample the lengthscales for D, the objectives and their optima (SPEC §3.1)."""
+    """Sample the lengthscales for D, the objectives (with `sampler`) and their optima (SPEC §3.1)."""
     generator = torch.Generator().manual_seed(seed)
     lengthscale = sample_lengthscales(D, factor_lengthscale, gamma, generator)
-    X, y = sample_prior_functions(D, num_objectives, num_samples, lengthscale, outputscale, seed)
+    X, y = sample_prior_functions(D, num_objectives, num_samples, lengthscale, outputscale, seed, sampler=sampler)
+    posterior_noise = POSTERIOR_NOISE[sampler]
     f_star, x_star = [], []
     for i in range(num_objectives):
-        objective = SyntheticObjective(X[i], y[i], lengthscale, outputscale, noise_variance)
+        objective = SyntheticObjective(X[i], y[i], lengthscale, outputscale, noise_variance, posterior_noise=posterior_noise)
         value, x = compute_optimum(objective, y[i], num_optimizer_starts)
         f_star.append(value)
         x_star.append(x)
@@ -198,4 +274,5 @@ def generate_dataset(
     return SyntheticDataset(
         X=X.numpy(), y=y.numpy(), lengthscale=lengthscale.numpy(), outputscale=float(outputscale),
         noise_variance=float(noise_variance), f_star=np.asarray(f_star), x_star=np.stack(x_star),
+        sampler=sampler, posterior_noise=posterior_noise,
     )
