@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Optimise a policy on a Gymnasium environment with GIBO, ARS, vanilla BO or CMA-ES, over several trials.
 
-Usage: python run_rl_experiment.py -c configs/rl_experiment/gibo_default.yaml
+Usage: python run_rl_experiment.py -c configs/rl_experiment/cartpole/gibo.yaml
 Add --workers N to run N trials at once (local Ray) or --ray-address ADDRESS for a Ray cluster;
---resume --out-dir DIR completes an interrupted run.
+--resume --out-dir DIR completes an interrupted run; --max-calls N shortens the budget.
 Results: one npz per trial (iterates in raw-state coordinates, calls, episode returns) in the
 config's out_dir, beside config.yaml. Evaluate them with evaluation_rl_experiment.py.
 """
@@ -13,26 +13,25 @@ import functools
 import logging
 import sys
 
+from gibo.cli import PATHS_NOTE, add_run_options, check_run_options, interrupted, setup_logging
 from gibo.config import ConfigError, load_experiment_config
 from gibo.results import prepare_run_dir
-from gibo.rl_experiment import check_rl_config, config_record, run_trial, trial_file, trials
+from gibo.rl_experiment import check_rl_config, config_record, run_trial, trial_file, trial_summary, trials
 from gibo.runner import RayUnavailable, UnitsFailed, run_units
 
 logger = logging.getLogger("run_rl_experiment")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=PATHS_NOTE)
     parser.add_argument("-c", "--config", required=True, help="experiment config YAML")
-    parser.add_argument("--out-dir", help="write here instead of the config's out_dir")
     parser.add_argument("--trials", type=int, help="override the config's number of trials")
-    parser.add_argument("--resume", action="store_true", help="complete the trials missing in out_dir")
-    parser.add_argument("--workers", type=int, default=1, help="trials run at once: 1 runs in this process, more on local Ray (default 1)")
-    parser.add_argument("--ray-address", help="run the trials on this Ray cluster (e.g. auto); --workers then caps how many run at once")
+    add_run_options(parser, "trials")
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    check_run_options(parser, args)
+    if args.trials is not None and args.trials < 1:
+        parser.error(f"--trials must be at least 1, got {args.trials}")
+    setup_logging(args)
     try:
         config = load_experiment_config(args.config)
         check_rl_config(config, args.config)
@@ -40,12 +39,14 @@ def main(argv=None) -> int:
             config.out_dir = args.out_dir
         if args.trials is not None:
             config.trials = args.trials
+        if args.max_calls is not None:
+            config.max_objective_calls = args.max_calls
         run_dir = prepare_run_dir(config.out_dir, config_record(config), resume=args.resume)
     except (ConfigError, ValueError) as error:
         sys.exit(f"error: {error}")
 
     todo = trials(config)
-    logger.info("%s on %s, %d trial(s); results in %s", config.method, config.environment_name, len(todo), run_dir)
+    logger.info("%s on %s, %d trial(s); results in %s", config.method, config.environment_name, len(todo), run_dir.resolve())
     try:
         run_units(
             todo,
@@ -55,14 +56,17 @@ def main(argv=None) -> int:
             description=f"{config.method} {config.environment_name}",
             workers=args.workers,
             ray_address=args.ray_address,
+            calls_per_unit=config.max_objective_calls,
         )
     except UnitsFailed as error:
         sys.exit(f"error: {error} (finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")
     except RayUnavailable as error:
         sys.exit(f"error: {error}")
     except KeyboardInterrupt:
-        sys.exit(f"interrupted: finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
-    logger.info("results written to %s", run_dir)
+        interrupted(f"finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
+    logger.info("episode returns seen while optimising (raw, before any reward transform):\n%s", trial_summary(run_dir, todo))
+    evaluate = f"python evaluation_rl_experiment.py -cs {args.config}" + (f" --out-dirs {run_dir}" if args.out_dir or str(run_dir) != str(config.out_dir).rstrip("/") else "")
+    logger.info("results written to %s; offline evaluation: %s", run_dir.resolve(), evaluate)
     return 0
 
 

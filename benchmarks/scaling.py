@@ -59,7 +59,7 @@ def load() -> str:
 def full_model(D: int, N_max: int, seed: int = 0):
     """A model built as the learned-hypers config builds it, holding N_max points around θ = 0.5·1."""
     resolved = resolve_dimension(load_experiment_config(LEARNED), D)
-    model = DerivativeExactGPSEModel(D, N_max=N_max, dtype=torch.float64, **model_kwargs(resolved.optimizer_config.model_config))
+    model = DerivativeExactGPSEModel(D, N_max=N_max, dtype=torch.float64, **model_kwargs(resolved.optimizer_config.model_config_))
     model.initialize(**{"likelihood.noise": NOISE})
     generator = torch.Generator().manual_seed(seed)
     theta = torch.full((D,), 0.5, dtype=torch.float64)

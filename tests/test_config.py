@@ -57,8 +57,8 @@ def test_default_gibo_config_values(tmp_path):
     resolved = resolve_dimension(config, 12)
     opt = resolved.optimizer_config
     assert opt.max_samples_per_iteration == 12
-    assert opt.model_config.N_max == 60
-    assert opt.model_config.ard_num_dims == 12
+    assert opt.model_config_.N_max == 60
+    assert opt.model_config_.ard_num_dims == 12
     assert opt.delta == 0.2 and opt.optimizer_torch_config.lr == 0.25
     optimizer = build_optimizer(resolved, torch.full((12,), 0.5), lambda p: -(p**2).sum())
     assert isinstance(optimizer, GIBO)

@@ -53,11 +53,11 @@ def test_configs_have_the_papers_lqr_settings(name):
     assert config.mlp.manipulate_reward.transform == "log_cost"
     assert (config.trials, config.max_objective_calls) == ((100, 130) if name == "gibo.yaml" else (3, 30))
     gibo = resolved_config(config).optimizer_config
-    assert gibo.max_samples_per_iteration == 9 and gibo.model_config.N_max == 40
+    assert gibo.max_samples_per_iteration == 9 and gibo.model_config_.N_max == 40
     assert gibo.delta == 0.1 and gibo.epsilon_diff_acq_value is None
     assert gibo.optimizer_torch_config.lr == 1.0 and gibo.lr_schedular == {0: 0.15, 3: 0.1, 8: 0.05}
     assert gibo.normalize_gradient and not gibo.standard_deviation_scaling
-    assert gibo.model_config.ard_num_dims == 9
+    assert gibo.model_config_.ard_num_dims == 9
     raw = config_to_dict(gibo)
     fit = raw["hyperparameter_config"]
     assert fit["optimize_hyperparameters"] and fit["no_noise_optimization"]

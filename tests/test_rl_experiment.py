@@ -150,7 +150,7 @@ def test_rl_configs_have_the_papers_settings():
         assert config.trials == (10 if "10runs" in path.stem else 3), path
         if config.method == "gibo":
             assert search_space_dimension(config) == expected_D[config.environment_name], path
-            assert opt.model_config.ard_num_dims == expected_D[config.environment_name]
+            assert opt.model_config_.ard_num_dims == expected_D[config.environment_name]
             assert opt.hyperparameter_config.optimize_hyperparameters and opt.hyperparameter_config.no_noise_optimization
             assert opt.normalize_gradient == ("no_gradient_normalization" not in path.stem), path
             assert (opt.epsilon_diff_acq_value is None) == ("10runs" in path.stem), path
@@ -159,7 +159,7 @@ def test_rl_configs_have_the_papers_settings():
             ), path
     swimmer = resolved_config(load_experiment_config(RL_CONFIGS / "swimmer" / "gibo.yaml"))
     opt = swimmer.optimizer_config
-    assert (opt.max_samples_per_iteration, opt.model_config.N_max, opt.delta) == (16, 32, 0.1)
+    assert (opt.max_samples_per_iteration, opt.model_config_.N_max, opt.delta) == (16, 32, 0.1)
     assert swimmer.max_objective_calls == 2000 and swimmer.mlp.manipulate_reward.scale == 350
     hopper = load_experiment_config(RL_CONFIGS / "hopper" / "rs.yaml")
     assert hopper.optimizer_config.param_args_ignore == [33, 34, 35]  # the 3 biases after the 33 weights

@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from gibo.loop import NonFiniteObjective
 from gibo.policy_parameterizations import MLP
 
 __all__ = [
@@ -283,6 +284,7 @@ class EnvironmentObjective:
         self.timesteps = 0
         self.reward_history: list[tuple[int, float]] = []
         self.value_history: list[float] = []
+        self.best_return: float | None = None  # the best raw episode return so far (progress reports)
 
     @property
     def n_params(self) -> int:
@@ -320,12 +322,15 @@ class EnvironmentObjective:
         self.calls += 1
         self.timesteps += steps
         self.reward_history.append((self.timesteps, raw_return))
+        if math.isfinite(raw_return):
+            self.best_return = raw_return if self.best_return is None else max(self.best_return, raw_return)
         # Σ (r − shift)/scale = (Σ r − T·shift)/scale
         value = (transformed - steps * self.reward_shift) / self.reward_scale
         if not math.isfinite(value):
-            raise ValueError(
-                f"{self.env_id}: episode return is {value} in call {self.calls} "
-                f"(raw return {raw_return}, {steps} steps)"
+            raise NonFiniteObjective(
+                f"{self.env_id}: episode return is {value} in call {self.calls} (raw return {raw_return}, {steps} steps)",
+                self.calls,
+                self.params_to_raw(params_t.detach()).reshape(-1).tolist(),
             )
         self.value_history.append(value)
         if normalizer is not None and visited:

@@ -9,7 +9,8 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from gibo.progress import report_calls
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,15 @@ class BudgetExhausted(Exception):
 
 
 class NonFiniteObjective(ValueError):
-    """The objective returned NaN or ±inf."""
+    """The objective returned NaN or ±inf at call `call` (1-based) with parameters `params` (list of floats,
+    raw-state coordinates), which the runner saves beside the unit so the call can be reproduced."""
+
+    def __init__(self, message: str, call: int, params: list):
+        super().__init__(message, call, params)  # all in args: survives pickling (Ray)
+        self.call, self.params = call, params
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class CountingObjective:
@@ -35,6 +44,12 @@ class CountingObjective:
         self.objective = objective
         self.max_calls = max_calls
         self.calls = 0
+        self.best: Optional[float] = None  # the largest value returned so far
+
+    def best_so_far(self) -> Optional[float]:
+        """For progress reports: the wrapped objective's own notion (an environment's best raw return) or `best`."""
+        own = getattr(self.objective, "best_return", None)
+        return own if own is not None else self.best
 
     @property
     def remaining(self) -> float:
@@ -48,7 +63,9 @@ class CountingObjective:
         self.calls += 1
         value = torch.as_tensor(self.objective(params))
         if not bool(torch.isfinite(value).all()):
-            raise NonFiniteObjective(f"objective returned {value.item()} at call {self.calls}")
+            raw = getattr(self.objective, "params_to_raw", lambda p: p)(params.detach())
+            raise NonFiniteObjective(f"objective returned {value.item()} at call {self.calls}", self.calls, raw.reshape(-1).tolist())
+        self.best = float(value) if self.best is None else max(self.best, float(value))
         return value
 
     def __getattr__(self, name):
@@ -71,20 +88,18 @@ def run_optimization(
     optimizer,
     max_iterations: Optional[int] = None,
     max_objective_calls: Optional[int] = None,
-    progress: bool = False,
-    description: str = "",
 ) -> OptimizationResult:
     """Step `optimizer` until `max_iterations` iterations are done or `max_objective_calls` calls are spent.
 
     The budget is hard: an iteration that would need more calls is cut off by `BudgetExhausted` and
-    not recorded. The optimizer's `objective` is wrapped in a `CountingObjective` here.
+    not recorded. The optimizer's `objective` is wrapped in a `CountingObjective` here. After every
+    iteration the calls spent and the best value so far go to `progress.report_calls` (a runner's bar).
     """
     if max_iterations is None and max_objective_calls is None:
         raise ValueError("set max_iterations or max_objective_calls")
     objective = CountingObjective(optimizer.objective, max_objective_calls)
     optimizer.objective = objective
     calls = [0]
-    bar = tqdm(total=max_objective_calls, desc=description, disable=not progress, leave=False, unit="call")
     iteration = 0
     try:
         while max_iterations is None or iteration < max_iterations:
@@ -95,10 +110,9 @@ def run_optimization(
             except BudgetExhausted:
                 break
             iteration += 1
-            bar.update(objective.calls - calls[-1])
             calls.append(objective.calls)
+            report_calls(objective.calls, objective.best_so_far())
     finally:
-        bar.close()
         optimizer.objective = objective.objective
     history = torch.stack([p.detach() for p in optimizer.params_history[: len(calls)]])
     if history.shape[0] != len(calls):

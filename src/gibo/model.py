@@ -287,7 +287,14 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         lengthscale = self.lengthscale.expand(self.D) if self.lengthscale.numel() == 1 else self.lengthscale
         outputscale, noise = self.outputscale, self.noise
         K = se_kernel(X, X, lengthscale, outputscale) + noise * torch.eye(self.N, dtype=X.dtype, device=X.device)
-        chol = _safe_cholesky(K)
+        try:
+            chol = _safe_cholesky(K)
+        except torch.linalg.LinAlgError as error:  # name the hyperparameters in force: the usual culprit
+            ls = lengthscale.detach()
+            raise torch.linalg.LinAlgError(
+                f"{error} ({self.N} points; lengthscale min {float(ls.min()):.3g} / max {float(ls.max()):.3g}, "
+                f"outputscale {float(outputscale.detach()):.3g}, noise {float(noise.detach()):.3g})"
+            ) from None
         alpha = torch.cholesky_solve((y - self.prior_mean).unsqueeze(-1), chol).squeeze(-1)
         return KernelSolve(X, chol, alpha, lengthscale, outputscale, noise)
 

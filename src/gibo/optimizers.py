@@ -9,12 +9,16 @@ coordinates.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from abc import ABC, abstractmethod
-from typing import Callable, Dict, List, Optional, Sequence, Type
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Type
 
 import numpy as np
 import torch
+
+from botorch.exceptions.warnings import BadInitialCandidatesWarning
 
 from gibo.acquisition_function import ClosedFormExpectedImprovement, GradientInformation, optimize_gradient_information
 from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel
@@ -56,6 +60,27 @@ class Optimizer(ABC):
 
     def _evaluate(self, params: torch.Tensor) -> torch.Tensor:
         return self.objective(params.detach().reshape(-1)).reshape(()).to(self.params)
+
+    def diagnostics(self) -> Dict[str, np.ndarray]:
+        """Arrays saved beside the history for inspecting a run afterwards (method-specific; none by default)."""
+        return {}
+
+
+@contextlib.contextmanager
+def counting_random_starts(counter: List[int]) -> Iterator[None]:
+    """Count BoTorch's "no non-zero acquisition value among the raw samples" warnings instead of printing them.
+
+    The acquisition optimisation then starts from random points, which is harmless where the acquisition is
+    flat (a δ-box many lengthscales wide); the count is saved with the run (`acquisition_random_starts`).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BadInitialCandidatesWarning)
+        yield
+    for warning in caught:
+        if issubclass(warning.category, BadInitialCandidatesWarning):
+            counter[0] += 1
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def lr_factor(schedule: Optional[Dict[int, float]], iteration: int) -> float:
@@ -127,6 +152,7 @@ class GIBO(Optimizer):
         self.verbose = verbose
         self.iteration = 0
         self._fit_status = "none"  # what this iteration's hyperparameter fit did (FIT_STATUS)
+        self.random_starts = [0]  # acquisition optimisations that started from random points (see counting_random_starts)
         self.acquisition_values: List[List[float]] = []  # per iteration, for diagnostics
         # per iteration: the GP hyperparameters behind that iteration's gradient step
         self.hyperparameter_history: List[Dict[str, object]] = []
@@ -172,9 +198,10 @@ class GIBO(Optimizer):
         box = self.search_box()
         for _ in range(int(budget)):
             acquisition = GradientInformation(self.model, theta)
-            z, value = optimize_gradient_information(
-                acquisition, box, q=cfg["q"], num_restarts=cfg["num_restarts"], raw_samples=cfg["raw_samples"]
-            )
+            with counting_random_starts(self.random_starts):
+                z, value = optimize_gradient_information(
+                    acquisition, box, q=cfg["q"], num_restarts=cfg["num_restarts"], raw_samples=cfg["raw_samples"]
+                )
             for point in z:
                 self._observe(point)
             values.append(float(value))
@@ -229,6 +256,10 @@ class GIBO(Optimizer):
         arrays["gp_lengthscale"] = arrays["gp_lengthscale"].reshape(-1, self.D)  # `0 x D` before any iteration
         arrays["gp_fit_status"] = np.array([h["gp_fit_status"] for h in self.hyperparameter_history], dtype=np.int64)
         return arrays
+
+    def diagnostics(self) -> Dict[str, np.ndarray]:
+        """The hyperparameter arrays and the number of acquisition optimisations that started at random."""
+        return {**self.hyperparameter_arrays(), "acquisition_random_starts": np.asarray(self.random_starts[0])}
 
     def _update_state_normalization(self) -> None:
         """Fold the new states into the normaliser and re-express θ and the GP data in its new coordinates."""
@@ -351,6 +382,10 @@ class VanillaBO(Optimizer):
         self.train_x = torch.empty(0, self.D, dtype=self.params.dtype)
         self.train_y = torch.empty(0, dtype=self.params.dtype)
         self.model: Optional[DerivativeExactGPSEModel] = None
+        self.random_starts = [0]
+
+    def diagnostics(self) -> Dict[str, np.ndarray]:
+        return {"acquisition_random_starts": np.asarray(self.random_starts[0])}
 
     def _observe(self, x: torch.Tensor) -> None:
         y = self._evaluate(x)
@@ -381,10 +416,11 @@ class VanillaBO(Optimizer):
         best_f = self.train_y.max() if self.best_f is None else self.best_f
         acquisition = ClosedFormExpectedImprovement(model, best_f, log=self.acquisition_function == "log_expected_improvement")
         cfg = self.optimize_acqf_config
-        candidate, _ = optimize_acqf(
-            acquisition, bounds=self.bounds, q=1, num_restarts=cfg["num_restarts"],
-            raw_samples=cfg["raw_samples"], options={"maxiter": 200}, retry_on_optimization_warning=False,
-        )
+        with counting_random_starts(self.random_starts):
+            candidate, _ = optimize_acqf(
+                acquisition, bounds=self.bounds, q=1, num_restarts=cfg["num_restarts"],
+                raw_samples=cfg["raw_samples"], options={"maxiter": 200}, retry_on_optimization_warning=False,
+            )
         self.params = candidate.detach().reshape(-1)
         self._observe(self.params)
         self._record()

@@ -41,12 +41,15 @@ def prepare_run_dir(out_dir, config: dict, resume: bool = False, extra_files: Op
         while _has_results(out_dir.with_name(f"{out_dir.name}-{n}")):
             n += 1
         new_dir = out_dir.with_name(f"{out_dir.name}-{n}")
-        logger.warning("%s already holds results; this run writes to %s", out_dir, new_dir)
+        logger.warning("%s already holds results; this run writes to %s (--resume --out-dir %s completes the earlier run instead)", out_dir, new_dir, out_dir)
         out_dir = new_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml(out_dir / CONFIG_FILE, config)
-    for name, content in (extra_files or {}).items():
-        write_yaml(out_dir / name, content)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_yaml(out_dir / CONFIG_FILE, config)
+        for name, content in (extra_files or {}).items():
+            write_yaml(out_dir / name, content)
+    except OSError as error:  # before any unit runs: nothing is lost
+        raise ValueError(f"{out_dir}: cannot create or write the output directory ({error.strerror or error})") from None
     return out_dir
 
 

@@ -48,7 +48,9 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
     """Errors a user can make in an RL config that the schema cannot see."""
     prefix = f"{source}: " if source else ""
     if not config.environment_name:
-        raise ConfigError(f"{prefix}environment_name: missing required key")
+        synthetic = config.set_hypers or config.only_set_noise_hyper or config.mlp is None
+        hint = " (this looks like a synthetic-function config: run it with run_synthetic_experiment.py -c CONFIG -cd DATA_CONFIG)"
+        raise ConfigError(f"{prefix}environment_name: missing required key{hint if synthetic else ''}")
     if config.mlp is None:
         raise ConfigError(f"{prefix}mlp: missing required key")
     try:
@@ -113,8 +115,7 @@ def run_trial(config: ExperimentConfig, trial: Trial) -> dict:
             objective_values=np.asarray(objective.value_history, dtype=np.float64),
             seed=trial.seed,
         )
-        if hasattr(optimizer, "hyperparameter_arrays"):
-            arrays.update(optimizer.hyperparameter_arrays())
+        arrays.update(optimizer.diagnostics())
         if objective.state_normalizer is not None:
             arrays.update(state_mean=objective.state_normalizer.mean, state_std=objective.state_normalizer.std)
         return arrays
@@ -127,3 +128,19 @@ def config_record(config: ExperimentConfig) -> dict:
     experiment = config_to_dict(config)
     experiment.pop("out_dir")
     return {"experiment": experiment, "resolved": config_to_dict(resolved_config(config).optimizer_config)}
+
+
+def trial_summary(run_dir, todo: List[Trial]) -> str:
+    """One line per trial of a finished run: calls, best episode return (and its call), mean of the last 10 %."""
+    from gibo.results import load_unit
+
+    rows = [f"{'trial':<9}{'calls':>7}{'best return':>14}{'at call':>9}{'last 10 % mean':>16}"]
+    for trial in todo:
+        path = trial_file(run_dir, trial)
+        if not path.is_file():
+            continue
+        returns = load_unit(path)["episode_returns"]
+        tail = returns[-max(1, len(returns) // 10):]
+        best = int(np.argmax(returns))
+        rows.append(f"{trial.name:<9}{len(returns):>7d}{returns[best]:>14.2f}{best + 1:>9d}{tail.mean():>16.2f}")
+    return "\n".join(rows)

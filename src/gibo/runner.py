@@ -17,14 +17,15 @@ number of workers (each unit seeds torch and numpy itself). More cores are used 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
+import json
 import logging
 import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
-from tqdm.auto import tqdm
-
+from gibo.progress import Progress, reporting, throttled
 from gibo.results import save_unit
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def run_units(
     progress: bool = True,
     workers: int = 1,
     ray_address: Optional[str] = None,
+    calls_per_unit: Optional[int] = None,
 ) -> List[Path]:
     """Run every unit whose result file is missing; save its arrays with `save_unit`; return all unit files.
 
@@ -75,10 +77,12 @@ def run_units(
         run_unit: unit → dict of arrays; must be picklable for Ray (a module-level function or a
             `functools.partial` of one).
         path_of: unit → its result file; name_of: unit → the name used in logs and errors.
+        progress: show progress (a bar on a terminal, log lines otherwise; see `gibo.progress`).
         workers: 1 runs in this process; more runs that many units at once as Ray tasks (local Ray
             unless `ray_address`; with an address it caps the units in flight, otherwise the cluster's
             CPUs do).
         ray_address: an existing Ray cluster (e.g. "auto" or "ray://head:10001").
+        calls_per_unit: each unit's call budget: progress then counts the calls spent inside running units.
     Raises:
         UnitsFailed: after every other unit finished, when some raised.
         RayUnavailable: Ray is needed but not installed, or `ray_address` cannot be reached.
@@ -91,7 +95,7 @@ def run_units(
         logger.info("%d of %d units already done; running the other %d", len(units) - len(todo), len(units), len(todo))
     failures: Dict[str, str] = {}
     if todo:
-        with tqdm(total=len(todo), desc=description, disable=not progress, unit="unit") as bar:
+        with Progress(description, len(todo), calls_per_unit, enabled=progress) as bar:
             if workers > 1 or ray_address:
                 _run_on_ray(todo, run_unit, path_of, name_of, bar, failures, workers, ray_address)
             else:
@@ -101,72 +105,107 @@ def run_units(
     return [path_of(u) for u in units]
 
 
-def _record_failure(failures: Dict[str, str], name: str, error: BaseException) -> None:
-    """Log and keep one line naming the unit; the traceback goes to the debug log (Ray's includes the worker's)."""
+def failure_file(path: Path) -> Path:
+    """Where a unit that met a non-finite objective value leaves the parameters of that call (JSON)."""
+    return path.with_name(path.name.removesuffix(".npz") + ".failed.json")
+
+
+def _record_failure(failures: Dict[str, str], name: str, error: BaseException, path: Path) -> None:
+    """Log and keep one line naming the unit; the traceback goes to the debug log (Ray's includes the worker's).
+
+    An error that carries the parameters of the call that failed (`NonFiniteObjective`) leaves them in
+    `failure_file(path)`, named in the message."""
     cause = getattr(error, "cause", None) or error  # a unit's own exception inside Ray's RayTaskError
     message = f"{type(cause).__name__}: {cause}".splitlines()[0]
+    if getattr(cause, "params", None) is not None:
+        record = failure_file(path)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"unit": name, "call": cause.call, "error": str(cause), "params": list(cause.params)}))
+        message += f"; the parameters of that call are in {record}"
     logger.error("unit %s failed: %s", name, message)
     logger.debug("unit %s failed", name, exc_info=error)
     failures[name] = message
 
 
-def _run_in_process(todo, run_unit, path_of, name_of, bar, failures) -> None:
+def _save(path: Path, arrays: dict) -> None:
+    save_unit(path, **arrays)
+    failure_file(path).unlink(missing_ok=True)  # a rerun that succeeded replaces an earlier failure
+
+
+def _run_in_process(todo, run_unit, path_of, name_of, bar: Progress, failures) -> None:
     for unit in todo:
+        name = name_of(unit)
         try:
-            with single_threaded():
+            with single_threaded(), reporting(functools.partial(bar.calls, name)):
                 arrays = run_unit(unit)
         except Exception as error:  # one unit's failure must not lose the others
-            _record_failure(failures, name_of(unit), error)
+            _record_failure(failures, name, error, path_of(unit))
         else:
-            save_unit(path_of(unit), **arrays)
-        bar.update(1)
+            _save(path_of(unit), arrays)
+        bar.unit_done(name)
 
 
-def _run_single_threaded(run_unit, unit) -> dict:
-    """The Ray task: one unit with one torch thread."""
-    with single_threaded():
+def _run_single_threaded(run_unit, unit, name: str, queue) -> dict:
+    """The Ray task: one unit with one torch thread, its progress sent to the driver's queue once a second."""
+    with single_threaded(), reporting(throttled(lambda calls, best: queue.put_nowait((name, calls, best)), 1.0)):
         return run_unit(unit)
 
 
-def _run_on_ray(todo, run_unit, path_of, name_of, bar, failures, workers: int, ray_address: Optional[str]) -> None:
+def _quiet_ray_start() -> None:
+    """Keep Ray's start-up notices (token authentication, dashboard, ...) out of the run's log."""
+    for name in ("ray", "ray._private", "ray._common"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _run_on_ray(todo, run_unit, path_of, name_of, bar: Progress, failures, workers: int, ray_address: Optional[str]) -> None:
     try:
         import ray  # only here: the serial path does not pay for importing Ray
+        from ray.util.queue import Queue
     except ImportError:
         raise RayUnavailable("running units on several workers needs Ray: pip install 'ray>=2.9'") from None
 
     started = not ray.is_initialized()
     if started:
+        _quiet_ray_start()
+        options = dict(logging_level=logging.ERROR, log_to_driver=True)
         if ray_address:
             try:
-                ray.init(address=ray_address, logging_level=logging.WARNING)
+                ray.init(address=ray_address, **options)
             except ConnectionError as error:
                 raise RayUnavailable(f"cannot reach the Ray cluster at {ray_address!r}: {error}") from None
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(num_cpus=workers, include_dashboard=False, **options)
     # A dead worker is reported like a unit that raised (not retried): `--resume` reruns it.
     task = ray.remote(num_cpus=1, max_retries=0)(_run_single_threaded)
     in_flight = workers if workers > 1 else len(todo)
     pending: Dict = {}  # ObjectRef → unit
     queue = iter(todo)
+    reports = Queue(actor_options={"num_cpus": 0})
+
+    def drain() -> None:
+        for name, calls, best in reports.get_nowait_batch(reports.qsize()):
+            if name in bar.running or any(name_of(u) == name for u in pending.values()):
+                bar.calls(name, calls, best)
 
     def collect(ref) -> None:
         unit = pending.pop(ref)
         try:
             arrays = ray.get(ref)
         except Exception as error:  # RayTaskError (unit raised), WorkerCrashedError, ...
-            _record_failure(failures, name_of(unit), error)
+            _record_failure(failures, name_of(unit), error, path_of(unit))
         else:
-            save_unit(path_of(unit), **arrays)
-        bar.update(1)
+            _save(path_of(unit), arrays)
+        bar.unit_done(name_of(unit))
 
     try:
         run_unit_ref = ray.put(run_unit)  # shipped once, not with every task
         while True:
             for unit in itertools.islice(queue, in_flight - len(pending)):
-                pending[task.remote(run_unit_ref, unit)] = unit
+                pending[task.remote(run_unit_ref, unit, name_of(unit), reports)] = unit
             if not pending:
                 break
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            drain()
             for ref in done:
                 collect(ref)
     except KeyboardInterrupt:

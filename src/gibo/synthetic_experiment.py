@@ -81,6 +81,16 @@ def unit_file(run_dir, unit: SyntheticUnit) -> Path:
     return Path(run_dir) / f"dim{unit.D}" / f"objective{unit.index:03d}.npz"
 
 
+def check_synthetic_config(config: ExperimentConfig, source: str = "") -> None:
+    """Refuse a config of the RL experiments (it would run here and ignore its environment and policy)."""
+    rl_keys = [k for k in ("environment_name", "mlp", "trials") if k in config.model_fields_set and getattr(config, k) is not None]
+    if rl_keys:
+        raise ConfigError(
+            f"{source + ': ' if source else ''}{rl_keys[0]}: this is a reinforcement-learning config; run it with "
+            f"run_rl_experiment.py -c {source or 'CONFIG'}"
+        )
+
+
 def true_hypers(config: ExperimentConfig, dataset: SyntheticDataset) -> HypersConfig | None:
     """The hyperparameters given to the model: all true ones (set_hypers), only the noise, or none."""
     if config.set_hypers:
@@ -118,8 +128,7 @@ def run_unit(config: ExperimentConfig, data_config: SyntheticDataConfig, unit: S
         f_star=dataset.f_star[unit.index],
         seed=unit.seed,
     )
-    if hasattr(optimizer, "hyperparameter_arrays"):
-        arrays.update(optimizer.hyperparameter_arrays())
+    arrays.update(optimizer.diagnostics())
     return arrays
 
 

@@ -1,0 +1,207 @@
+"""Validated configs → what runs: values resolved for a dimension, then the one place where names become objects.
+
+`resolve_dimension` replaces "dim_search_space" by D and "variable" by its rule; `build_optimizer` builds the
+optimizer a resolved config describes (its GP model, priors, constraints, torch optimiser). Both are also
+importable from `gibo.config`.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from gibo.config import (
+    ARSConfig,
+    BoundsConfig,
+    CMAESConfig,
+    ConfigError,
+    ExperimentConfig,
+    GIBOConfig,
+    HypersConfig,
+    ModelConfig,
+    PriorConfig,
+    ConstraintConfig,
+    VBOConfig,
+)
+
+
+def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: float = 2.0) -> ExperimentConfig:
+    """A copy with "dim_search_space" → D and "variable" → its rule: N_max 5D, samples_per_iteration 1 + D//8,
+    exploration_noise 0.1·factor_lengthscale·ℓ(D), sigma 0.3·ℓ(D) (ℓ: `synthetic_functions.lengthscale_scale`)."""
+    from gibo.synthetic_functions import lengthscale_scale
+
+    config = config.model_copy(deep=True)
+    opt = config.optimizer_config
+    if isinstance(opt, GIBOConfig) and opt.max_samples_per_iteration == "dim_search_space":
+        opt.max_samples_per_iteration = D
+    if isinstance(opt, (GIBOConfig, VBOConfig)):
+        model = opt.model_config_
+        if model.ard_num_dims == "dim_search_space":
+            model.ard_num_dims = D
+        if model.N_max == "variable":
+            model.N_max = 5 * D
+        prior = model.lengthscale_hyperprior
+        if prior is not None and prior.prior == "get_lengthscale_hyperprior" and prior.kwargs.get("dim") in (None, "dim_search_space"):
+            prior.kwargs["dim"] = D
+    if isinstance(opt, ARSConfig):
+        if opt.samples_per_iteration == "variable":
+            opt.samples_per_iteration = 1 + D // 8
+        if opt.exploration_noise == "variable":
+            opt.exploration_noise = 0.1 * factor_lengthscale * lengthscale_scale(D)
+    if isinstance(opt, CMAESConfig) and opt.sigma == "variable":
+        opt.sigma = 0.3 * lengthscale_scale(D)
+    return config
+
+
+def build_prior(spec: Optional[PriorConfig]):
+    if spec is None:
+        return None
+    from gpytorch.priors import GammaPrior, NormalPrior, UniformPrior
+
+    kw = {k: float(v) for k, v in spec.kwargs.items()}
+    if spec.prior == "normal":
+        return NormalPrior(kw["loc"], kw["scale"])
+    if spec.prior == "gamma":
+        return GammaPrior(kw["concentration"], kw["rate"])
+    if spec.prior == "uniform":
+        return UniformPrior(kw["a"], kw["b"])
+    from gibo.synthetic_functions import lengthscale_interval
+
+    return UniformPrior(*lengthscale_interval(int(kw["dim"]), kw["factor_lengthscale"], kw["gamma"]))
+
+
+def build_constraint(spec: Optional[ConstraintConfig]):
+    if spec is None:
+        return None
+    from gpytorch.constraints import GreaterThan, Interval, LessThan, Positive
+
+    kw = {k: float(v) for k, v in spec.kwargs.items()}
+    if spec.constraint == "greather_than":
+        return GreaterThan(kw["lower_bound"])
+    if spec.constraint == "less_than":
+        return LessThan(kw["upper_bound"])
+    if spec.constraint == "interval":
+        return Interval(kw["lower_bound"], kw["upper_bound"])
+    return Positive()
+
+
+def model_kwargs(model_config: ModelConfig) -> dict:
+    """Keyword arguments of `ExactGPSEModel` from a (resolved) model config."""
+    train_prior_mean = model_config.train_prior_mean
+    if train_prior_mean is None:  # the paper's rule: a prior mean of 0 is fitted, any other value kept
+        train_prior_mean = model_config.prior_mean == 0
+    kwargs = dict(
+        prior_mean=model_config.prior_mean,
+        train_prior_mean=train_prior_mean,
+        constrain_to_prior_support=model_config.constrain_to_prior_support,
+        ard_num_dims=model_config.ard_num_dims,
+    )
+    for name in ("lengthscale", "outputscale", "noise"):
+        kwargs[f"{name}_constraint"] = build_constraint(getattr(model_config, f"{name}_constraint"))
+        kwargs[f"{name}_hyperprior"] = build_prior(getattr(model_config, f"{name}_hyperprior"))
+    return kwargs
+
+
+def _box(bounds: Optional[BoundsConfig], D: int, dtype) -> Optional[torch.Tensor]:
+    if bounds is None or bounds.lower_bound is None or bounds.upper_bound is None:
+        return None
+    lower = torch.as_tensor(bounds.lower_bound, dtype=dtype).expand(D)
+    upper = torch.as_tensor(bounds.upper_bound, dtype=dtype).expand(D)
+    return torch.stack([lower, upper])
+
+
+def torch_dtype(config: ExperimentConfig) -> torch.dtype:
+    return torch.float64 if config.dtype == "float64" else torch.float32
+
+
+def _acqf_options(opt) -> dict:
+    return {k: getattr(opt.optimize_acqf_config, k) for k in ("q", "num_restarts", "raw_samples")}
+
+
+def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objective, hypers: Optional[HypersConfig] = None):
+    """The optimizer a resolved config describes, starting at params_init (`D`).
+
+    `hypers` overrides the config's hyperparameter values (the synthetic experiments' true hyperparameters).
+    """
+    from gibo import optimizers
+
+    D = params_init.shape[-1]
+    dtype = torch_dtype(config)
+    params_init = params_init.to(dtype)
+    opt = config.optimizer_config
+    if isinstance(opt, (GIBOConfig, VBOConfig)):
+        _reject_symbolic(opt, D)
+        values = opt.hyperparameter_config.hypers.model_dump()
+        values.update({k: v for k, v in (hypers.model_dump() if hypers is not None else {}).items() if v is not None})
+        hyper_values = HypersConfig(**values).as_gpytorch()
+    if isinstance(opt, GIBOConfig):
+        model = optimizers.DerivativeExactGPSEModel(D, N_max=opt.model_config_.N_max, dtype=dtype, **model_kwargs(opt.model_config_))
+        model.initialize(**hyper_values)
+        torch_kwargs = {"lr": opt.optimizer_torch_config.lr, "weight_decay": opt.optimizer_torch_config.weight_decay}
+        if opt.OptimizerTorch == "sgd":
+            torch_kwargs["momentum"] = opt.optimizer_torch_config.momentum
+        return optimizers.GIBO(
+            params_init,
+            objective,
+            model,
+            max_samples_per_iteration=opt.max_samples_per_iteration,
+            OptimizerTorch={"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[opt.OptimizerTorch],
+            optimizer_torch_config=torch_kwargs,
+            lr_schedular=opt.lr_schedular,
+            optimize_hyperparameters=opt.hyperparameter_config.optimize_hyperparameters,
+            no_noise_optimization=opt.hyperparameter_config.no_noise_optimization,
+            optimize_acqf_config=_acqf_options(opt),
+            bounds=_box(opt.bounds, D, dtype),
+            delta=opt.delta,
+            epsilon_diff_acq_value=opt.epsilon_diff_acq_value,
+            generate_initial_data=opt.generate_initial_data,
+            standard_deviation_scaling=opt.standard_deviation_scaling,
+            normalize_gradient=opt.normalize_gradient,
+            verbose=opt.verbose,
+        )
+    if isinstance(opt, ARSConfig):
+        if "variable" in (opt.samples_per_iteration, opt.exploration_noise):
+            raise ConfigError("optimizer_config: 'variable' values must be resolved with resolve_dimension first")
+        return optimizers.ARS(
+            params_init,
+            objective,
+            step_size=opt.step_size,
+            samples_per_iteration=opt.samples_per_iteration,
+            exploration_noise=opt.exploration_noise,
+            standard_deviation_scaling=opt.standard_deviation_scaling,
+            num_top_directions=opt.num_top_directions,
+            param_args_ignore=opt.param_args_ignore,
+        )
+    if isinstance(opt, VBOConfig):
+        bounds = _box(opt.optimize_acqf_config.bounds, D, dtype)
+        if bounds is None:
+            raise ConfigError("optimizer_config.optimize_acqf_config.bounds: vanilla BO needs lower_bound and upper_bound")
+        return optimizers.VanillaBO(
+            params_init,
+            objective,
+            bounds=bounds,
+            model_kwargs=model_kwargs(opt.model_config_),
+            hypers=hyper_values,
+            optimize_hyperparameters=opt.hyperparameter_config.optimize_hyperparameters,
+            no_noise_optimization=opt.hyperparameter_config.no_noise_optimization,
+            acquisition_function=opt.acquisition_function,
+            best_f=opt.acqf_config.best_f,
+            optimize_acqf_config=_acqf_options(opt),
+            generate_initial_data=opt.generate_initial_data,
+        )
+    if isinstance(opt, CMAESConfig):
+        if opt.sigma == "variable":
+            raise ConfigError("optimizer_config.sigma: 'variable' must be resolved with resolve_dimension first")
+        return optimizers.CMAES(params_init, objective, sigma=opt.sigma, population_size=opt.population_size, seed=config.seed)
+    raise ConfigError(f"method {config.method!r} is not supported")
+
+
+def _reject_symbolic(opt, D: int) -> None:
+    symbolic = [name for name, value in (
+        ("max_samples_per_iteration", getattr(opt, "max_samples_per_iteration", None)),
+        ("model_config.ard_num_dims", opt.model_config_.ard_num_dims),
+        ("model_config.N_max", opt.model_config_.N_max),
+    ) if value in ("dim_search_space", "variable")]
+    if symbolic:
+        raise ConfigError(f"optimizer_config.{symbolic[0]}: symbolic value not resolved for D={D} (call resolve_dimension)")

@@ -1,0 +1,121 @@
+"""Progress of long runs: a tqdm bar on a terminal, a log line at a steady interval otherwise.
+
+A run is a set of units (trials, objectives) of known call budgets. `Progress` counts the units done and
+the objective calls spent in the units still running (reported by `run_optimization` through
+`report_calls`, in this process or from Ray workers through a queue), with the best value seen so far.
+When stderr is not a terminal (a file, a pipe, CI) tqdm's redraws would pile up into one endless line;
+then one line is logged every `log_interval` seconds instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from typing import Callable, Dict, Iterator, Optional, Tuple
+
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+# Called by run_optimization after every iteration: (objective calls so far, best value so far or None).
+_report: Optional[Callable[[int, Optional[float]], None]] = None
+
+
+@contextlib.contextmanager
+def reporting(callback: Optional[Callable[[int, Optional[float]], None]]) -> Iterator[None]:
+    """Route `report_calls` to `callback` inside the body (None: nowhere)."""
+    global _report
+    previous, _report = _report, callback
+    try:
+        yield
+    finally:
+        _report = previous
+
+
+def report_calls(calls: int, best: Optional[float]) -> None:
+    if _report is not None:
+        _report(calls, best)
+
+
+def throttled(callback: Callable[[int, Optional[float]], None], seconds: float) -> Callable[[int, Optional[float]], None]:
+    """`callback` at most once per `seconds` (the first call always passes)."""
+    last = [-float("inf")]
+
+    def call(calls: int, best: Optional[float]) -> None:
+        now = time.monotonic()
+        if now - last[0] >= seconds:
+            last[0] = now
+            callback(calls, best)
+
+    return call
+
+
+def interactive() -> bool:
+    """True when stderr is a terminal: draw bars; otherwise log progress lines."""
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+class Progress:
+    """Units done and calls spent of a run; a bar on a terminal, else a log line every `log_interval` seconds.
+
+    Example:
+        >>> with Progress("gibo Swimmer-v5", units=3, calls_per_unit=2000) as progress:
+        ...     progress.calls("trial000", 250, best=312.0); progress.unit_done("trial000")
+    """
+
+    def __init__(self, description: str, units: int, calls_per_unit: Optional[int] = None, enabled: bool = True, log_interval: float = 30.0):
+        self.description, self.units, self.calls_per_unit = description, units, calls_per_unit
+        self.done = 0
+        self.running: Dict[str, Tuple[int, Optional[float]]] = {}  # unit → (calls, best) while it runs
+        self.enabled, self.log_interval = enabled, log_interval
+        self._last_log = time.monotonic()
+        self._bar = None
+        if enabled and interactive():
+            total, unit = (units * calls_per_unit, "call") if calls_per_unit else (units, "unit")
+            self._bar = tqdm(total=total, desc=description, unit=unit, dynamic_ncols=True)
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self.enabled and self.done:
+            logger.info("%s: %s", self.description, self.status())
+
+    def _spent(self) -> int:
+        finished = self.done * (self.calls_per_unit or 1)
+        return finished + (sum(c for c, _ in self.running.values()) if self.calls_per_unit else 0)
+
+    def status(self) -> str:
+        parts = [f"{self.done}/{self.units} units"]
+        if self.calls_per_unit:
+            parts.append(f"{self._spent()}/{self.units * self.calls_per_unit} calls")
+        if self.running:
+            parts.append(f"{len(self.running)} running")
+            bests = [(b, u) for u, (_, b) in self.running.items() if b is not None]
+            if bests:
+                best, unit = max(bests)
+                parts.append(f"best so far {best:.4g} ({unit})")
+        return ", ".join(parts)
+
+    def calls(self, unit: str, calls: int, best: Optional[float] = None) -> None:
+        self.running[unit] = (calls, best)
+        self._refresh()
+
+    def unit_done(self, unit: str) -> None:
+        self.running.pop(unit, None)
+        self.done += 1
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._bar is not None:
+            self._bar.n = self._spent()
+            bests = [b for _, b in self.running.values() if b is not None]
+            self._bar.set_postfix_str(f"{len(self.running)} running" + (f", best {max(bests):.4g}" if bests else ""), refresh=False)
+            self._bar.refresh()
+        elif self.enabled and time.monotonic() - self._last_log >= self.log_interval:
+            self._last_log = time.monotonic()
+            logger.info("%s: %s", self.description, self.status())
