@@ -190,6 +190,8 @@ def test_lqr_curves_shapes_and_values():
     assert curves["stability_frequency"][0] == 0.0 and curves["stability_frequency"][-1] == 1.0
     assert np.all(curves["cost_percentiles"][:, 0] == np.inf)
     assert np.all(curves["cost_percentiles"][:, -1] < 0.01)
+    assert curves["stable_on_grid"].shape == curves["cost_on_grid"].shape == (4, G)  # per trial
+    np.testing.assert_array_equal(curves["stability_frequency"], curves["stable_on_grid"].mean(axis=0))
 
 
 @pytest.mark.parametrize("suffix", [".pdf", ".png"])

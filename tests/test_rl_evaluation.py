@@ -110,6 +110,15 @@ def test_cache_dir_option(tiny, tmp_path):
     assert from_cache
 
 
+def test_saved_run_is_loaded_from_its_directory_alone(tiny, tmp_path):
+    tmp, configs = tiny
+    saved = rl_evaluation.load_saved_run(tmp / "gibo")
+    named = rl_evaluation.load_run(configs[0])
+    assert saved.config == named.config and saved.trial_files == named.trial_files and saved.label == "GIBO"
+    with pytest.raises(rl_evaluation.EvaluationError, match="not found"):
+        rl_evaluation.load_saved_run(tmp_path)
+
+
 def test_curves_are_step_functions_of_calls():
     curve = rl_evaluation.OfflineCurve(calls=np.array([0, 9, 18]), rewards=np.array([10.0, 200.0, 500.0]), seed=0)
     grid = np.array([0, 8, 9, 17, 18, 100])

@@ -228,7 +228,8 @@ def lqr_curves(
 
     Returns:
         {"calls": (G,), "timesteps": (G,) = calls * 300, "stability_frequency": (G,),
-        "cost_percentiles": (3, G)}.
+        "cost_percentiles": (3, G), and per trial "stable_on_grid" (trials x G, 0/1, NaN before the
+        first iterate) and "cost_on_grid" (trials x G relative costs, inf where unstable)}.
     """
     if len(params_histories) != len(calls):
         raise ValueError(
@@ -257,6 +258,8 @@ def lqr_curves(
         "timesteps": grid * STEPS_PER_CALL,
         "stability_frequency": stability_frequency(stable_on_grid),
         "cost_percentiles": cost_percentiles(cost_on_grid),
+        "stable_on_grid": stable_on_grid,
+        "cost_on_grid": cost_on_grid,
     }
 
 

@@ -35,7 +35,7 @@ from gibo.runner import UnitsFailed, run_units
 
 logger = logging.getLogger(__name__)
 
-METHOD_LABELS = {"gibo": "GIBO", "rs": "ARS", "vbo": "Vanilla BO", "cmaes": "CMA-ES"}
+METHOD_LABELS = {"gibo": "GIBO", "rs": "ARS", "vbo": "Vanilla BO", "cmaes": "CMA-ES", "mpd": "MPD", "turbo": "TuRBO"}
 # Config file stems that are just the method's main run (no suffix in the legend).
 _PLAIN_STEMS = {"", "default", "10runs"}
 # Reward thresholds the paper quotes (dashed line in the figures); CartPole's maximum return is 500.
@@ -139,15 +139,34 @@ def load_run(config_path, run_dir=None, label: Optional[str] = None) -> RLRun:
     run_dir = Path(run_dir if run_dir is not None else config.out_dir)
     if not run_dir.is_dir():
         raise EvaluationError(f"{config_path}: out_dir {run_dir} not found (run run_rl_experiment.py -c {config_path} first)")
-    trial_files = sorted(run_dir.glob(TRIAL_PATTERN))
-    if not trial_files:
-        raise EvaluationError(f"{config_path}: no trials ({TRIAL_PATTERN}) in {run_dir}")
+    trial_files = _trial_files(run_dir, config_path)
     saved = run_dir / CONFIG_FILE
     if saved.is_file():
         config = _saved_config(saved, run_dir)
     else:
         logger.warning("%s missing: evaluating with the policy of %s", saved, config_path)
     return RLRun(config_path, config, run_dir, trial_files, label or default_label(config, config_path))
+
+
+def load_saved_run(run_dir, label: Optional[str] = None) -> RLRun:
+    """The trials in `run_dir` with the config that run_rl_experiment.py saved beside them (no config file needed).
+
+    Raises EvaluationError (one line naming the path) when `config.yaml` or the trials are missing.
+    """
+    run_dir = Path(run_dir)
+    saved = run_dir / CONFIG_FILE
+    if not saved.is_file():
+        raise EvaluationError(f"{saved}: not found (not a run directory of run_rl_experiment.py)")
+    config = _saved_config(saved, run_dir)
+    trial_files = _trial_files(run_dir, str(saved))
+    return RLRun(str(saved), config, run_dir, trial_files, label or METHOD_LABELS.get(config.method, config.method))
+
+
+def _trial_files(run_dir: Path, source: str) -> List[Path]:
+    trial_files = sorted(run_dir.glob(TRIAL_PATTERN))
+    if not trial_files:
+        raise EvaluationError(f"{source}: no trials ({TRIAL_PATTERN}) in {run_dir}")
+    return trial_files
 
 
 def _saved_config(path: Path, run_dir: Path) -> ExperimentConfig:
@@ -445,6 +464,7 @@ __all__ = [
     "EvaluatedRun",
     "load_run",
     "load_runs",
+    "load_saved_run",
     "evaluate_trial",
     "evaluate_run",
     "evaluate_in_parallel",
