@@ -156,7 +156,7 @@ class BoundsConfig(Model):
             n = max(len(low), len(high))
             low, high = (v * n if len(v) == 1 else v for v in (low, high))
             if len(low) != len(high) or not all(a < b for a, b in zip(low, high)):
-                raise ValueError(f"bounds: lower_bound {self.lower_bound!r} must lie below upper_bound {self.upper_bound!r} in every entry")
+                raise ValueError(f"lower_bound {self.lower_bound!r} must lie below upper_bound {self.upper_bound!r} in every entry")
         return self
 
 
@@ -305,9 +305,10 @@ def _model_at(cls, loc) -> Optional[type]:
 
 
 def _one_line(error: ValidationError, cls, prefix=()) -> str:
-    """The first error as `key.path: what was expected, what was found`."""
-    e = error.errors(include_url=False)[0]
-    loc = [*prefix, *(str(p) for p in e["loc"] if p != "[key]")]
+    """The most specific error as `key.path: what was expected, what was found`."""
+    union_tag = lambda p: isinstance(p, str) and ("[" in p or "-" in p or p in ("int", "float", "str", "bool"))  # noqa: E731
+    e = max(error.errors(include_url=False), key=lambda e: len([p for p in e["loc"] if not union_tag(p)]))
+    loc = [*prefix, *(str(p) for p in e["loc"] if p != "[key]" and not union_tag(p))]
     path, kind = ".".join(loc), e["type"]
     ops = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}
     if kind == "extra_forbidden":
@@ -317,7 +318,9 @@ def _one_line(error: ValidationError, cls, prefix=()) -> str:
     if kind == "missing":
         return f"{path}: missing required key"
     if kind in ops:
-        return f"{path}: got {e['input']!r}, allowed {ops[kind]} {next(iter(e['ctx'].values()))}"
+        return f"{path}: got {e['input']!r}, allowed {ops[kind]} {next(iter(e['ctx'].values())):g}"
+    if kind == "too_short":
+        return f"{path}: got {e['input']!r}, expected at least {e['ctx']['min_length']} entries"
     if kind == "literal_error":
         return f"{path}: expected one of {e['ctx']['expected']}, got {e['input']!r}"
     if kind == "value_error":

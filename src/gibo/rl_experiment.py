@@ -131,10 +131,10 @@ def config_record(config: ExperimentConfig) -> dict:
 
 
 def trial_summary(run_dir, todo: List[Trial]) -> str:
-    """One line per trial of a finished run: calls, best episode return (and its call), mean of the last 10 %."""
+    """One line per trial of a finished run: calls, best episode return (and its call), median of the last 10 %."""
     from gibo.results import load_unit
 
-    rows = [f"{'trial':<9}{'calls':>7}{'best return':>14}{'at call':>9}{'last 10 % mean':>16}"]
+    rows = [f"{'trial':<9}{'calls':>7}{'best return':>14}{'at call':>9}{'last 10 % median':>18}"]
     for trial in todo:
         path = trial_file(run_dir, trial)
         if not path.is_file():
@@ -142,5 +142,5 @@ def trial_summary(run_dir, todo: List[Trial]) -> str:
         returns = load_unit(path)["episode_returns"]
         tail = returns[-max(1, len(returns) // 10):]
         best = int(np.argmax(returns))
-        rows.append(f"{trial.name:<9}{len(returns):>7d}{returns[best]:>14.2f}{best + 1:>9d}{tail.mean():>16.2f}")
+        rows.append(f"{trial.name:<9}{len(returns):>7d}{returns[best]:>14.6g}{best + 1:>9d}{np.median(tail):>18.6g}")
     return "\n".join(rows)

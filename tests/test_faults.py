@@ -1,0 +1,180 @@
+"""Faults during a run lose nothing and end in one line: a NaN objective value, a Cholesky failure, Ctrl-C;
+and the run scripts' guards: the wrong kind of config, --max-calls, readable logs with --workers 2."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from gibo.model import DerivativeExactGPSEModel
+from gibo.synthetic_functions import SyntheticDataset
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_synthetic = load_script("run_synthetic_experiment")
+run_rl = load_script("run_rl_experiment")
+generate = load_script("generate_data_synthetic_functions")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Data for dims 2 and 3 (2 objectives each) and a 20-call GIBO config."""
+    tmp = tmp_path_factory.mktemp("faults")
+    data = tmp / "data.yaml"
+    data.write_text(yaml.safe_dump({"out_dir": str(tmp / "data"), "dimensions": [2, 3], "num_objectives": 2, "num_samples": 60}))
+    assert generate.main(["-c", str(data)]) == 0
+    method = yaml.safe_load((CONFIGS / "synthetic_experiment" / "gibo_default.yaml").read_text())
+    method.update(out_dir=str(tmp / "unused"), max_objective_calls=20)
+    config = tmp / "gibo.yaml"
+    config.write_text(yaml.safe_dump(method))
+    return tmp, config, data
+
+
+def _arrays(directory):
+    return {p.relative_to(directory).as_posix(): dict(np.load(p)) for p in sorted(Path(directory).glob("dim*/objective*.npz"))}
+
+
+def test_nan_at_call_k_stops_that_unit_only_and_resume_equals_an_uninterrupted_run(tiny, monkeypatch):
+    tmp, config, data = tiny
+    k = 7
+    original = SyntheticDataset.objective
+
+    def objective_with_nan(self, index, seed=0):
+        f = original(self, index, seed)
+        if self.D == 3 and index == 1:  # this unit's objective breaks at call k
+            calls = [0]
+            clean = f.__call__
+
+            def broken(params):
+                calls[0] += 1
+                return torch.tensor(float("nan"), dtype=params.dtype) if calls[0] == k else clean(params)
+
+            f.__call__ = broken
+            return _Wrapped(f, broken)
+        return f
+
+    monkeypatch.setattr(SyntheticDataset, "objective", objective_with_nan)
+    run = tmp / "nan_run"
+    with pytest.raises(SystemExit) as info:
+        run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(run)])
+    message = str(info.value)
+    record = run / "dim3" / "objective001.failed.json"
+    assert "\n" not in message and "dim3/objective001" in message and f"at call {k}" in message and str(record) in message
+    assert "--resume" in message
+    saved = json.loads(record.read_text())
+    assert saved["call"] == k and len(saved["params"]) == 3 and saved["unit"] == "dim3/objective001"
+    assert sorted(_arrays(run)) == ["dim2/objective000.npz", "dim2/objective001.npz", "dim3/objective000.npz"]
+
+    monkeypatch.setattr(SyntheticDataset, "objective", original)  # the objective is fixed
+    assert run_synthetic.main(["-c", str(config), "-cd", str(data), "--resume", "--out-dir", str(run)]) == 0
+    assert not record.exists()
+    assert run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "clean_run")]) == 0
+    resumed, clean = _arrays(run), _arrays(tmp / "clean_run")
+    assert resumed.keys() == clean.keys() and len(clean) == 4
+    for name in clean:
+        for key in clean[name]:
+            np.testing.assert_array_equal(resumed[name][key], clean[name][key])
+
+
+class _Wrapped:
+    """The objective with a replaced __call__ (special methods are looked up on the type)."""
+
+    def __init__(self, objective, call):
+        self._objective, self._call = objective, call
+
+    def __call__(self, params):
+        return self._call(params)
+
+    def __getattr__(self, name):
+        return getattr(self._objective, name)
+
+
+def test_cholesky_failure_names_the_hyperparameters():
+    model = DerivativeExactGPSEModel(2, dtype=torch.float64)
+    model.initialize(**{"covar_module.base_kernel.lengthscale": 1e6, "covar_module.outputscale": 1e12, "likelihood.noise": 1e-4})
+    x = torch.rand(6, 2, dtype=torch.float64)
+    model.append_train_data(x, torch.rand(6, dtype=torch.float64))
+    matrix = torch.full((6, 6), 1.0, dtype=torch.float64) - 2 * torch.eye(6, dtype=torch.float64)  # indefinite beyond jitter
+
+    import gibo.model as gibo_model
+
+    original = gibo_model.se_kernel
+    try:
+        gibo_model.se_kernel = lambda *args: matrix
+        with pytest.raises(torch.linalg.LinAlgError) as info:
+            model.kernel_solve()
+    finally:
+        gibo_model.se_kernel = original
+    message = str(info.value)
+    assert "not positive definite" in message and "6 points" in message
+    assert "lengthscale min 1e+06" in message and "outputscale 1e+12" in message and "noise 0.0001" in message
+
+
+def test_ctrl_c_keeps_finished_units_and_exits_130(tiny, monkeypatch):
+    tmp, config, data = tiny
+    import gibo.runner
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_synthetic, "run_units", interrupt)
+    with pytest.raises(SystemExit) as info:
+        run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "interrupted")])
+    assert info.value.code == 130
+    assert gibo.runner  # the real runner is untouched
+
+
+def test_each_script_refuses_the_other_kind_of_config(tiny):
+    tmp, config, data = tiny
+    with pytest.raises(SystemExit) as info:
+        run_synthetic.main(["-c", str(CONFIGS / "rl_experiment" / "cartpole" / "gibo.yaml"), "-cd", str(data)])
+    message = str(info.value)
+    assert "\n" not in message and "reinforcement-learning config" in message and "run_rl_experiment.py" in message
+    with pytest.raises(SystemExit) as info:
+        run_rl.main(["-c", str(CONFIGS / "synthetic_experiment" / "gibo_default.yaml")])
+    message = str(info.value)
+    assert "\n" not in message and "environment_name" in message and "run_synthetic_experiment.py" in message
+
+
+def test_max_calls_shortens_a_run(tiny):
+    tmp, config, data = tiny
+    assert run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "short"), "--max-calls", "8"]) == 0
+    for arrays in _arrays(tmp / "short").values():
+        assert arrays["calls"][-1] <= 8
+    saved = yaml.safe_load((tmp / "short" / "config.yaml").read_text())
+    assert saved["experiment"]["max_objective_calls"] == 8
+    with pytest.raises(SystemExit):
+        run_synthetic.main(["-c", str(config), "-cd", str(data), "--max-calls", "0"])
+
+
+def test_two_workers_with_output_to_a_file_write_no_warnings_and_no_long_lines(tiny):
+    tmp, config, data = tiny
+    method = yaml.safe_load((CONFIGS / "synthetic_experiment" / "gibo_learned_hypers.yaml").read_text())
+    method.update(out_dir=str(tmp / "workers"), max_objective_calls=25)
+    learned = tmp / "learned.yaml"
+    learned.write_text(yaml.safe_dump(method))
+    with open(tmp / "stderr.txt", "w") as stderr:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "run_synthetic_experiment.py"), "-c", str(learned), "-cd", str(data), "--workers", "2"],
+            stdout=subprocess.DEVNULL, stderr=stderr, cwd=tmp,
+        )
+    lines = (tmp / "stderr.txt").read_text().splitlines()
+    assert result.returncode == 0
+    assert lines and any("results written" in line for line in lines)
+    assert not [line for line in lines if "warn" in line.lower()], lines
+    assert max(len(line) for line in lines) <= 300
