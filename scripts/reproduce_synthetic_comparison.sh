@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reduced comparison of the synthetic study (SPEC §3.1): GIBO, ARS, vanilla BO and CMA-ES with the
+# Reduced comparison of the synthetic study (docs/experiments.md#synthetic-functions): GIBO, ARS, vanilla BO and CMA-ES with the
 # fixed-hyperparameter set on dims 8, 16, 32 x 10 objectives, 300 calls each; then both figures.
 # Usage: bash scripts/reproduce_synthetic_comparison.sh [METHOD ...]   (default: gibo rs vbo cmaes)
 # Runs resume (finished objectives are kept) into $RESULTS_DIR/<method>_fixed_hypers (default

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reduced reproduction of the synthetic study (SPEC §3.1): dims 8, 16, 32 x 10 objectives, 300 calls,
+# Reduced reproduction of the synthetic study (docs/experiments.md#synthetic-functions): dims 8, 16, 32 x 10 objectives, 300 calls,
 # fixed-hyperparameter set. Usage: bash scripts/reproduce_synthetic_reduced.sh [METHOD_CONFIG ...]
 # (default: GIBO only). Prints the mean normalised error at 100/200/300 calls per dimension.
 # WORKERS (default: the number of cores) objectives run at once on local Ray (results do not depend on it);

@@ -1,4 +1,4 @@
-"""The baselines (SPEC §2): ARS against hand computations, vanilla BO and CMA-ES on a smooth function."""
+"""The baselines (docs/method.md#baselines): ARS against hand computations, vanilla BO and CMA-ES on a smooth function."""
 
 import math
 from pathlib import Path

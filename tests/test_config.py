@@ -187,3 +187,16 @@ def test_constrain_to_prior_support_reaches_the_model():
         optimizer = build_optimizer(resolve_dimension(config, 9), torch.zeros(9, dtype=torch.float64), lambda p: -(p**2).sum())
         upper = float(optimizer.model.covar_module.base_kernel.raw_lengthscale_constraint.upper_bound)
         assert (upper < 0.3) if interval else upper == float("inf"), name
+
+
+def test_shipped_json_schemas_are_current():
+    """configs/schema/*.schema.json are what `python -m gibo.config schema KIND` prints (regenerate them if not)."""
+    import json
+
+    from gibo.config import json_schema
+
+    for kind in ("experiment", "data"):
+        shipped = json.loads((CONFIGS / "schema" / f"{kind}.schema.json").read_text())
+        assert shipped == json_schema(kind), f"configs/schema/{kind}.schema.json is stale"
+    properties = json_schema("experiment")["properties"]
+    assert {"method", "optimizer_config", "max_objective_calls"} <= set(properties)

@@ -178,3 +178,34 @@ def test_two_workers_with_output_to_a_file_write_no_warnings_and_no_long_lines(t
     assert lines and any("results written" in line for line in lines)
     assert not [line for line in lines if "warn" in line.lower()], lines
     assert max(len(line) for line in lines) <= 300
+
+
+def test_tables_past_the_budget_say_n_a(tiny, capsys):
+    from gibo import evaluate, lqr
+
+    tmp, config, data = tiny
+    run = tmp / "budget8"
+    assert run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(run), "--max-calls", "8"]) == 0
+    capsys.readouterr()
+    assert evaluate.main(["synthetic", str(run), "--calls", "8", "100"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
+    assert rows and all(row[2] == "n/a" and row[1] != "n/a" for row in rows[1:]), rows
+    # the LQR table: a grid point past the limit has no value
+    history = np.zeros((3, 9))
+    curves = lqr.lqr_curves([history], [np.array([0, 10, 20])], grid=np.array([10, 20, 30]), limit=20)
+    table = lqr.lqr_table(curves).splitlines()
+    assert "n/a" not in table[2] and table[3].split()[2:] == ["n/a"] * 4
+
+
+def test_rl_summary_past_the_budget_says_n_a():
+    from gibo.config import load_experiment_config
+    from gibo.rl_evaluation import EvaluatedRun, OfflineCurve, RLRun, summary_table
+
+    config = load_experiment_config(CONFIGS / "rl_experiment" / "cartpole" / "gibo.yaml")
+    config.max_objective_calls = 20
+    run = RLRun(source="x.yaml", config=config, run_dir=Path("."), trial_files=[], label="GIBO")
+    curves = [OfflineCurve(calls=np.array([0, 10, 20]), rewards=np.array([10.0, 50.0, 100.0 + i]), seed=i) for i in range(3)]
+    table = summary_table([EvaluatedRun(run, curves)], [10, 20, 40]).splitlines()
+    cells = table[1].split("  ")
+    assert "50.0 ± 0.0" in table[1] and "101.0 ± 1.0" in table[1]  # n - 1 divisor: std of 100, 101, 102 is 1
+    assert table[1].split()[-2] == "n/a" and len(cells) > 1

@@ -128,7 +128,8 @@ def test_curves_are_step_functions_of_calls():
     other = rl_evaluation.OfflineCurve(calls=np.array([0, 5]), rewards=np.array([20.0, 40.0]), seed=1)
     run_ = rl_evaluation.EvaluatedRun(run=None, curves=[curve, other])
     mean, std = run_.summary([0, 10])
-    np.testing.assert_allclose(mean, [15, 120]) and np.testing.assert_allclose(std, [5, 80])
+    np.testing.assert_allclose(mean, [15, 120])
+    np.testing.assert_allclose(std, [np.std([10, 20], ddof=1), np.std([200, 40], ddof=1)])  # the paper's n - 1 divisor
     assert rl_evaluation.default_report_calls(2000) == [250, 500, 1000, 2000]
 
 

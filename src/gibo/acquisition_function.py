@@ -1,4 +1,4 @@
-"""Gradient-information acquisition (SPEC §1.2) and its optimisation over a box; closed-form EI for vanilla BO."""
+"""Gradient-information acquisition (docs/method.md#gradient-information-acquisition) and its optimisation over a box; closed-form EI for vanilla BO."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ VarCount = _symbolic("variable", int, 1, strict=False)
 VarPos = _symbolic("variable", float, 0, strict=True)
 
 # name → (its keyword arguments, those that must be > 0); the others must be ≥ 0. "dim" defaults to D.
-SPEC_KWARGS = {
+KWARGS_OF = {
     "normal": (("loc", "scale"), ("loc", "scale")), "gamma": (("concentration", "rate"), ("concentration", "rate")),
     "uniform": (("a", "b"), ("a", "b")), "get_lengthscale_hyperprior": (("dim", "factor_lengthscale", "gamma"), ("factor_lengthscale",)),
     "greather_than": (("lower_bound",), ()), "less_than": (("upper_bound",), ("upper_bound",)),
@@ -74,7 +74,7 @@ SPEC_KWARGS = {
 
 
 class Spec(Model):
-    """A hyperprior {prior, kwargs} or a constraint {constraint, kwargs}, kwargs as in SPEC_KWARGS."""
+    """A hyperprior {prior, kwargs} or a constraint {constraint, kwargs}, kwargs as in KWARGS_OF."""
 
     kwargs: Optional[Dict[str, Any]] = None
 
@@ -85,7 +85,7 @@ class Spec(Model):
     @model_validator(mode="after")
     def _check_kwargs(self):
         self.kwargs = self.kwargs or {}
-        known, positive = SPEC_KWARGS[self.name]
+        known, positive = KWARGS_OF[self.name]
         unknown, missing = sorted(set(self.kwargs) - set(known)), [k for k in known if k not in self.kwargs and k != "dim"]
         if unknown or missing:
             what = f"unknown key {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"
@@ -404,7 +404,14 @@ def main(argv=None) -> int:
     return 0
 
 
-from gibo.build import build_optimizer, model_kwargs, resolve_dimension, torch_dtype  # noqa: E402,F401 (public API)
+def __getattr__(name: str):
+    """`resolve_dimension`, `build_optimizer`, ... live in gibo.build and stay importable from here."""
+    if name in ("build_optimizer", "model_kwargs", "resolve_dimension", "torch_dtype"):
+        from gibo import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 if __name__ == "__main__":
     sys.exit(main())

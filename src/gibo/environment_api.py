@@ -4,7 +4,7 @@ J(θ) = Σ_t r'_t over one episode of the policy with parameters θ, where r' = 
 is the reward seen by the optimiser. The per-step loop is plain numpy; torch appears only at the
 objective's boundary (parameters in, return out).
 
-State normalisation (SPEC §1.4): the policy sees (s − mean)/std with mean and std from a
+State normalisation (docs/method.md#state-normalisation): the policy sees (s − mean)/std with mean and std from a
 :class:`StateNormalizer`. Statistics change only when an optimiser calls
 :meth:`EnvironmentObjective.update_state_normalizer`, and parameters can be mapped between
 normalised and raw-state coordinates with :meth:`EnvironmentObjective.params_to_raw` /

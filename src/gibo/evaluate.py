@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -25,8 +26,9 @@ logger = logging.getLogger(__name__)
 F_STAR_MARGIN = 0.01
 
 
-def step_function(values: np.ndarray, calls: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """v(n) = values[t] for the largest t with calls[t] ≤ n (NaN before the first iterate).
+def step_function(values: np.ndarray, calls: np.ndarray, grid: np.ndarray, limit: Optional[int] = None) -> np.ndarray:
+    """v(n) = values[t] for the largest t with calls[t] ≤ n (NaN before the first iterate, and beyond `limit`,
+    the run's budget: a run says nothing about calls it never made).
 
     values: `T` (or `T x ...`, one row per iterate); calls: `T` non-decreasing; grid: `G` → `G` (or `G x ...`).
     """
@@ -34,9 +36,25 @@ def step_function(values: np.ndarray, calls: np.ndarray, grid: np.ndarray) -> np
     calls = np.asarray(calls)
     if np.any(np.diff(calls) < 0):
         raise ValueError("calls must be non-decreasing")
-    index = np.searchsorted(calls, np.asarray(grid), side="right") - 1
-    found = (index >= 0).reshape((-1,) + (1,) * (values.ndim - 1))
-    return np.where(found, values[np.clip(index, 0, None)], np.nan)
+    grid = np.asarray(grid)
+    index = np.searchsorted(calls, grid, side="right") - 1
+    found = (index >= 0) & (grid <= (np.inf if limit is None else limit))
+    return np.where(found.reshape((-1,) + (1,) * (values.ndim - 1)), values[np.clip(index, 0, None)], np.nan)
+
+
+def run_budget(run_dir) -> Optional[int]:
+    """The call budget (max_objective_calls) saved with a run, None where the run has no record of it."""
+    import yaml
+
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.is_file():
+        return None
+    return ((yaml.safe_load(saved.read_text()) or {}).get("experiment") or {}).get("max_objective_calls")
+
+
+def cell(value: float, fmt: str = ".4f", width: int = 10) -> str:
+    """A table cell; NaN (no value: before the first iterate, past the budget) prints as n/a."""
+    return f"{'n/a' if np.isnan(value) else format(value, fmt):>{width}}"
 
 
 def best_so_far(values: np.ndarray) -> np.ndarray:
@@ -57,10 +75,10 @@ def corrected_f_star(f_star: np.ndarray, best_values: Sequence[np.ndarray]) -> n
 
 
 def normalized_error_curves(
-    values: Sequence[np.ndarray], calls: Sequence[np.ndarray], f_star: np.ndarray, grid: np.ndarray
+    values: Sequence[np.ndarray], calls: Sequence[np.ndarray], f_star: np.ndarray, grid: np.ndarray, limit: Optional[int] = None
 ) -> np.ndarray:
-    """(f* − best-so-far J)/f* on the call grid, per objective: `n x G`."""
-    curves = np.stack([step_function(best_so_far(v), c, grid) for v, c in zip(values, calls)])
+    """(f* − best-so-far J)/f* on the call grid, per objective: `n x G` (NaN past `limit`, the budget)."""
+    curves = np.stack([step_function(best_so_far(v), c, grid, limit) for v, c in zip(values, calls)])
     f_star = np.asarray(f_star, dtype=np.float64)[:, None]
     return (f_star - curves) / f_star
 
@@ -95,9 +113,11 @@ def summarize_synthetic(
         bests = [np.array([np.max(v) for v in entry["values"]])]
         bests += [np.array([np.max(v) for v in other[D]["values"]]) for other in other_methods if D in other]
         f_star = corrected_f_star(entry["f_star"], bests)
-        errors = normalized_error_curves(entry["values"], entry["calls"], f_star, grid)
+        errors = normalized_error_curves(entry["values"], entry["calls"], f_star, grid, limit=max_calls or entry.get("budget"))
         summary.errors[int(D)] = errors.tolist()
-        summary.mean_error[int(D)] = np.nanmean(errors, axis=0).tolist()
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (past the budget) give NaN
+            summary.mean_error[int(D)] = np.nanmean(errors, axis=0).tolist()
     return summary
 
 
@@ -106,13 +126,13 @@ def format_summary(summary: SyntheticSummary) -> str:
     rows = [header]
     for D, means in summary.mean_error.items():
         n = len(summary.errors[D])
-        rows.append(f"{D:>4d}" + "".join(f"{m:>10.4f}" for m in means) + f"   ({n} objectives)")
+        rows.append(f"{D:>4d}" + "".join(cell(m) for m in means) + f"   ({n} objectives)")
     return "\n".join(rows)
 
 
 # ----------------------------------------------------------------------------------------------
 # Several methods on the same objectives: f* corrected across all of them, and the two figures
-# of the synthetic study (SPEC §3.1)
+# of the synthetic study (docs/experiments.md#synthetic-functions)
 # ----------------------------------------------------------------------------------------------
 
 # method label → {D: {"values", "calls", "f_star"}} as `synthetic_experiment.load_results` returns
@@ -171,7 +191,7 @@ def synthetic_error_curves(methods: MethodResults, grid: np.ndarray) -> Dict[str
         corrected = corrected_f_star(np.array([f_star[i] for i in order]), bests)
         for label, entry in present.items():
             rows = [position[int(i)] for i in _objective_indices(entry)]
-            curves[label][D] = normalized_error_curves(entry["values"], entry["calls"], corrected[rows], grid)
+            curves[label][D] = normalized_error_curves(entry["values"], entry["calls"], corrected[rows], grid, limit=entry.get("budget"))
     return curves
 
 
@@ -183,7 +203,9 @@ def max_calls_of(methods: MethodResults) -> int:
 def mean_error_table(methods: MethodResults, calls: Sequence[int]) -> Dict[str, Dict[int, List[float]]]:
     """{label: {D: mean normalised error at each of `calls`}} (mean over that method's objectives)."""
     curves = synthetic_error_curves(methods, np.asarray(calls))
-    return {label: {D: np.nanmean(errors, axis=0).tolist() for D, errors in per_dim.items()} for label, per_dim in curves.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (past a budget) give NaN: n/a
+        return {label: {D: np.nanmean(errors, axis=0).tolist() for D, errors in per_dim.items()} for label, per_dim in curves.items()}
 
 
 def format_error_table(table: Mapping[str, Mapping[int, Sequence[float]]], calls: Sequence[int]) -> str:
@@ -192,7 +214,7 @@ def format_error_table(table: Mapping[str, Mapping[int, Sequence[float]]], calls
     rows = ["method".ljust(width) + "    D" + "".join(f"{c:>10d}" for c in calls)]
     for label, per_dim in table.items():
         for D, means in per_dim.items():
-            rows.append(label.ljust(width) + f"{D:>5d}" + "".join(f"{m:>10.4f}" for m in means))
+            rows.append(label.ljust(width) + f"{D:>5d}" + "".join(cell(m) for m in means))
     return "\n".join(rows)
 
 

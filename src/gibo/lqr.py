@@ -1,4 +1,4 @@
-"""Analysis of the linear quadratic regulator experiment (SPEC §3.3).
+"""Analysis of the linear quadratic regulator experiment (docs/experiments.md#linear-quadratic-regulator).
 
 Policy orientation, used by the whole project: a linear policy without bias has the flat
 parameter vector ``params`` (n_action * n_state,) and acts ``u = K x`` with
@@ -36,7 +36,7 @@ import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from gibo.evaluate import step_function
+from gibo.evaluate import run_budget, step_function
 from gibo.results import CONFIG_FILE, load_unit, unit_files
 
 logger = logging.getLogger("gibo.lqr")  # same name when run as python -m gibo.lqr
@@ -216,6 +216,7 @@ def lqr_curves(
     calls: Sequence[np.ndarray],
     grid: np.ndarray | None = None,
     system: dict[str, np.ndarray] | None = None,
+    limit: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Stability frequency and relative-cost percentiles (2, 50, 98) over trials, on a grid of calls.
 
@@ -224,6 +225,7 @@ def lqr_curves(
         calls: one (T_i,) array of cumulative objective calls per trial.
         grid: (G,) numbers of calls (default: every integer from the smallest first entry of
             ``calls`` to the largest last entry).
+        limit: the run's call budget: grid points beyond it get no value (NaN, printed as n/a).
         system: {"A", "B", "Q", "R"[, "W"]} (default: the paper's system, ``default_system()``).
 
     Returns:
@@ -251,8 +253,8 @@ def lqr_curves(
         metrics = lqr_metrics(
             history, system["A"], system["B"], system["Q"], system["R"], system.get("W")
         )
-        stable_on_grid[trial] = step_function(metrics["stable"], trial_calls, grid)
-        cost_on_grid[trial] = step_function(metrics["relative_cost"], trial_calls, grid)
+        stable_on_grid[trial] = step_function(metrics["stable"], trial_calls, grid, limit)
+        cost_on_grid[trial] = step_function(metrics["relative_cost"], trial_calls, grid, limit)
     return {
         "calls": grid,
         "timesteps": grid * STEPS_PER_CALL,
@@ -415,6 +417,9 @@ def lqr_table(curves: dict[str, np.ndarray]) -> str:
     for n, steps, frequency, (low, median, high) in zip(
         curves["calls"], curves["timesteps"], curves["stability_frequency"], curves["cost_percentiles"].T
     ):
+        if np.isnan(frequency):  # before the first iterate or past the run's budget
+            rows.append(f"{int(n):>6d} {int(steps):>10d} {'n/a':>7} {'n/a':>9} {'n/a':>9} {'n/a':>9}")
+            continue
         rows.append(
             f"{int(n):>6d} {int(steps):>10d} {frequency:>7.1%} {low:>9.4f} {median:>9.4f} {high:>9.4f}"
         )
@@ -424,7 +429,7 @@ def lqr_table(curves: dict[str, np.ndarray]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m gibo.lqr figures RUN_DIR --out FIG.pdf``: print the numbers, write the figure."""
     parser = argparse.ArgumentParser(
-        prog="python -m gibo.lqr", description="Numbers and figures of an LQR run (SPEC 3.3)."
+        prog="python -m gibo.lqr", description="Numbers and figures of an LQR run (docs/experiments.md#linear-quadratic-regulator)."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     figures = sub.add_parser(
@@ -442,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         params_histories, calls = load_lqr_run(args.run_dir)
-        table = lqr_curves(params_histories, calls, grid=np.asarray(args.calls))
+        table = lqr_curves(params_histories, calls, grid=np.asarray(args.calls), limit=run_budget(args.run_dir))
         sys.stdout.write(f"{args.run_dir}: {len(calls)} trials\n{lqr_table(table)}\n")
         sys.stdout.flush()
         if args.out:

@@ -1,6 +1,6 @@
 """Gaussian-process models: an exact SE-ARD GP and its extension with the Jacobian posterior.
 
-Notation (SPEC §1.1): data X (N x D), y (N), constant prior mean m, kernel
+Notation (docs/method.md#gp-model): data X (N x D), y (N), constant prior mean m, kernel
 k(x, x') = σf² exp(−½ Σ_i (x_i − x'_i)² / l_i²), noise σn², K = k(X, X) + σn² I, Λ = diag(l²).
 """
 

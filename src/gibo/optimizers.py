@@ -1,6 +1,6 @@
 """Optimizers on one interface: `step()` runs one iteration, `params_history` records θ_0, θ_1, ….
 
-GIBO (SPEC §1.3) and the baselines ARS, vanilla BO and CMA-ES (SPEC §2). Every optimizer maximises
+GIBO (docs/method.md#one-gibo-iteration) and the baselines ARS, vanilla BO and CMA-ES (docs/method.md#baselines). Every optimizer maximises
 `objective(params: D) -> scalar`; `loop.run_optimization` counts the calls and enforces the budget.
 An objective may offer state-normalisation hooks (`update_state_normalizer`, `params_to_raw`,
 `params_from_raw`, see `environment_api.EnvironmentObjective`); the history is always in raw-state

@@ -1,4 +1,4 @@
-"""Offline evaluation of reinforcement-learning runs (SPEC §3.2), shared by `evaluation_rl_experiment.py`
+"""Offline evaluation of reinforcement-learning runs (docs/experiments.md#reinforcement-learning), shared by `evaluation_rl_experiment.py`
 and `notebooks/evaluation_rl_experiment.ipynb`.
 
 After a run, every recorded iterate θ_t (raw-state parameters) is evaluated once on the raw environment
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import warnings
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,14 @@ class RLRun:
         return self.config.environment_name
 
 
+def trial_std(values: np.ndarray) -> np.ndarray:
+    """Standard deviation over trials (axis 0) with the n − 1 divisor, as the paper's numbers use; 0 for one trial."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        counts = np.sum(~np.isnan(values), axis=0)
+        return np.where(counts > 1, np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else 0.0, 0.0)
+
+
 @dataclass
 class OfflineCurve:
     """One trial: offline reward R_t (`T`) of each iterate and the calls c_t (`T`) after which it existed."""
@@ -107,10 +116,20 @@ class EvaluatedRun:
         """`n_trials x G` offline reward step functions."""
         return np.stack([c.on_grid(grid) for c in self.curves])
 
+    @property
+    def budget(self) -> int:
+        """The run's call budget (its config's max_objective_calls, else the calls its trials made)."""
+        budget = self.run.config.max_objective_calls if self.run is not None else None
+        return budget or self.max_calls
+
     def summary(self, calls: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
-        """Mean and std over trials of R(n) at the given call counts."""
-        values = self.rewards_on_grid(np.asarray(calls))
-        return np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        """Mean and std over trials of R(n) at the given call counts (NaN past the budget)."""
+        calls = np.asarray(calls)
+        values = self.rewards_on_grid(calls)
+        values[:, calls > self.budget] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN: n/a
+            return np.nanmean(values, axis=0), trial_std(values)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -354,7 +373,7 @@ def summary_table(results: Sequence[EvaluatedRun], calls: Sequence[int]) -> str:
     lines = ["calls".ljust(width) + "".join(f"{c:>18d}" for c in calls) + "  trials"]
     for result in results:
         mean, std = result.summary(calls)
-        cells = "".join(f"{f'{m:.1f} ± {s:.1f}':>18s}" for m, s in zip(mean, std))
+        cells = "".join(f"{'n/a' if np.isnan(m) else f'{m:.1f} ± {s:.1f}':>18s}" for m, s in zip(mean, std))
         lines.append(result.label.ljust(width) + cells + f"  {len(result.curves):>6d}")
     return "\n".join(lines)
 
@@ -405,7 +424,7 @@ def plot_reward_curves(
     markevery = max(1, len(grid) // 10)
     for i, result in enumerate(results):
         values = result.rewards_on_grid(grid)
-        mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        mean, std = np.nanmean(values, axis=0), trial_std(values)
         n = len(result.curves)
         (line,) = ax.plot(
             grid,

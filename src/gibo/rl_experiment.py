@@ -1,4 +1,4 @@
-"""Reinforcement-learning experiments (SPEC §3.2, §3.3): one run of the configured method per trial."""
+"""Reinforcement-learning experiments (docs/experiments.md#reinforcement-learning, docs/experiments.md#linear-quadratic-regulator): one run of the configured method per trial."""
 
 from __future__ import annotations
 

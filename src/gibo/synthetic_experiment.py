@@ -1,4 +1,4 @@
-"""The synthetic-function experiment (SPEC §3.1): data generation and one run per (dimension, objective) unit."""
+"""The synthetic-function experiment (docs/experiments.md#synthetic-functions): data generation and one run per (dimension, objective) unit."""
 
 from __future__ import annotations
 
@@ -133,12 +133,16 @@ def run_unit(config: ExperimentConfig, data_config: SyntheticDataConfig, unit: S
 
 
 def load_results(run_dir) -> dict:
-    """{D: {"values": list of `T_i+1` arrays, "calls": list of arrays, "f_star": `n` array}} from a run directory."""
+    """{D: {"values": list of `T_i+1` arrays, "calls": list of arrays, "f_star": `n` array, "budget": the run's
+    max_objective_calls or None}} from a run directory."""
+    from gibo.evaluate import run_budget
+
+    budget = run_budget(run_dir)
     results: dict = {}
     for path in sorted(Path(run_dir).glob("dim*/objective*.npz")):
         D = int(path.parent.name[3:])
         unit = load_unit(path)
-        entry = results.setdefault(D, {"values": [], "calls": [], "f_star": []})
+        entry = results.setdefault(D, {"values": [], "calls": [], "f_star": [], "budget": budget})
         entry["values"].append(unit["values"])
         entry["calls"].append(unit["calls"])
         entry["f_star"].append(float(unit["f_star"]))

@@ -1,4 +1,4 @@
-"""Synthetic objectives drawn from a GP prior (SPEC §3.1), and their optima.
+"""Synthetic objectives drawn from a GP prior (docs/experiments.md#synthetic-functions), and their optima.
 
 An objective is the posterior mean of a zero-mean SE-ARD GP given y sampled from that GP's prior at
 Sobol points X of [0, 1]^D, observed with additive Gaussian noise. Two samplers:
@@ -258,7 +258,7 @@ def generate_dataset(
     sampler: str = "paper",
     progress: Optional[callable] = None,
 ) -> SyntheticDataset:
-    """Sample the lengthscales for D, the objectives (with `sampler`) and their optima (SPEC §3.1)."""
+    """Sample the lengthscales for D, the objectives (with `sampler`) and their optima (docs/experiments.md#synthetic-functions)."""
     generator = torch.Generator().manual_seed(seed)
     lengthscale = sample_lengthscales(D, factor_lengthscale, gamma, generator)
     X, y = sample_prior_functions(D, num_objectives, num_samples, lengthscale, outputscale, seed, sampler=sampler)
