@@ -102,7 +102,7 @@ def test_loader_errors_name_the_path(tmp_path, tiny_run):
 
 def test_cli_prints_numbers_and_writes_figures(tiny_run, tmp_path, capsys):
     out = [tmp_path / "lqr.pdf", tmp_path / "lqr.png"]
-    assert lqr.main(["figures", str(tiny_run), "--out", *map(str, out), "--calls", "10", "20"]) == 0
+    assert lqr.main(["figures", str(tiny_run), "--figure", *map(str, out), "--calls", "10", "20"]) == 0
     assert all(path.stat().st_size > 0 for path in out)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{tiny_run}: 1 trials"

@@ -42,7 +42,11 @@ def check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace)
 def setup_logging(args: argparse.Namespace) -> None:
     """INFO by default, WARNING with -q, DEBUG with -v; library warnings go through logging (one line each)."""
     level = logging.WARNING if getattr(args, "quiet", False) else logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    root = logging.getLogger()
+    if root.handlers:  # already configured (an embedding program, pytest): only the level
+        root.setLevel(level)
+    else:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if level > logging.DEBUG:
         for name in ("matplotlib", "PIL", "filelock", "asyncio"):
             logging.getLogger(name).setLevel(logging.WARNING)

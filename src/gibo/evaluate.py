@@ -21,6 +21,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
+
 logger = logging.getLogger(__name__)
 
 F_STAR_MARGIN = 0.01
@@ -420,23 +422,29 @@ def _natural_key(name: str) -> list:
 def main(argv=None) -> int:
     from gibo.synthetic_experiment import load_results
 
-    parser = argparse.ArgumentParser(prog="python -m gibo.evaluate", description="Summaries and figures of saved runs.")
+    parser = argparse.ArgumentParser(prog="python -m gibo.evaluate", description="Summaries and figures of saved runs.", epilog=PATHS_NOTE)
     sub = parser.add_subparsers(dest="experiment", required=True)
     synthetic = sub.add_parser("synthetic", help="mean normalised error of synthetic runs")
-    synthetic.add_argument("run_dirs", nargs="+")
-    synthetic.add_argument("--calls", type=int, nargs="+", default=None)
+    synthetic.add_argument("run_dirs", nargs="+", help="result directories of run_synthetic_experiment.py")
+    synthetic.add_argument("--calls", type=int, nargs="+", default=None, help="numbers of calls of the table (default: 100, 200, ... up to the budget)")
     figures = sub.add_parser("synthetic-figures", help="error-vs-calls and final-error box-plot figures of several methods")
-    figures.add_argument("--runs", nargs="+", required=True, metavar="LABEL=RUN_DIR", help="e.g. gibo=experiments/.../gibo")
-    figures.add_argument("--out", required=True, help="directory for the PDF/PNG figures and the mean-error table")
-    figures.add_argument("--calls", type=int, nargs="+", default=[100, 200, 300], help="calls of the mean-error table")
+    figures.add_argument("--runs", nargs="+", required=True, metavar="LABEL=RUN_DIR", help="e.g. GIBO=experiments/.../gibo")
+    figures.add_argument("--out", required=True, metavar="DIR", help="directory for the PDF/PNG figures and the mean-error table")
+    figures.add_argument("--calls", type=int, nargs="+", default=[100, 200, 300], help="calls of the mean-error table (default: %(default)s)")
     hypers = sub.add_parser("hypers", help="medians of GIBO's GP hyperparameters over calls (RL or synthetic run)")
-    hypers.add_argument("run_dir")
-    hypers.add_argument("--calls", type=int, nargs="+", required=True, help="numbers of calls, e.g. 40 80 130")
+    hypers.add_argument("run_dir", help="result directory of a GIBO run")
+    hypers.add_argument("--calls", type=int, nargs="+", default=None, help="numbers of calls (default: 1/8, 1/4, 1/2 and all of the budget)")
+    for command in (synthetic, figures, hypers):
+        add_verbosity(command)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args)
     if args.experiment == "hypers":
         try:
-            for group, units in load_gp_units(args.run_dir).items():
+            groups = load_gp_units(args.run_dir)
+            if args.calls is None:
+                budget = run_budget(args.run_dir) or max(int(u["calls"][-1]) for units in groups.values() for u in units)
+                args.calls = sorted({max(1, round(budget * f)) for f in (0.125, 0.25, 0.5, 1.0)})
+            for group, units in groups.items():
                 name = args.run_dir if group == "." else f"{args.run_dir}/{group}"
                 sys.stdout.write(f"{name}: {len(units)} units\n{hyperparameter_table(units, args.calls)}\n")
         except FileNotFoundError as error:  # its message names the path

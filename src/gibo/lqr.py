@@ -17,7 +17,7 @@ Example:
     >>> lqr_figures(params_histories, calls, "lqr.pdf")
 
 Command line (numbers at 20/40/60/90/130 calls, and the figure):
-    python -m gibo.lqr figures experiments/lqr_experiment/gibo --out lqr.pdf lqr.png
+    python -m gibo.lqr figures experiments/lqr_experiment/gibo --figure lqr.pdf lqr.png
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from gibo.cli import add_verbosity, setup_logging
 from gibo.evaluate import run_budget, step_function
 from gibo.results import CONFIG_FILE, load_unit, unit_files
 
@@ -427,7 +428,7 @@ def lqr_table(curves: dict[str, np.ndarray]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gibo.lqr figures RUN_DIR --out FIG.pdf``: print the numbers, write the figure."""
+    """``python -m gibo.lqr figures RUN_DIR --figure FIG.pdf``: print the numbers, write the figure."""
     parser = argparse.ArgumentParser(
         prog="python -m gibo.lqr", description="Numbers and figures of an LQR run (docs/experiments.md#linear-quadratic-regulator)."
     )
@@ -437,21 +438,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     figures.add_argument("run_dir", help="directory with the trial files of run_rl_experiment.py")
     figures.add_argument(
-        "--out", nargs="+", default=[], help="figure file(s); the format follows the suffix"
+        "--figure", nargs="+", default=[], metavar="FILE",
+        help="figure file(s) to write; the format follows the suffix (.pdf, .png)",
     )
     figures.add_argument(
         "--calls", type=int, nargs="+", default=list(REPORT_CALLS),
         help="numbers of calls at which to print the numbers (default: %(default)s)",
     )
+    add_verbosity(figures)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args)
     try:
         params_histories, calls = load_lqr_run(args.run_dir)
         table = lqr_curves(params_histories, calls, grid=np.asarray(args.calls), limit=run_budget(args.run_dir))
         sys.stdout.write(f"{args.run_dir}: {len(calls)} trials\n{lqr_table(table)}\n")
         sys.stdout.flush()
-        if args.out:
-            lqr_figures(params_histories, calls, args.out)
+        if args.figure:
+            lqr_figures(params_histories, calls, args.figure)
     except (OSError, ValueError) as error:
         sys.exit(f"error: {error}")
     return 0

@@ -41,6 +41,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import yaml
 
+from gibo.cli import add_verbosity, setup_logging
 from gibo.results import CONFIG_FILE, unit_files
 
 logger = logging.getLogger("gibo.report")  # same name when run as python -m gibo.report
@@ -878,6 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a run directory (holding the config.yaml its run script wrote) or a folder searched for them")
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="folder for report.md, report.html and figures/")
     parser.add_argument("--force", action="store_true", help="write into a non-empty REPORT_DIR (replaces an earlier report)")
+    add_verbosity(parser)
     parser.add_argument("--workers", type=int, default=1,
                         help="RL trials evaluated offline at once: 1 in this process, more on local Ray (default 1); "
                              "evaluations are cached beside each trial")
@@ -893,7 +895,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args)
     import matplotlib
 
     matplotlib.use("Agg")
