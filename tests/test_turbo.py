@@ -210,12 +210,14 @@ def test_fixed_hyperparameters_in_objective_units():
     turbo = make_turbo(2, bounds=bounds, kernel="rbf", optimize_hyperparameters=False, hypers=hypers)
     run_optimization(turbo, max_iterations=1)
     model = turbo.fit_model()
-    torch.testing.assert_close(model.covar_module.base_kernel.lengthscale.detach().reshape(-1), torch.tensor([0.2, 0.4], dtype=torch.float64))
+    lengthscale = model.covar_module.base_kernel.lengthscale.detach().reshape(-1)
+    torch.testing.assert_close(lengthscale, torch.tensor([0.2, 0.4], dtype=torch.float64))  # divided by the widths
     assert float(model.covar_module.outputscale) == pytest.approx(1.5)
     assert not hasattr(model, "outcome_transform")
     torch.testing.assert_close(model.likelihood.noise.detach().reshape(-1), torch.full((4,), 0.01, dtype=torch.float64))
     with pytest.raises(ValueError, match="likelihood.noise"):
-        make_turbo(2, optimize_hyperparameters=False, hypers={"covar_module.outputscale": 1.0, "covar_module.base_kernel.lengthscale": 0.3})
+        make_turbo(2, optimize_hyperparameters=False,
+                   hypers={"covar_module.outputscale": 1.0, "covar_module.base_kernel.lengthscale": 0.3})
 
 
 def test_known_noise_is_scaled_with_the_standardisation():

@@ -591,7 +591,9 @@ class TurboState:
         if self.failure_tolerance is None:
             self.failure_tolerance = -(-max(4, self.D) // self.batch_size)  # ⌈max(4/q, D/q)⌉ in integers
         if not 0 < self.length_min <= self.length_init <= self.length_max:
-            raise ValueError(f"need 0 < length_min <= length_init <= length_max, got {self.length_min}, {self.length_init}, {self.length_max}")
+            raise ValueError(
+                f"need 0 < length_min <= length_init <= length_max, got {self.length_min}, {self.length_init}, {self.length_max}"
+            )
         if self.success_tolerance < 1 or self.failure_tolerance < 1 or self.batch_size < 1:
             raise ValueError("success_tolerance, failure_tolerance and batch_size must be at least 1")
         self.length = self.length_init
@@ -729,7 +731,9 @@ class TuRBO(Optimizer):
         self.batch_size = int(batch_size)
         self.n_init = int(2 * self.D if n_init is None else n_init)
         self.n_candidates = int(min(5000, max(2000, 200 * self.D)) if n_candidates is None else n_candidates)
-        self.perturbation_probability = float(min(20.0 / self.D, 1.0) if perturbation_probability is None else perturbation_probability)
+        if perturbation_probability is None:
+            perturbation_probability = min(20.0 / self.D, 1.0)
+        self.perturbation_probability = float(perturbation_probability)
         if self.n_init < 1 or self.n_candidates < self.batch_size or not 0 < self.perturbation_probability <= 1:
             raise ValueError("need n_init >= 1, n_candidates >= batch_size and 0 < perturbation_probability <= 1")
         self.state = TurboState(
