@@ -15,6 +15,16 @@ from gibo.optimizers import MPD
 from tests.test_model import make_model
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: these tests factor tiny matrices, for which a second thread only adds contention
+    (on a loaded 2-core machine it made them several times slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def random_spd(D, generator, batch=()):
     A = torch.randn(*batch, D, D, generator=generator, dtype=torch.float64)
     return A @ A.transpose(-1, -2) + 0.1 * torch.eye(D, dtype=torch.float64)

@@ -9,6 +9,16 @@ import torch
 from gibo.loop import run_optimization
 from gibo.optimizers import TuRBO, TurboState
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: these tests factor tiny matrices, for which a second thread only adds contention
+    (on a loaded 2-core machine it made them several times slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 CENTER = torch.tensor([0.2, 0.8, 0.6, 0.3], dtype=torch.float64)
 
 
