@@ -1,7 +1,4 @@
-"""Gradient-information acquisition (SPEC §1.2) and its optimisation over a box; closed-form EI for vanilla BO.
-
-Also MPD's most probable ascent direction and its acquisition, the expected ascent statistic.
-"""
+"""Gradient-information acquisition (SPEC §1.2) and its optimisation over a box; closed-form EI for vanilla BO."""
 
 from __future__ import annotations
 
@@ -98,6 +95,9 @@ def optimize_gradient_information(
             retry_on_optimization_warning=False,
         )
     return candidates.detach(), value.detach()
+
+
+# MPD (maximum probability of descent): its most probable ascent direction and its acquisition.
 
 
 def _symmetrized(matrix: torch.Tensor) -> torch.Tensor:
