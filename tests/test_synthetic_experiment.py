@@ -172,3 +172,25 @@ def test_bad_config_is_one_clear_line(tiny, tmp_path):
     with pytest.raises(SystemExit) as info:
         run.main(["-c", str(bad), "-cd", str(data_cfg)])
     assert str(info.value) == f"error: {bad}: optimizer_config: unknown key learning_rate (allowed: " + str(info.value).split("(allowed: ")[1]
+
+
+@pytest.mark.parametrize("name,arrays", [
+    ("mpd_fixed_hypers", ("mpd_walk_steps", "mpd_ascent_probability", "gp_lengthscale")),
+    ("mpd_learned_hypers", ("mpd_walk_steps", "gp_fit_status")),
+    ("turbo_fixed_hypers", ("turbo_length", "turbo_restarts")),
+    ("turbo_learned_hypers", ("turbo_length", "turbo_restarts")),
+])
+def test_new_methods_run_end_to_end_and_save_their_diagnostics(tiny, tmp_path, name, arrays):
+    _, data_cfg, _ = tiny
+    method = yaml.safe_load((ROOT / f"configs/synthetic_experiment/{name}.yaml").read_text())
+    method.update(out_dir=str(tmp_path / name), max_objective_calls=16)
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(method))
+    assert run.main(["-c", str(config), "-cd", str(data_cfg)]) == 0
+    units = _unit_arrays(tmp_path / name)
+    assert len(units) == 4
+    for unit in units.values():
+        assert unit["calls"][-1] == 16 and np.all(np.isfinite(unit["values"]))
+        T = len(unit["calls"]) - 1
+        for key in arrays:
+            assert unit[key].shape[0] == T, key

@@ -13,7 +13,7 @@ from botorch.exceptions.warnings import OptimizationWarning
 from botorch.optim import optimize_acqf
 from botorch.utils.transforms import t_batch_mode_transform
 
-from gibo.model import DerivativeExactGPSEModel
+from gibo.model import DerivativeExactGPSEModel, _safe_cholesky
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class GradientInformation(AcquisitionFunction):
 
 
 def optimize_gradient_information(
-    acquisition: GradientInformation,
+    acquisition: AcquisitionFunction,
     bounds: torch.Tensor,
     q: int = 1,
     num_restarts: int = 5,
@@ -71,6 +71,8 @@ def optimize_gradient_information(
     options: Optional[dict] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """argmax of the acquisition over a box with multi-start L-BFGS-B (BoTorch's `optimize_acqf`).
+
+    Used for GIBO's `GradientInformation` and MPD's `ExpectedAscentStatistic` alike.
 
     Args:
         bounds: `2 x D` lower and upper corners.
@@ -93,6 +95,90 @@ def optimize_gradient_information(
             retry_on_optimization_warning=False,
         )
     return candidates.detach(), value.detach()
+
+
+# MPD (maximum probability of descent): its most probable ascent direction and its acquisition.
+
+
+def _symmetrized(matrix: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (matrix + matrix.transpose(-1, -2))
+
+
+def most_probable_ascent(mean: torch.Tensor, cov: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """v* = Σ⁻¹μ / ‖Σ⁻¹μ‖ maximises P(vᵀ∇f > 0) = Φ(vᵀμ / √(vᵀΣv)) over unit v; there it is Φ(√(μᵀΣ⁻¹μ)).
+
+    With Σ = L Lᵀ and u = Lᵀv, vᵀμ / √(vᵀΣv) = uᵀ(L⁻¹μ) / ‖u‖ is largest for u ∝ L⁻¹μ, i.e. v ∝ L⁻ᵀL⁻¹μ,
+    where it equals ‖L⁻¹μ‖. Σ is symmetrised and factored with the model's jittered Cholesky.
+
+    Example:
+        >>> mean, cov = model.posterior_derivative(theta)  # 1 x D, 1 x D x D
+        >>> direction, probability = most_probable_ascent(mean, cov)
+        >>> theta = theta + 0.01 * direction[0]
+
+    Args:
+        mean: `... x D` gradient means μ; cov: `... x D x D` gradient covariances Σ (positive definite).
+
+    Returns:
+        unit directions v* `... x D` (zero where μ = 0) and the ascent probabilities Φ(√(μᵀΣ⁻¹μ)) `...`.
+    """
+    chol = _safe_cholesky(_symmetrized(cov))
+    whitened = torch.linalg.solve_triangular(chol, mean.unsqueeze(-1), upper=False)  # L⁻¹μ
+    direction = torch.linalg.solve_triangular(chol.transpose(-1, -2), whitened, upper=True).squeeze(-1)  # Σ⁻¹μ
+    probability = torch.special.ndtr(whitened.squeeze(-1).norm(dim=-1))
+    norm = direction.norm(dim=-1, keepdim=True)
+    return direction / torch.where(norm > 0, norm, torch.ones_like(norm)), probability
+
+
+class ExpectedAscentStatistic(AcquisitionFunction):
+    """α(Z) = E_{y(Z)}[s(θ | X ∪ Z)], s = μ∇ᵀΣ∇⁻¹μ∇ (ascent probability Φ(√s)) = ‖L⁻¹μ∇‖² + ‖L⁻¹A‖², L Lᵀ = Σ∇ − AAᵀ.
+
+    MPD's acquisition (Nguyen et al., 2022), for the gradient at θ. With U = L_K⁻¹ k(X, Z), W = L_K⁻¹ ∂k(X, θ)/∂θ
+    (K = L_K L_Kᵀ), the predictive covariance of y(Z) is S = k(Z, Z) + σn² I − UᵀU = C Cᵀ and
+    Cov(∇f(θ), f(Z) | X) = Vᵀ with V = ∂k(θ, Z)/∂θ − UᵀW. Observing y(Z) moves the gradient mean to
+    μ∇ + Vᵀ S⁻¹ (y(Z) − μ(Z)) = μ∇ + A ξ, A = Vᵀ C⁻ᵀ (`D x q`), ξ = C⁻¹(y(Z) − μ(Z)) ~ N(0, I), and its
+    covariance to Σ∇(θ | X ∪ Z) = Σ∇ − AAᵀ (Schur complement; no observation needed), so
+    E[s] = μ∇ᵀΣ'⁻¹μ∇ + tr(Σ'⁻¹AAᵀ). For q = 1, A is a(z) = Cov(∇f(θ), f(z) | X) / √(Var(f(z) | X) + σn²).
+    Everything that depends only on the model's data and hyperparameters is computed once, at
+    construction: build a new instance after the model changes.
+
+    Example:
+        >>> acq = ExpectedAscentStatistic(model, theta)  # theta: D
+        >>> values = acq(torch.rand(64, 1, D))            # 64
+        >>> z, value = optimize_gradient_information(acq, bounds)
+    """
+
+    def __init__(self, model: DerivativeExactGPSEModel, theta: torch.Tensor):
+        """Args: model: the derivative GP; theta: `D` (or `1 x D`) point whose gradient we want to learn."""
+        super().__init__(model)
+        with torch.no_grad():
+            solve = model.kernel_solve()
+            self.theta = theta.detach().reshape(1, -1).to(solve.X)
+            self._solve = solve
+            dk_theta = solve.kernel_gradient(self.theta, solve.X)[0]  # N x D
+            self._W = torch.linalg.solve_triangular(solve.chol, dk_theta, upper=False)  # N x D
+            self.gradient_mean = dk_theta.transpose(-1, -2) @ solve.alpha  # D
+            prior_cov = torch.diag(solve.outputscale / solve.lengthscale.pow(2))
+            self.gradient_cov = _symmetrized(prior_cov - self._W.transpose(-1, -2) @ self._W)  # D x D
+            chol = _safe_cholesky(self.gradient_cov)
+            whitened = torch.linalg.solve_triangular(chol, self.gradient_mean.unsqueeze(-1), upper=False)
+            self.current_statistic = whitened.pow(2).sum()  # s(θ | X)
+
+    @t_batch_mode_transform()
+    def forward(self, Z: torch.Tensor) -> torch.Tensor:
+        """Z: `b x q x D` candidates → `b` acquisition values."""
+        solve = self._solve
+        U = torch.linalg.solve_triangular(solve.chol, solve.kernel(solve.X, Z), upper=False)  # b x N x q
+        eye = torch.eye(Z.shape[-2], dtype=Z.dtype, device=Z.device)
+        S = solve.kernel(Z, Z) + solve.noise * eye - U.transpose(-1, -2) @ U  # b x q x q
+        dk_theta_Z = solve.kernel_gradient(self.theta, Z).squeeze(-3)  # b x 1 x q x D → b x q x D
+        V = dk_theta_Z - U.transpose(-1, -2) @ self._W  # b x q x D
+        A_t = torch.linalg.solve_triangular(_safe_cholesky(_symmetrized(S)), V, upper=False)  # b x q x D: C⁻¹V = Aᵀ
+        cov_after = _symmetrized(self.gradient_cov - A_t.transpose(-1, -2) @ A_t)  # b x D x D
+        chol = _safe_cholesky(cov_after)
+        mean = self.gradient_mean.expand(*Z.shape[:-2], -1).unsqueeze(-1)  # b x D x 1
+        mean_term = torch.linalg.solve_triangular(chol, mean, upper=False).pow(2).sum((-1, -2))
+        spread_term = torch.linalg.solve_triangular(chol, A_t.transpose(-1, -2), upper=False).pow(2).sum((-1, -2))
+        return mean_term + spread_term
 
 
 class ClosedFormExpectedImprovement(AcquisitionFunction):

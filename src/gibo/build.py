@@ -7,6 +7,7 @@ importable from `gibo.config`.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -19,7 +20,10 @@ from gibo.config import (
     ExperimentConfig,
     GIBOConfig,
     HypersConfig,
+    LocalGPConfig,
     ModelConfig,
+    MPDConfig,
+    TuRBOConfig,
     PriorConfig,
     ConstraintConfig,
     VBOConfig,
@@ -28,14 +32,16 @@ from gibo.config import (
 
 def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: float = 2.0) -> ExperimentConfig:
     """A copy with "dim_search_space" → D and "variable" → its rule: N_max 5D, samples_per_iteration 1 + D//8,
-    exploration_noise 0.1·factor_lengthscale·ℓ(D), sigma 0.3·ℓ(D) (ℓ: `synthetic_functions.lengthscale_scale`)."""
+    exploration_noise 0.1·factor_lengthscale·ℓ(D), sigma 0.3·ℓ(D) (ℓ: `synthetic_functions.lengthscale_scale`);
+    TuRBO's n_init 2D, n_candidates min(5000, max(2000, 200 D)), perturbation_probability min(20/D, 1),
+    failure_tolerance ⌈max(4/q, D/q)⌉."""
     from gibo.synthetic_functions import lengthscale_scale
 
     config = config.model_copy(deep=True)
     opt = config.optimizer_config
-    if isinstance(opt, GIBOConfig) and opt.max_samples_per_iteration == "dim_search_space":
+    if isinstance(opt, LocalGPConfig) and opt.max_samples_per_iteration == "dim_search_space":
         opt.max_samples_per_iteration = D
-    if isinstance(opt, (GIBOConfig, VBOConfig)):
+    if isinstance(opt, (LocalGPConfig, VBOConfig)):
         model = opt.model_config_
         if model.ard_num_dims == "dim_search_space":
             model.ard_num_dims = D
@@ -51,6 +57,14 @@ def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: floa
             opt.exploration_noise = 0.1 * factor_lengthscale * lengthscale_scale(D)
     if isinstance(opt, CMAESConfig) and opt.sigma == "variable":
         opt.sigma = 0.3 * lengthscale_scale(D)
+    if isinstance(opt, TuRBOConfig):
+        rules = {
+            "n_init": 2 * D, "n_candidates": min(5000, max(2000, 200 * D)), "perturbation_probability": min(20.0 / D, 1.0),
+            "failure_tolerance": math.ceil(max(4.0 / opt.batch_size, D / opt.batch_size)),
+        }
+        for name, value in rules.items():
+            if getattr(opt, name) in ("variable", None):
+                setattr(opt, name, value)
     return config
 
 
@@ -130,14 +144,31 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
     dtype = torch_dtype(config)
     params_init = params_init.to(dtype)
     opt = config.optimizer_config
-    if isinstance(opt, (GIBOConfig, VBOConfig)):
-        _reject_symbolic(opt, D)
+    if isinstance(opt, (LocalGPConfig, VBOConfig, TuRBOConfig)):
+        if not isinstance(opt, TuRBOConfig):
+            _reject_symbolic(opt, D)
         values = opt.hyperparameter_config.hypers.model_dump()
         values.update({k: v for k, v in (hypers.model_dump() if hypers is not None else {}).items() if v is not None})
         hyper_values = HypersConfig(**values).as_gpytorch()
-    if isinstance(opt, GIBOConfig):
+    if isinstance(opt, LocalGPConfig):
         model = optimizers.DerivativeExactGPSEModel(D, N_max=opt.model_config_.N_max, dtype=dtype, **model_kwargs(opt.model_config_))
         model.initialize(**hyper_values)
+        local = dict(
+            optimize_hyperparameters=opt.hyperparameter_config.optimize_hyperparameters,
+            no_noise_optimization=opt.hyperparameter_config.no_noise_optimization,
+            optimize_acqf_config=_acqf_options(opt),
+            bounds=_box(opt.bounds, D, dtype),
+            delta=opt.delta,
+            epsilon_diff_acq_value=opt.epsilon_diff_acq_value,
+            generate_initial_data=opt.generate_initial_data,
+            verbose=opt.verbose,
+        )
+    if isinstance(opt, MPDConfig):
+        return optimizers.MPD(
+            params_init, objective, model, max_samples_per_iteration=opt.max_samples_per_iteration, step_size=opt.step_size,
+            ascent_probability=opt.ascent_probability, max_walk_steps=opt.max_walk_steps, **local,
+        )
+    if isinstance(opt, GIBOConfig):
         torch_kwargs = {"lr": opt.optimizer_torch_config.lr, "weight_decay": opt.optimizer_torch_config.weight_decay}
         if opt.OptimizerTorch == "sgd":
             torch_kwargs["momentum"] = opt.optimizer_torch_config.momentum
@@ -149,16 +180,9 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             OptimizerTorch={"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[opt.OptimizerTorch],
             optimizer_torch_config=torch_kwargs,
             lr_schedular=opt.lr_schedular,
-            optimize_hyperparameters=opt.hyperparameter_config.optimize_hyperparameters,
-            no_noise_optimization=opt.hyperparameter_config.no_noise_optimization,
-            optimize_acqf_config=_acqf_options(opt),
-            bounds=_box(opt.bounds, D, dtype),
-            delta=opt.delta,
-            epsilon_diff_acq_value=opt.epsilon_diff_acq_value,
-            generate_initial_data=opt.generate_initial_data,
             standard_deviation_scaling=opt.standard_deviation_scaling,
             normalize_gradient=opt.normalize_gradient,
-            verbose=opt.verbose,
+            **local,
         )
     if isinstance(opt, ARSConfig):
         if "variable" in (opt.samples_per_iteration, opt.exploration_noise):
@@ -190,6 +214,22 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             optimize_acqf_config=_acqf_options(opt),
             generate_initial_data=opt.generate_initial_data,
         )
+    if isinstance(opt, TuRBOConfig):
+        symbolic = [n for n in ("n_init", "n_candidates", "perturbation_probability", "failure_tolerance") if getattr(opt, n) == "variable"]
+        if symbolic:
+            raise ConfigError(f"optimizer_config.{symbolic[0]}: 'variable' must be resolved with resolve_dimension first")
+        hp = opt.hyperparameter_config
+        try:
+            return optimizers.TuRBO(
+                params_init, objective, _box(opt.bounds, D, dtype), batch_size=opt.batch_size, n_init=opt.n_init,
+                n_candidates=opt.n_candidates, perturbation_probability=opt.perturbation_probability, length_init=opt.length_init,
+                length_min=opt.length_min, length_max=opt.length_max, success_tolerance=opt.success_tolerance,
+                failure_tolerance=opt.failure_tolerance, kernel=opt.kernel, optimize_hyperparameters=hp.optimize_hyperparameters,
+                hypers=hyper_values, no_noise_optimization=hp.no_noise_optimization, fit_maxiter=opt.fit_maxiter,
+                warm_start=opt.warm_start, thompson_sampling=opt.thompson_sampling, verbose=opt.verbose,
+            )
+        except ValueError as error:  # hyperparameters missing for the chosen mode
+            raise ConfigError(f"optimizer_config.hyperparameter_config: {error}") from None
     if isinstance(opt, CMAESConfig):
         if opt.sigma == "variable":
             raise ConfigError("optimizer_config.sigma: 'variable' must be resolved with resolve_dimension first")

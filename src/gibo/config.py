@@ -184,22 +184,62 @@ class GPMethodConfig(Model):
     verbose: bool = False
 
 
-class GIBOConfig(GPMethodConfig):
+class LocalGPConfig(GPMethodConfig):
+    """What GIBO and MPD share: the derivative GP's window and the actively sampled points in the δ-box."""
+
     max_samples_per_iteration: DimCount = "dim_search_space"
-    OptimizerTorch: Literal["sgd", "adam"] = "sgd"
-    optimizer_torch_config: TorchOptimizerConfig = TorchOptimizerConfig()
-    lr_schedular: Optional[Dict[Index, Pos]] = Field(None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler"))
     Model: Literal["derivative_gp"] = "derivative_gp"
     bounds: Optional[BoundsConfig] = None
     delta: Optional[Pos] = None
     epsilon_diff_acq_value: Optional[NonNeg] = None
-    standard_deviation_scaling: bool = False
-    normalize_gradient: bool = True
 
     @model_validator(mode="after")
     def _box(self):
         if self.delta is None and (self.bounds is None or self.bounds.lower_bound is None):
             raise ValueError("delta / optimizer_config.bounds: set at least one")
+        return self
+
+
+class GIBOConfig(LocalGPConfig):
+    OptimizerTorch: Literal["sgd", "adam"] = "sgd"
+    optimizer_torch_config: TorchOptimizerConfig = TorchOptimizerConfig()
+    lr_schedular: Optional[Dict[Index, Pos]] = Field(None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler"))
+    standard_deviation_scaling: bool = False
+    normalize_gradient: bool = True
+
+
+class MPDConfig(LocalGPConfig):
+    step_size: Pos = 0.01  # η: length of one walk step
+    ascent_probability: Annotated[float, Field(gt=0.5, le=1)] = 0.65  # p_min: walk while the ascent probability ≥ p_min
+    max_walk_steps: Index = 10_000
+
+
+class TuRBOConfig(Model):
+    batch_size: Count = 1
+    n_init: Optional[VarCount] = "variable"  # 2 D
+    n_candidates: Optional[VarCount] = "variable"  # min(5000, max(2000, 200 D))
+    perturbation_probability: Optional[_symbolic("variable", float, 0, strict=True)] = "variable"  # min(20 / D, 1)
+    length_init: Pos = 0.8
+    length_min: Pos = 0.5**7
+    length_max: Pos = 1.6
+    success_tolerance: Count = 3
+    failure_tolerance: Optional[VarCount] = "variable"  # ceil(max(4 / q, D / q))
+    kernel: Literal["matern52", "rbf"] = "matern52"
+    hyperparameter_config: HyperparameterConfig = HyperparameterConfig(optimize_hyperparameters=True)
+    fit_maxiter: Optional[Count] = 100
+    warm_start: bool = True
+    thompson_sampling: Literal["pathwise", "exact"] = "pathwise"
+    bounds: BoundsConfig
+    verbose: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.bounds.lower_bound is None or self.bounds.upper_bound is None:
+            raise ValueError("bounds: TuRBO needs lower_bound and upper_bound (its search box)")
+        if not self.length_min <= self.length_init <= self.length_max:
+            raise ValueError(f"length_init {self.length_init} must lie in [length_min {self.length_min}, length_max {self.length_max}]")
+        if isinstance(self.perturbation_probability, float) and self.perturbation_probability > 1:
+            raise ValueError(f"perturbation_probability: got {self.perturbation_probability}, allowed at most 1")
         return self
 
 
@@ -229,7 +269,7 @@ class CMAESConfig(Model):
     verbose: bool = False
 
 
-OPTIMIZER_CONFIGS = {"gibo": GIBOConfig, "rs": ARSConfig, "vbo": VBOConfig, "cmaes": CMAESConfig}
+OPTIMIZER_CONFIGS = {"gibo": GIBOConfig, "rs": ARSConfig, "vbo": VBOConfig, "cmaes": CMAESConfig, "mpd": MPDConfig, "turbo": TuRBOConfig}
 
 
 class RewardConfig(Model):
@@ -256,7 +296,7 @@ class MLPConfig(Model):
 
 
 class ExperimentConfig(Model):
-    method: Literal["gibo", "rs", "vbo", "cmaes"]
+    method: Literal["gibo", "rs", "vbo", "cmaes", "mpd", "turbo"]
     out_dir: str
     optimizer_config: Any = None  # validated by OPTIMIZER_CONFIGS[method]
     seed: Index = 0

@@ -298,15 +298,17 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         alpha = torch.cholesky_solve((y - self.prior_mean).unsqueeze(-1), chol).squeeze(-1)
         return KernelSolve(X, chol, alpha, lengthscale, outputscale, noise)
 
-    def posterior_derivative(self, x: torch.Tensor, min_variance: float = 1e-9):
+    def posterior_derivative(self, x: torch.Tensor, min_variance: float = 1e-9, solve: Optional[KernelSolve] = None):
         """Gradient posterior at x: mean `n x D` and covariance `n x D x D`.
 
         Args:
             x: `n x D` (or `D`) points.
             min_variance: floor for the diagonal of the covariance only (off-diagonals may be negative).
+            solve: this model's `kernel_solve()` for its current data, when the caller evaluates the posterior
+                at many points without changing the data (MPD's walk); computed here when None.
         """
         x = x.reshape(-1, self.D).to(self.train_x)
-        solve = self.kernel_solve()
+        solve = self.kernel_solve() if solve is None else solve
         dk = solve.kernel_gradient(x, solve.X)  # n x N x D
         mean = torch.einsum("nkd,k->nd", dk, solve.alpha)
         v = torch.linalg.solve_triangular(solve.chol, dk, upper=False)  # n x N x D: L⁻¹ ∂k(X, x)/∂x

@@ -53,6 +53,8 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
         raise ConfigError(f"{prefix}environment_name: missing required key{hint if synthetic else ''}")
     if config.mlp is None:
         raise ConfigError(f"{prefix}mlp: missing required key")
+    if config.method == "turbo" and config.mlp.state_normalization:
+        raise ConfigError(f"{prefix}mlp.state_normalization: TuRBO searches a fixed box and never updates a state normaliser; set it to false")
     try:
         make_env(config.environment_name).close()
     except ValueError as error:  # unknown id: fail before any result directory is made
