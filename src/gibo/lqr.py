@@ -36,7 +36,7 @@ import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from gibo.cli import add_verbosity, setup_logging
+from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
 from gibo.evaluate import run_budget, step_function
 from gibo.results import CONFIG_FILE, load_unit, unit_files
 
@@ -430,7 +430,8 @@ def lqr_table(curves: dict[str, np.ndarray]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m gibo.lqr figures RUN_DIR --figure FIG.pdf``: print the numbers, write the figure."""
     parser = argparse.ArgumentParser(
-        prog="python -m gibo.lqr", description="Numbers and figures of an LQR run (docs/experiments.md#linear-quadratic-regulator)."
+        prog="python -m gibo.lqr", description="Numbers and figures of an LQR run (docs/experiments.md#linear-quadratic-regulator).",
+        epilog=PATHS_NOTE,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     figures = sub.add_parser(

@@ -41,7 +41,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import yaml
 
-from gibo.cli import add_verbosity, setup_logging
+from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
 from gibo.results import CONFIG_FILE, unit_files
 
 logger = logging.getLogger("gibo.report")  # same name when run as python -m gibo.report
@@ -874,6 +874,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare saved runs with the paper's published numbers: report.md and a self-contained report.html "
                     "with the figures, tables 'paper | ours | within the paper's spread?' and the commands for the "
                     "paper's benchmarks that no run covers.",
+        epilog=PATHS_NOTE,
     )
     parser.add_argument("paths", nargs="+", metavar="RUN_DIR_OR_RESULTS_FOLDER",
                         help="a run directory (holding the config.yaml its run script wrote) or a folder searched for them")
