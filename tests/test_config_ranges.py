@@ -1,23 +1,17 @@
 """Impossible values are refused when a config is loaded, before any work starts: one line with key and value."""
 
 import copy
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 run_synthetic = load_script("run_synthetic_experiment")

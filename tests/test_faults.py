@@ -1,7 +1,6 @@
 """Faults during a run lose nothing and end in one line: a NaN objective value, a Cholesky failure, Ctrl-C;
 and the run scripts' guards: the wrong kind of config, --max-calls, readable logs with --workers 2."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,16 +13,11 @@ import yaml
 
 from gibo.model import DerivativeExactGPSEModel
 from gibo.synthetic_functions import SyntheticDataset
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 run_synthetic = load_script("run_synthetic_experiment")

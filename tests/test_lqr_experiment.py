@@ -1,6 +1,5 @@
 """The LQR experiment end to end on a tiny budget: configs, run_rl_experiment.py, loader, metrics, CLI, notebook."""
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -11,16 +10,11 @@ import yaml
 from gibo import lqr
 from gibo.config import config_to_dict, load_experiment_config
 from gibo.rl_experiment import check_rl_config, resolved_config
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 LQR_CONFIGS = ROOT / "configs" / "lqr_experiment"
 
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 run = load_script("run_rl_experiment")

@@ -3,7 +3,6 @@ and the paper's data file against numbers copied by hand from the paper's publis
 
 import base64
 import copy
-import importlib.util
 import math
 import re
 from pathlib import Path
@@ -14,16 +13,11 @@ import yaml
 
 from gibo import report
 from gibo.config import config_to_dict, load_experiment_config
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _tiny_config(source, path, **changes):

@@ -1,6 +1,5 @@
 """Offline evaluation of RL runs: evaluation_rl_experiment.py, its cache, and the notebook, on tiny CartPole runs."""
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -18,15 +17,10 @@ from gibo.results import save_unit, write_yaml
 from gibo.rl_experiment import config_record
 
 from .test_rl_experiment import NAN_ENV, tiny_config
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 run = load_script("run_rl_experiment")

@@ -1,6 +1,5 @@
 """run_rl_experiment.py end to end on CartPole with a tiny budget, the shipped RL configs, and error paths."""
 
-import importlib.util
 from pathlib import Path
 
 import gymnasium as gym
@@ -11,16 +10,11 @@ from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from gibo.config import load_experiment_config
 from gibo.rl_experiment import resolved_config, search_space_dimension
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RL_CONFIGS = ROOT / "configs" / "rl_experiment"
 
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 run = load_script("run_rl_experiment")

@@ -5,7 +5,6 @@ up and leaves it running.
 """
 
 import functools
-import importlib.util
 import logging
 import os
 import signal
@@ -201,14 +200,9 @@ def test_ray_killed_worker_is_reported_and_resume_completes(tmp_path, local_ray)
 # ------------------------------------------------------------------------------------------------
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_synthetic_experiment_one_vs_two_workers_identical(tmp_path, local_ray):
+    from tests.helpers import load_script
+
     from gibo.config import load_data_config
     from gibo.synthetic_experiment import data_file, generate_data
 

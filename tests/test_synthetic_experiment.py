@@ -1,6 +1,5 @@
 """The two synthetic-experiment scripts end to end on a tiny data config, and the synthetic objectives."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +15,9 @@ from gibo.synthetic_functions import (
     lengthscale_scale,
     mean_distance_unit_cube,
 )
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 generate = load_script("generate_data_synthetic_functions")
 run = load_script("run_synthetic_experiment")

@@ -18,7 +18,35 @@ from gibo.model import DerivativeExactGPSEModel, _safe_cholesky
 logger = logging.getLogger(__name__)
 
 
-class GradientInformation(AcquisitionFunction):
+class _GradientAtTheta(AcquisitionFunction):
+    """What the acquisitions about the gradient at θ share: the solve of the current data, computed once,
+    and for candidates Z the predictive covariance S of y(Z) and V with Vᵀ = Cov(∇f(θ), f(Z) | X).
+
+    With U = L⁻¹ k(X, Z) and W = L⁻¹ ∂k(X, θ)/∂θ (K = L Lᵀ): S = k(Z, Z) + σn² I − UᵀU, V = ∂k(θ, Z)/∂θ − UᵀW.
+    Build a new instance after the model's data or hyperparameters change.
+    """
+
+    def __init__(self, model: DerivativeExactGPSEModel, theta: torch.Tensor):
+        """Args: model: the derivative GP; theta: `D` (or `1 x D`) point whose gradient we want to learn."""
+        super().__init__(model)
+        with torch.no_grad():
+            solve = model.kernel_solve()
+            self.theta = theta.detach().reshape(1, -1).to(solve.X)
+            self._solve = solve
+            self._dk_theta = solve.kernel_gradient(self.theta, solve.X)[0]  # N x D
+            self._W = torch.linalg.solve_triangular(solve.chol, self._dk_theta, upper=False)  # N x D
+
+    def _cross_terms(self, Z: torch.Tensor):
+        """Z: `b x q x D` → S `b x q x q`, V `b x q x D`."""
+        solve = self._solve
+        U = torch.linalg.solve_triangular(solve.chol, solve.kernel(solve.X, Z), upper=False)  # b x N x q
+        eye = torch.eye(Z.shape[-2], dtype=Z.dtype, device=Z.device)
+        S = solve.kernel(Z, Z) + solve.noise * eye - U.transpose(-1, -2) @ U  # b x q x q
+        dk_theta_Z = solve.kernel_gradient(self.theta, Z).squeeze(-3)  # b x 1 x q x D → b x q x D
+        return S, dk_theta_Z - U.transpose(-1, -2) @ self._W
+
+
+class GradientInformation(_GradientAtTheta):
     """α(Z) = −tr Σ∇(θ | X ∪ Z): the gradient uncertainty at θ left after also observing Z.
 
     Batched through the Schur complement: with U = L⁻¹ k(X, Z), W = L⁻¹ ∂k(X, θ)/∂θ (K = L Lᵀ),
@@ -35,26 +63,17 @@ class GradientInformation(AcquisitionFunction):
 
     def __init__(self, model: DerivativeExactGPSEModel, theta: torch.Tensor):
         """Args: model: the derivative GP; theta: `D` (or `1 x D`) point whose gradient we want to learn."""
-        super().__init__(model)
+        super().__init__(model, theta)
         with torch.no_grad():
-            solve = model.kernel_solve()
-            self.theta = theta.detach().reshape(1, -1).to(solve.X)
-            self._solve = solve
-            dk_theta = solve.kernel_gradient(self.theta, solve.X)[0]  # N x D
-            self._W = torch.linalg.solve_triangular(solve.chol, dk_theta, upper=False)  # N x D
+            solve = self._solve
             prior_trace = (solve.outputscale / solve.lengthscale.pow(2)).sum()
             self.current_trace = prior_trace - self._W.pow(2).sum()
 
     @t_batch_mode_transform()
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
         """Z: `b x q x D` candidates → `b` acquisition values."""
-        solve = self._solve
-        U = torch.linalg.solve_triangular(solve.chol, solve.kernel(solve.X, Z), upper=False)  # b x N x q
+        S, V = self._cross_terms(Z)
         q = Z.shape[-2]
-        eye = torch.eye(q, dtype=Z.dtype, device=Z.device)
-        S = solve.kernel(Z, Z) + solve.noise * eye - U.transpose(-1, -2) @ U  # b x q x q
-        dk_theta_Z = solve.kernel_gradient(self.theta, Z).squeeze(-3)  # b x 1 x q x D → b x q x D
-        V = dk_theta_Z - U.transpose(-1, -2) @ self._W  # b x q x D
         if q == 1:
             reduction = V.pow(2).sum((-1, -2)) / S[..., 0, 0]
         else:
@@ -129,7 +148,7 @@ def most_probable_ascent(mean: torch.Tensor, cov: torch.Tensor) -> Tuple[torch.T
     return direction / torch.where(norm > 0, norm, torch.ones_like(norm)), probability
 
 
-class ExpectedAscentStatistic(AcquisitionFunction):
+class ExpectedAscentStatistic(_GradientAtTheta):
     """α(Z) = E_{y(Z)}[s(θ | X ∪ Z)], s = μ∇ᵀΣ∇⁻¹μ∇ (ascent probability Φ(√s)) = ‖L⁻¹μ∇‖² + ‖L⁻¹A‖², L Lᵀ = Σ∇ − AAᵀ.
 
     MPD's acquisition (Nguyen et al., 2022), for the gradient at θ. With U = L_K⁻¹ k(X, Z), W = L_K⁻¹ ∂k(X, θ)/∂θ
@@ -149,14 +168,10 @@ class ExpectedAscentStatistic(AcquisitionFunction):
 
     def __init__(self, model: DerivativeExactGPSEModel, theta: torch.Tensor):
         """Args: model: the derivative GP; theta: `D` (or `1 x D`) point whose gradient we want to learn."""
-        super().__init__(model)
+        super().__init__(model, theta)
         with torch.no_grad():
-            solve = model.kernel_solve()
-            self.theta = theta.detach().reshape(1, -1).to(solve.X)
-            self._solve = solve
-            dk_theta = solve.kernel_gradient(self.theta, solve.X)[0]  # N x D
-            self._W = torch.linalg.solve_triangular(solve.chol, dk_theta, upper=False)  # N x D
-            self.gradient_mean = dk_theta.transpose(-1, -2) @ solve.alpha  # D
+            solve = self._solve
+            self.gradient_mean = self._dk_theta.transpose(-1, -2) @ solve.alpha  # D
             prior_cov = torch.diag(solve.outputscale / solve.lengthscale.pow(2))
             self.gradient_cov = _symmetrized(prior_cov - self._W.transpose(-1, -2) @ self._W)  # D x D
             chol = _safe_cholesky(self.gradient_cov)
@@ -166,12 +181,7 @@ class ExpectedAscentStatistic(AcquisitionFunction):
     @t_batch_mode_transform()
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
         """Z: `b x q x D` candidates → `b` acquisition values."""
-        solve = self._solve
-        U = torch.linalg.solve_triangular(solve.chol, solve.kernel(solve.X, Z), upper=False)  # b x N x q
-        eye = torch.eye(Z.shape[-2], dtype=Z.dtype, device=Z.device)
-        S = solve.kernel(Z, Z) + solve.noise * eye - U.transpose(-1, -2) @ U  # b x q x q
-        dk_theta_Z = solve.kernel_gradient(self.theta, Z).squeeze(-3)  # b x 1 x q x D → b x q x D
-        V = dk_theta_Z - U.transpose(-1, -2) @ self._W  # b x q x D
+        S, V = self._cross_terms(Z)
         A_t = torch.linalg.solve_triangular(_safe_cholesky(_symmetrized(S)), V, upper=False)  # b x q x D: C⁻¹V = Aᵀ
         cov_after = _symmetrized(self.gradient_cov - A_t.transpose(-1, -2) @ A_t)  # b x D x D
         chol = _safe_cholesky(cov_after)
