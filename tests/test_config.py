@@ -114,6 +114,7 @@ def _error(tmp_path, data) -> str:
 def test_unknown_top_level_key(tmp_path):
     message = _error(tmp_path, gibo_config(max_objective_cals=300))
     assert "unknown key max_objective_cals" in message
+    assert message.startswith(f"{tmp_path / 'c.yaml'}: unknown key max_objective_cals (allowed: ")  # no empty key path
 
 
 def test_unknown_nested_key_names_its_path(tmp_path):
@@ -200,3 +201,10 @@ def test_shipped_json_schemas_are_current():
         assert shipped == json_schema(kind), f"configs/schema/{kind}.schema.json is stale"
     properties = json_schema("experiment")["properties"]
     assert {"method", "optimizer_config", "max_objective_calls"} <= set(properties)
+
+
+def test_state_normalization_without_bias_is_refused_on_load(tmp_path):
+    data = yaml.safe_load((CONFIGS / "rl_experiment" / "swimmer" / "gibo.yaml").read_text())
+    data["mlp"].update(state_normalization=True, add_bias=False)
+    message = _error(tmp_path, data)
+    assert "mlp: state_normalization: needs add_bias: true" in message

@@ -286,6 +286,12 @@ class MLPConfig(Model):
     state_normalization: bool = False
     manipulate_reward: RewardConfig = RewardConfig()
 
+    @model_validator(mode="after")
+    def _normalization_needs_bias(self):
+        if self.state_normalization and not self.add_bias:
+            raise ValueError("state_normalization: needs add_bias: true (a policy on normalised states needs a bias to equal one on raw states)")
+        return self
+
     @field_validator("layers", mode="before")
     @classmethod
     def _tuple_string(cls, value):  # the paper once wrote `layers: (8,2)`
