@@ -1,6 +1,8 @@
 """The LQR experiment end to end on a tiny budget: configs, run_rl_experiment.py, loader, metrics, CLI, notebook."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +134,18 @@ def test_notebook_runs_a_tiny_experiment(tmp_path):
     assert "1 trials, 10 calls" in text and "median" in text
     images = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images
+
+
+def test_notebook_runs_with_the_documented_command(tmp_path):
+    """`jupyter execute notebooks/lqr_experiment.ipynb` from the repository root, as the README says."""
+    env = {
+        **os.environ,
+        "GIBO_LQR_CONFIG": str(tiny_config(tmp_path, "unused_out_dir", calls=10)),
+        "GIBO_LQR_TRIALS": "1",
+        "GIBO_LQR_RUN_DIR": str(tmp_path / "documented_run"),
+    }
+    result = subprocess.run([sys.executable, "-m", "jupyter", "execute", "notebooks/lqr_experiment.ipynb"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "documented_run" / "trial000.npz").is_file()
+    assert (tmp_path / "documented_run" / "lqr.png").stat().st_size > 0
