@@ -29,7 +29,7 @@ def _empty_is_none(value):
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=(), allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -182,6 +182,14 @@ class GPMethodConfig(Model):
     optimize_acqf_config: OptimizeAcqfConfig = OptimizeAcqfConfig()
     generate_initial_data: Optional[Index] = None
     verbose: bool = False
+
+    @model_validator(mode="after")
+    def _noise_within_default_constraint(self):
+        noise = self.hyperparameter_config.hypers.noise
+        if noise is not None and self.model_config_.noise_constraint is None and noise < 1e-4:
+            raise ValueError(f"hyperparameter_config.hypers.likelihood.noise: got {noise!r}, allowed ≥ 0.0001 (GPyTorch's default "
+                             "noise constraint; give model_config.noise_constraint to allow less)")
+        return self
 
 
 class LocalGPConfig(GPMethodConfig):

@@ -64,15 +64,20 @@ def _without_validation(prior: Optional[Prior]) -> Optional[Prior]:
 
 
 def _safe_cholesky(matrix: torch.Tensor) -> torch.Tensor:
-    """Cholesky factor, adding growing jitter to the diagonal where the matrix is not numerically PD."""
+    """Cholesky factor, adding growing jitter to the diagonal where the matrix is not numerically PD.
+
+    Raises `torch.linalg.LinAlgError` when no jitter up to 10 % of the mean diagonal gives a finite factor
+    (or the matrix itself is not finite)."""
+    if not bool(torch.isfinite(matrix).all()):
+        raise torch.linalg.LinAlgError("kernel matrix has non-finite entries")
     factor, info = torch.linalg.cholesky_ex(matrix)
-    if not bool(info.any()):
+    if not bool(info.any()) and bool(torch.isfinite(factor).all()):
         return factor
     eye = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
     scale = matrix.diagonal(dim1=-2, dim2=-1).mean().abs().clamp_min(1e-12)
     for exponent in range(-9, -1):
         factor, info = torch.linalg.cholesky_ex(matrix + (10.0**exponent) * scale * eye)
-        if not bool(info.any()):
+        if not bool(info.any()) and bool(torch.isfinite(factor).all()):
             logger.debug("Cholesky needed jitter %.1e", 10.0**exponent)
             return factor
     raise torch.linalg.LinAlgError("kernel matrix is not positive definite even with jitter")

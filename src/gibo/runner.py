@@ -116,7 +116,7 @@ def _record_failure(failures: Dict[str, str], name: str, error: BaseException, p
     An error that carries the parameters of the call that failed (`NonFiniteObjective`) leaves them in
     `failure_file(path)`, named in the message."""
     cause = getattr(error, "cause", None) or error  # a unit's own exception inside Ray's RayTaskError
-    message = f"{type(cause).__name__}: {cause}".splitlines()[0]
+    message = f"{type(cause).__name__.lstrip('_')}: {cause}".splitlines()[0]
     if getattr(cause, "params", None) is not None:
         record = failure_file(path)
         record.parent.mkdir(parents=True, exist_ok=True)
