@@ -1,5 +1,7 @@
 """The derivative GP against autograd and finite differences of the GP posterior."""
 
+import logging
+
 import pytest
 import torch
 from gpytorch.constraints import GreaterThan, Interval, Positive
@@ -169,6 +171,27 @@ def test_failed_fit_keeps_previous_hyperparameters(monkeypatch):
     assert model.fit_hyperparameters() == "failed"
     for name, value in model.state_dict().items():
         assert torch.equal(value, before[name]), name
+
+
+def test_abnormal_fit_attempt_goes_to_debug_log_not_to_stderr(monkeypatch, caplog):
+    import warnings
+
+    from botorch.exceptions.warnings import OptimizationWarning
+
+    import gibo.model as gibo_model
+
+    model = make_model(2, 10)
+
+    def retried_fit(mll):  # BoTorch re-emits an abnormal L-BFGS-B end as a warning, then retries
+        warnings.warn("`scipy_minimize` terminated with status FAILURE: ABNORMAL:", OptimizationWarning)
+        mll.model.covar_module.outputscale = 2.0
+
+    monkeypatch.setattr(gibo_model, "fit_gpytorch_mll", retried_fit)
+    with warnings.catch_warnings(record=True) as shown, caplog.at_level(logging.DEBUG, logger="gibo.model"):
+        warnings.simplefilter("always")
+        assert model.fit_hyperparameters(fix_noise=True) == "moved"
+    assert not [w for w in shown if issubclass(w.category, OptimizationWarning)]
+    assert any("ABNORMAL" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
 
 
 def test_fit_moves_lengthscales_inside_uniform_prior_and_keeps_fixed_noise():

@@ -18,7 +18,8 @@ import pytest
 import torch
 import yaml
 
-from gibo.results import load_unit, unit_files
+from gibo import results
+from gibo.results import load_unit, save_unit, unit_files
 from gibo.runner import UnitsFailed, run_units
 
 REPO = Path(__file__).resolve().parents[1]
@@ -222,3 +223,10 @@ def test_synthetic_experiment_one_vs_two_workers_identical(tmp_path, local_ray):
     assert script.main(common + ["--out-dir", str(tmp_path / "w2"), "--workers", "2"]) == 0
     assert len(list(unit_files(tmp_path / "w1"))) == 4
     assert_same_results(tmp_path / "w1", tmp_path / "w2")
+
+
+def test_unit_files_get_the_umask_permissions_not_private_ones(tmp_path):
+    # mkstemp's 0600 would make results unreadable to collaborators sharing a results folder
+    save_unit(tmp_path / "unit.npz", values=np.arange(3))
+    assert (tmp_path / "unit.npz").stat().st_mode & 0o777 == 0o666 & ~results._UMASK
+    assert np.array_equal(load_unit(tmp_path / "unit.npz")["values"], np.arange(3))

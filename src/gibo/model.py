@@ -7,12 +7,14 @@ k(x, x') = σf² exp(−½ Σ_i (x_i − x'_i)² / l_i²), noise σn², K = k(X,
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
 import gpytorch
 import torch
 from botorch.exceptions.errors import ModelFittingError
+from botorch.exceptions.warnings import OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models.gpytorch import GPyTorchModel
 from gpytorch.constraints import Interval
@@ -184,7 +186,16 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
         state = {k: v.clone() for k, v in self.state_dict().items()}
         try:
             mll = ExactMarginalLogLikelihood(self.likelihood, self)
-            fit_gpytorch_mll(mll)
+            # An L-BFGS-B attempt that ends abnormally makes BoTorch retry from values drawn from the priors
+            # and re-emit scipy's message as a warning; the outcome is in the return value, the message in -v.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", OptimizationWarning)
+                fit_gpytorch_mll(mll)
+            for warning in caught:
+                if issubclass(warning.category, OptimizationWarning):
+                    logger.debug("hyperparameter fit attempt: %s", str(warning.message).splitlines()[0])
+                else:
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         except ModelFittingError as error:  # keep the previous hyperparameters rather than end the run
             logger.warning("hyperparameter fit failed (%s); keeping the previous values", str(error).splitlines()[0])
             self.load_state_dict(state)

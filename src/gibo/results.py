@@ -57,6 +57,10 @@ def write_yaml(path, content: dict) -> None:
     Path(path).write_text(yaml.safe_dump(content, sort_keys=False))
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def save_unit(path, **arrays) -> None:
     """Write one unit's arrays atomically (a crash never leaves a half-written file)."""
     path = Path(path)
@@ -65,6 +69,7 @@ def save_unit(path, **arrays) -> None:
     os.close(fd)
     try:
         np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; result files get the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
