@@ -69,6 +69,7 @@ class Progress:
         self.description, self.units, self.calls_per_unit = description, units, calls_per_unit
         self.done = 0
         self.running: Dict[str, Tuple[int, Optional[float]]] = {}  # unit → (calls, best) while it runs
+        self._best_done: Optional[Tuple[float, str]] = None  # the best of the finished units, and which
         self.enabled, self.log_interval = enabled, log_interval
         self._last_log = time.monotonic()
         self._bar = None
@@ -95,26 +96,33 @@ class Progress:
             parts.append(f"{self._spent()}/{self.units * self.calls_per_unit} calls")
         if self.running:
             parts.append(f"{len(self.running)} running")
-            bests = [(b, u) for u, (_, b) in self.running.items() if b is not None]
-            if bests:
-                best, unit = max(bests)
-                parts.append(f"best so far {best:.4g} ({unit})")
+        best = self._best()
+        if best is not None and self.done < self.units:
+            parts.append(f"best so far {best[0]:.4g} ({best[1]})")
         return ", ".join(parts)
+
+    def _best(self) -> Optional[Tuple[float, str]]:
+        """(best value, unit) over the finished and the running units; None before any value."""
+        bests = [(b, u) for u, (_, b) in self.running.items() if b is not None]
+        bests += [self._best_done] if self._best_done is not None else []
+        return max(bests) if bests else None
 
     def calls(self, unit: str, calls: int, best: Optional[float] = None) -> None:
         self.running[unit] = (calls, best)
         self._refresh()
 
     def unit_done(self, unit: str) -> None:
-        self.running.pop(unit, None)
+        _, best = self.running.pop(unit, (0, None))
+        if best is not None and (self._best_done is None or best > self._best_done[0]):
+            self._best_done = (best, unit)
         self.done += 1
         self._refresh()
 
     def _refresh(self) -> None:
         if self._bar is not None:
             self._bar.n = self._spent()
-            bests = [b for _, b in self.running.values() if b is not None]
-            self._bar.set_postfix_str(f"{len(self.running)} running" + (f", best {max(bests):.4g}" if bests else ""), refresh=False)
+            best = self._best()
+            self._bar.set_postfix_str(f"{len(self.running)} running" + (f", best {best[0]:.4g}" if best else ""), refresh=False)
             self._bar.refresh()
         elif self.enabled and time.monotonic() - self._last_log >= self.log_interval:
             self._last_log = time.monotonic()
