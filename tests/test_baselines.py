@@ -48,8 +48,8 @@ def test_ars_update_equals_hand_computation():
     directions = torch.tensor([[1.0, 0.0, 2.0], [0.0, -1.0, 1.0]], dtype=torch.float64)
     r_plus = torch.tensor([3.0, 1.0], dtype=torch.float64)
     r_minus = torch.tensor([1.0, 2.0], dtype=torch.float64)
-    # σ_R: population std of the 4 used rewards {3, 1, 1, 2}: mean 1.75, variance 2.75 / 4.
-    sigma = math.sqrt(2.75 / 4)
+    # σ_R: std of the 4 used rewards {3, 1, 1, 2}: mean 1.75, squared deviations 2.75, n − 1 divisor.
+    sigma = math.sqrt(2.75 / 3)
     expected = 0.1 / (2 * sigma) * ((3 - 1) * directions[0] + (1 - 2) * directions[1])
     torch.testing.assert_close(ars.update(directions, r_plus, r_minus), expected)
 
@@ -61,15 +61,21 @@ def test_ars_update_without_std_scaling():
     torch.testing.assert_close(step, 0.5 / 2 * (-1.0 * directions[0] + 3.0 * directions[1]))
 
 
-def test_ars_top_directions_use_only_the_best_by_max_reward():
+@pytest.mark.parametrize("divisor, sigma", [("n-1", 8.0**0.5), ("n", 2.0)])
+def test_ars_top_directions_use_only_the_best_by_max_reward(divisor, sigma):
     ars = ARS(torch.zeros(2, dtype=torch.float64), quadratic, step_size=0.1, samples_per_iteration=3,
-              exploration_noise=0.1, standard_deviation_scaling=True, num_top_directions=1)
+              exploration_noise=0.1, standard_deviation_scaling=True, num_top_directions=1, reward_std_divisor=divisor)
     directions = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
     r_plus = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
     r_minus = torch.tensor([0.0, 5.0, 1.0], dtype=torch.float64)  # max(r+, r−) = 0, 5, 2: direction 1 wins
-    # Used rewards {1, 5}: population std 2.
-    expected = 0.1 / (1 * 2.0) * (1.0 - 5.0) * directions[1]
+    # Used rewards {1, 5}: squared deviations 4 + 4, so σ_R = √(8 / 1) with the n − 1 divisor, √(8 / 2) with n.
+    expected = 0.1 / (1 * sigma) * (1.0 - 5.0) * directions[1]
     torch.testing.assert_close(ars.update(directions, r_plus, r_minus), expected)
+
+
+def test_ars_rejects_an_unknown_std_divisor():
+    with pytest.raises(ValueError, match="reward_std_divisor"):
+        ARS(torch.zeros(2), quadratic, step_size=0.1, samples_per_iteration=1, exploration_noise=0.1, reward_std_divisor="n+1")
 
 
 def test_ars_step_matches_hand_computation_with_fixed_directions():
@@ -85,7 +91,8 @@ def test_ars_step_matches_hand_computation_with_fixed_directions():
     points = torch.stack(linear.points)
     torch.testing.assert_close(points, torch.cat([theta0 + 0.1 * directions, theta0 - 0.1 * directions]))
     r_plus, r_minus = (theta0 + 0.1 * directions) @ c, (theta0 - 0.1 * directions) @ c
-    sigma = torch.cat([r_plus, r_minus]).std(unbiased=False)
+    used = torch.cat([r_plus, r_minus])
+    sigma = ((used - used.mean()).pow(2).sum() / (len(used) - 1)).sqrt()  # the default n − 1 divisor
     expected = theta0 + 0.02 / (2 * sigma) * ((r_plus - r_minus)[:, None] * directions).sum(0)
     torch.testing.assert_close(ars.params_history[-1], expected)
     assert len(ars.params_history) == 2

@@ -196,6 +196,7 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             standard_deviation_scaling=opt.standard_deviation_scaling,
             num_top_directions=opt.num_top_directions,
             param_args_ignore=opt.param_args_ignore,
+            reward_std_divisor=opt.reward_std_divisor,
         )
     if isinstance(opt, VBOConfig):
         bounds = _box(opt.optimize_acqf_config.bounds, D, dtype)

@@ -258,6 +258,7 @@ class ARSConfig(Model):
     standard_deviation_scaling: bool = False
     num_top_directions: Optional[Count] = None
     param_args_ignore: Optional[List[int]] = None  # indices never perturbed (negative ones count from the end)
+    reward_std_divisor: Literal["n-1", "n"] = "n-1"  # σ_R's divisor: n − 1 as the paper's runs (torch), n as numpy
     verbose: bool = False
 
 

@@ -412,7 +412,9 @@ class ARS(Optimizer):
     """Augmented random search: θ += α / (b σ_R) Σ_k (J(θ + ν δ_k) − J(θ − ν δ_k)) δ_k, δ_k ~ N(0, I).
 
     With `num_top_directions` b only the b directions with the largest max(r+, r−) are used (ARS-t);
-    σ_R is the standard deviation of the used rewards with `standard_deviation_scaling` (else 1);
+    σ_R is the standard deviation of the used rewards with `standard_deviation_scaling` (else 1), with the
+    n − 1 divisor by default (torch's default, which the paper's runs used) or n (`reward_std_divisor="n"`,
+    numpy's default, as in Mania et al.'s code; for N = 1 the steps are then √2 times longer);
     indices in `param_args_ignore` are never perturbed. With a state-normalising objective (ARS V2) the
     normaliser's statistics are updated after every iteration.
 
@@ -431,8 +433,12 @@ class ARS(Optimizer):
         standard_deviation_scaling: bool = False,
         num_top_directions: Optional[int] = None,
         param_args_ignore: Optional[Sequence[int]] = None,
+        reward_std_divisor: str = "n-1",
     ):
         super().__init__(params_init, objective)
+        if reward_std_divisor not in ("n-1", "n"):
+            raise ValueError(f"reward_std_divisor must be 'n-1' or 'n', got {reward_std_divisor!r}")
+        self.reward_std_divisor = reward_std_divisor
         self.step_size = step_size
         self.samples_per_iteration = int(samples_per_iteration)
         self.exploration_noise = exploration_noise
@@ -463,7 +469,8 @@ class ARS(Optimizer):
         b = self.num_top_directions
         top = torch.argsort(torch.maximum(r_plus, r_minus), descending=True)[:b]
         used = torch.cat([r_plus[top], r_minus[top]])
-        sigma = used.std(unbiased=False) if self.standard_deviation_scaling else torch.ones((), dtype=used.dtype)
+        unbiased = self.reward_std_divisor == "n-1"
+        sigma = used.std(unbiased=unbiased) if self.standard_deviation_scaling else torch.ones((), dtype=used.dtype)
         if sigma <= 1e-12:  # every used reward equal: nothing to scale by
             sigma = torch.ones((), dtype=used.dtype)
         return self.step_size / (b * sigma) * ((r_plus[top] - r_minus[top]).unsqueeze(-1) * directions[top]).sum(0)
