@@ -65,8 +65,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         interrupted(f"finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
     logger.info("episode returns seen while optimising (raw, before any reward transform):\n%s", trial_summary(run_dir, todo))
-    evaluate = f"python evaluation_rl_experiment.py -cs {args.config}" + (f" --out-dirs {run_dir}" if args.out_dir or str(run_dir) != str(config.out_dir).rstrip("/") else "")
-    logger.info("results written to %s; offline evaluation: %s", run_dir.resolve(), evaluate)
+    if str(config.environment_name).startswith("lqr"):
+        next_step = f"stability and relative cost: python -m gibo.lqr figures {run_dir} --figure lqr.pdf"
+    else:
+        out_dirs = f" --out-dirs {run_dir}" if args.out_dir or str(run_dir) != str(config.out_dir).rstrip("/") else ""
+        next_step = f"offline evaluation: python evaluation_rl_experiment.py -cs {args.config}{out_dirs}"
+    logger.info("results written to %s; %s", run_dir.resolve(), next_step)
     return 0
 
 

@@ -1,5 +1,6 @@
 """The LQR experiment end to end on a tiny budget: configs, run_rl_experiment.py, loader, metrics, CLI, notebook."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -37,6 +38,14 @@ def tiny_run(tmp_path_factory):
     config = tiny_config(tmp, "gibo")
     assert run.main(["-c", str(config)]) == 0
     return tmp / "gibo"
+
+
+def test_run_names_the_lqr_analysis_as_next_step(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="run_rl_experiment"):
+        assert run.main(["-c", str(tiny_config(tmp_path, "next", calls=10))]) == 0
+    last = caplog.records[-1].getMessage()
+    assert f"python -m gibo.lqr figures {tmp_path / 'next'} --figure lqr.pdf" in last
+    assert "evaluation_rl_experiment" not in last
 
 
 @pytest.mark.parametrize("name", ["gibo.yaml", "gibo_quick.yaml"])
