@@ -207,4 +207,4 @@ def test_state_normalization_without_bias_is_refused_on_load(tmp_path):
     data = yaml.safe_load((CONFIGS / "rl_experiment" / "swimmer" / "gibo.yaml").read_text())
     data["mlp"].update(state_normalization=True, add_bias=False)
     message = _error(tmp_path, data)
-    assert "mlp: state_normalization: needs add_bias: true" in message
+    assert "mlp.state_normalization: needs add_bias: true" in message

@@ -65,6 +65,7 @@ EXPERIMENT_RULES = [
     (ARS, "optimizer_config/samples_per_iteration", 0, "samples_per_iteration"),
     (ARS, "optimizer_config/exploration_noise", -0.1, "exploration_noise"),
     (ARS, "optimizer_config/num_top_directions", 0, "num_top_directions"),
+    (ARS, "optimizer_config/reward_std_divisor", "n+1", "reward_std_divisor"),
     (CMAES, "optimizer_config/sigma", -0.3, "sigma"),
     (CMAES, "optimizer_config/population_size", 1, "population_size"),
 ]

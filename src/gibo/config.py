@@ -375,12 +375,14 @@ def _one_line(error: ValidationError, cls, prefix=()) -> str:
     if kind in ops:
         return f"{path}: got {e['input']!r}, allowed {ops[kind]} {next(iter(e['ctx'].values())):g}"
     if kind == "too_short":
-        return f"{path}: got {e['input']!r}, expected at least {e['ctx']['min_length']} entries"
+        n = e["ctx"]["min_length"]
+        return f"{path}: got {e['input']!r}, expected at least {n} {'entry' if n == 1 else 'entries'}"
     if kind == "literal_error":
         return f"{path}: expected one of {e['ctx']['expected']}, got {e['input']!r}"
     if kind == "value_error":
         message = e["msg"].removeprefix("Value error, ")
-        return f"{path}.{message}" if path and message.startswith("kwargs") else f"{path + ': ' if path else ''}{message}"
+        head = message.split(":", 1)[0]  # a message that starts with a key path continues the location
+        return f"{path}.{message}" if path and ":" in message and " " not in head else f"{path + ': ' if path else ''}{message}"
     return f"{path}: expected {e['msg'].removeprefix('Input should be ')}, got {e['input']!r}"
 
 
