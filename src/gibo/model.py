@@ -6,10 +6,11 @@ k(x, x') = σf² exp(−½ Σ_i (x_i − x'_i)² / l_i²), noise σn², K = k(X,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Iterator, Optional, Type
 
 import gpytorch
 import torch
@@ -63,6 +64,29 @@ def _without_validation(prior: Optional[Prior]) -> Optional[Prior]:
     if isinstance(prior, UniformPrior) and getattr(prior, "_validate_args", False):
         return UniformPrior(prior.low, prior.high, validate_args=False)
     return prior
+
+
+@contextlib.contextmanager
+def diverted_warnings(category: Type[Warning], handle: Callable[[warnings.WarningMessage], None]) -> Iterator[None]:
+    """Warnings of `category` raised inside go to `handle` instead of stderr; all others are shown as usual."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", category)
+        yield
+    for warning in caught:
+        if issubclass(warning.category, category):
+            handle(warning)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def fit_mll(mll, **options) -> None:
+    """`fit_gpytorch_mll`, with the messages of L-BFGS-B attempts that ended abnormally in the debug log.
+
+    BoTorch retries such an attempt from values drawn from the priors and re-emits scipy's message as a
+    warning; whether the fit succeeded is what matters (a `ModelFittingError` when every attempt failed)."""
+    log = lambda warning: logger.debug("hyperparameter fit attempt: %s", str(warning.message).splitlines()[0])  # noqa: E731
+    with diverted_warnings(OptimizationWarning, log):
+        fit_gpytorch_mll(mll, **options)
 
 
 def _safe_cholesky(matrix: torch.Tensor) -> torch.Tensor:
@@ -185,17 +209,7 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
         raw_noise.requires_grad_(not fix_noise)
         state = {k: v.clone() for k, v in self.state_dict().items()}
         try:
-            mll = ExactMarginalLogLikelihood(self.likelihood, self)
-            # An L-BFGS-B attempt that ends abnormally makes BoTorch retry from values drawn from the priors
-            # and re-emit scipy's message as a warning; the outcome is in the return value, the message in -v.
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", OptimizationWarning)
-                fit_gpytorch_mll(mll)
-            for warning in caught:
-                if issubclass(warning.category, OptimizationWarning):
-                    logger.debug("hyperparameter fit attempt: %s", str(warning.message).splitlines()[0])
-                else:
-                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+            fit_mll(ExactMarginalLogLikelihood(self.likelihood, self))
         except ModelFittingError as error:  # keep the previous hyperparameters rather than end the run
             logger.warning("hyperparameter fit failed (%s); keeping the previous values", str(error).splitlines()[0])
             self.load_state_dict(state)

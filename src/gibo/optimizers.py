@@ -17,7 +17,7 @@ import math
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Type
+from typing import Callable, Dict, List, Optional, Sequence, Type
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from gibo.acquisition_function import (
     most_probable_ascent,
     optimize_gradient_information,
 )
-from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel
+from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel, diverted_warnings, fit_mll
 
 logger = logging.getLogger(__name__)
 
@@ -76,21 +76,17 @@ class Optimizer(ABC):
         return {}
 
 
-@contextlib.contextmanager
-def counting_random_starts(counter: List[int]) -> Iterator[None]:
+def counting_random_starts(counter: List[int]) -> contextlib.AbstractContextManager:
     """Count BoTorch's "no non-zero acquisition value among the raw samples" warnings instead of printing them.
 
     The acquisition optimisation then starts from random points, which is harmless where the acquisition is
     flat (a δ-box many lengthscales wide); the count is saved with the run (`acquisition_random_starts`).
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", BadInitialCandidatesWarning)
-        yield
-    for warning in caught:
-        if issubclass(warning.category, BadInitialCandidatesWarning):
-            counter[0] += 1
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+    def count(_warning) -> None:
+        counter[0] += 1
+
+    return diverted_warnings(BadInitialCandidatesWarning, count)
 
 
 def lr_factor(schedule: Optional[Dict[int, float]], iteration: int) -> float:
@@ -887,7 +883,6 @@ class TuRBO(Optimizer):
         """A `SingleTaskGP` on the current region's data, fitted unless the hyperparameters are fixed."""
         from botorch.exceptions.errors import ModelFittingError
         from botorch.exceptions.warnings import InputDataWarning
-        from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP
         from botorch.models.transforms.outcome import Standardize
         from gpytorch.constraints import Interval
@@ -925,7 +920,7 @@ class TuRBO(Optimizer):
             model.load_state_dict(self._fitted, strict=False)
         options = {} if self.fit_maxiter is None else {"optimizer_kwargs": {"options": {"maxiter": int(self.fit_maxiter)}}}
         try:
-            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model), **options)
+            fit_mll(ExactMarginalLogLikelihood(model.likelihood, model), **options)
         except ModelFittingError as error:  # keep the starting values rather than end the run
             logger.warning("TuRBO: GP fit failed (%s); using the starting hyperparameters", str(error).splitlines()[0])
         self._fitted = {name: value.detach().clone() for name, value in model.named_parameters()}
