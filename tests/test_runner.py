@@ -18,7 +18,6 @@ import pytest
 import torch
 import yaml
 
-from gibo import results
 from gibo.results import load_unit, save_unit, unit_files
 from gibo.runner import UnitsFailed, run_units
 
@@ -226,7 +225,9 @@ def test_synthetic_experiment_one_vs_two_workers_identical(tmp_path, local_ray):
 
 
 def test_unit_files_get_the_umask_permissions_not_private_ones(tmp_path):
-    # mkstemp's 0600 would make results unreadable to collaborators sharing a results folder
+    # private (0600) files would make results unreadable to collaborators sharing a results folder
     save_unit(tmp_path / "unit.npz", values=np.arange(3))
-    assert (tmp_path / "unit.npz").stat().st_mode & 0o777 == 0o666 & ~results._UMASK
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "unit.npz").stat().st_mode & 0o777 == 0o666 & ~umask
     assert np.array_equal(load_unit(tmp_path / "unit.npz")["values"], np.arange(3))

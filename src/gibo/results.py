@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Dict, Iterable, Optional
 
@@ -57,19 +57,15 @@ def write_yaml(path, content: dict) -> None:
     Path(path).write_text(yaml.safe_dump(content, sort_keys=False))
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 def save_unit(path, **arrays) -> None:
-    """Write one unit's arrays atomically (a crash never leaves a half-written file)."""
+    """Write one unit's arrays atomically (a crash never leaves a half-written file), with the permissions the
+    umask gives new files."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
+    tmp = path.with_name(f"tmp{os.getpid()}_{secrets.token_hex(4)}.tmp.npz")  # matches no unit pattern
     try:
-        np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; result files get the usual permissions
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as file:
+            np.savez(file, **{k: np.asarray(v) for k, v in arrays.items()})
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
