@@ -68,8 +68,8 @@ class Progress:
     def __init__(self, description: str, units: int, calls_per_unit: Optional[int] = None, enabled: bool = True, log_interval: float = 30.0):
         self.description, self.units, self.calls_per_unit = description, units, calls_per_unit
         self.done = 0
-        self.running: Dict[str, Tuple[int, Optional[float]]] = {}  # unit → (calls, best) while it runs
-        self._best_done: Optional[Tuple[float, str]] = None  # the best of the finished units, and which
+        self.running: Dict[str, int] = {}  # unit → calls spent, while it runs
+        self.bests: Dict[str, float] = {}  # unit → best value reported, kept after the unit finishes
         self.enabled, self.log_interval = enabled, log_interval
         self._last_log = time.monotonic()
         self._bar = None
@@ -88,7 +88,7 @@ class Progress:
 
     def _spent(self) -> int:
         finished = self.done * (self.calls_per_unit or 1)
-        return finished + (sum(c for c, _ in self.running.values()) if self.calls_per_unit else 0)
+        return finished + (sum(self.running.values()) if self.calls_per_unit else 0)
 
     def status(self) -> str:
         parts = [f"{self.done}/{self.units} units"]
@@ -103,18 +103,16 @@ class Progress:
 
     def _best(self) -> Optional[Tuple[float, str]]:
         """(best value, unit) over the finished and the running units; None before any value."""
-        bests = [(b, u) for u, (_, b) in self.running.items() if b is not None]
-        bests += [self._best_done] if self._best_done is not None else []
-        return max(bests) if bests else None
+        return max(((b, u) for u, b in self.bests.items()), default=None)
 
     def calls(self, unit: str, calls: int, best: Optional[float] = None) -> None:
-        self.running[unit] = (calls, best)
+        self.running[unit] = calls
+        if best is not None:
+            self.bests[unit] = best
         self._refresh()
 
     def unit_done(self, unit: str) -> None:
-        _, best = self.running.pop(unit, (0, None))
-        if best is not None and (self._best_done is None or best > self._best_done[0]):
-            self._best_done = (best, unit)
+        self.running.pop(unit, None)
         self.done += 1
         self._refresh()
 
