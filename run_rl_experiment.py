@@ -65,7 +65,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         interrupted(f"finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
     logger.info("episode returns seen while optimising (raw, before any reward transform):\n%s", trial_summary(run_dir, todo))
-    if str(config.environment_name).startswith("lqr"):
+    from gibo.lqr import LQR_ENV_IDS  # here, not at start-up: it loads matplotlib
+
+    if config.environment_name in LQR_ENV_IDS:
         next_step = f"stability and relative cost: python -m gibo.lqr figures {run_dir} --figure lqr.pdf"
     else:
         out_dirs = f" --out-dirs {run_dir}" if args.out_dir or str(run_dir) != str(config.out_dir).rstrip("/") else ""
