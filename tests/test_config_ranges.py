@@ -13,7 +13,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
 
-
 run_synthetic = load_script("run_synthetic_experiment")
 run_rl = load_script("run_rl_experiment")
 generate = load_script("generate_data_synthetic_functions")

@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LQR_CONFIGS = ROOT / "configs" / "lqr_experiment"
 
 
-
 run = load_script("run_rl_experiment")
 
 

@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
 
-
 def _tiny_config(source, path, **changes):
     data = yaml.safe_load((CONFIGS / source).read_text())
     data.update(changes)

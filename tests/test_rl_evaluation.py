@@ -22,7 +22,6 @@ from tests.helpers import load_script
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
 run = load_script("run_rl_experiment")
 evaluation = load_script("evaluation_rl_experiment")
 

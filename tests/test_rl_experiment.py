@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RL_CONFIGS = ROOT / "configs" / "rl_experiment"
 
 
-
 run = load_script("run_rl_experiment")
 
 
