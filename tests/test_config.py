@@ -138,6 +138,24 @@ def test_unknown_method_and_prior(tmp_path):
     assert "unknown key c for uniform" in _error(tmp_path, data)
 
 
+def test_prior_and_constraint_kwargs_are_typed(tmp_path):
+    """Each hyperprior / constraint has its own keyword arguments, types and ranges; errors name the key."""
+    data = gibo_config()
+    model = data["optimizer_config"]["model_config"]
+    model["outputscale_hyperprior"] = {"prior": "normal", "kwargs": {"loc": "wide", "scale": 1}}
+    assert "outputscale_hyperprior.kwargs.loc: expected a valid number" in _error(tmp_path, data)
+    model["outputscale_hyperprior"] = {"prior": "gamma", "kwargs": {"rate": 1}}
+    assert "outputscale_hyperprior.kwargs.concentration: missing required key" in _error(tmp_path, data)
+    model["outputscale_hyperprior"] = {"prior": "get_lengthscale_hyperprior", "kwargs": {"dim": 0, "factor_lengthscale": 2, "gamma": 0.3}}
+    assert "kwargs.dim: got 0, allowed an integer ≥ 1 or 'dim_search_space'" in _error(tmp_path, data)
+    model["outputscale_hyperprior"] = None
+    model["noise_constraint"] = {"constraint": "positive", "kwargs": {"lower_bound": 0.1}}
+    assert "noise_constraint.kwargs: unknown key lower_bound for positive (allowed: none)" in _error(tmp_path, data)
+    model["noise_constraint"] = {"constraint": "interval", "kwargs": {"lower_bound": 1, "upper_bound": 2}}
+    spec = load_experiment_config(write(tmp_path, data, "ok.yaml")).optimizer_config.model_config_.noise_constraint
+    assert spec.kwargs == {"lower_bound": 1.0, "upper_bound": 2.0}
+
+
 def test_unknown_hyper_name(tmp_path):
     data = gibo_config()
     data["optimizer_config"]["hyperparameter_config"]["hypers"]["covar_module.lengthscale"] = 0.1
@@ -179,7 +197,7 @@ def test_train_prior_mean_reaches_the_model(tmp_path):
         config = load_experiment_config(write(tmp_path, data))
         optimizer = build_optimizer(resolve_dimension(config, 9), torch.zeros(9, dtype=torch.float64), lambda p: -(p**2).sum())
         assert optimizer.model.mean_module.constant.requires_grad is trainable, (prior_mean, train)
-        assert float(optimizer.model.prior_mean) == prior_mean
+        assert float(optimizer.model.prior_mean.detach()) == prior_mean
 
 
 def test_constrain_to_prior_support_reaches_the_model():

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, create_model, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -64,13 +64,15 @@ DimCount = _symbolic("dim_search_space", int, 1, strict=False)
 VarCount = _symbolic("variable", int, 1, strict=False)
 VarPos = _symbolic("variable", float, 0, strict=True)
 
-# name → (its keyword arguments, those that must be > 0); the others must be ≥ 0. "dim" defaults to D.
+# name → its keyword arguments and their ranges (the lengthscale prior's "dim" defaults to D)
 KWARGS_OF = {
-    "normal": (("loc", "scale"), ("loc", "scale")), "gamma": (("concentration", "rate"), ("concentration", "rate")),
-    "uniform": (("a", "b"), ("a", "b")), "get_lengthscale_hyperprior": (("dim", "factor_lengthscale", "gamma"), ("factor_lengthscale",)),
-    "greather_than": (("lower_bound",), ()), "less_than": (("upper_bound",), ("upper_bound",)),
-    "interval": (("lower_bound", "upper_bound"), ()), "positive": ((), ()),
+    "normal": {"loc": Pos, "scale": Pos}, "gamma": {"concentration": Pos, "rate": Pos}, "uniform": {"a": Pos, "b": Pos},
+    "get_lengthscale_hyperprior": {"dim": (Optional[DimCount], None), "factor_lengthscale": Pos, "gamma": NonNeg},
+    "greather_than": {"lower_bound": NonNeg}, "less_than": {"upper_bound": Pos},
+    "interval": {"lower_bound": NonNeg, "upper_bound": NonNeg}, "positive": {},
 }
+KWARGS_MODELS = {name: create_model(name, __base__=Model, **{k: t if isinstance(t, tuple) else (t, ...) for k, t in fields.items()})
+                 for name, fields in KWARGS_OF.items()}
 
 
 class Spec(Model):
@@ -84,19 +86,11 @@ class Spec(Model):
 
     @model_validator(mode="after")
     def _check_kwargs(self):
-        self.kwargs = self.kwargs or {}
-        known, positive = KWARGS_OF[self.name]
-        unknown, missing = sorted(set(self.kwargs) - set(known)), [k for k in known if k not in self.kwargs and k != "dim"]
-        if unknown or missing:
-            what = f"unknown key {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"
-            raise ValueError(f"kwargs: {what} for {self.name} (allowed: {', '.join(known) or 'none'})")
-        for key, value in self.kwargs.items():
-            if key == "dim" and value in (None, "dim_search_space"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"kwargs.{key}: expected a number, got {value!r}")
-            if value < 0 or (key in positive and value == 0):
-                raise ValueError(f"kwargs.{key}: got {value!r}, allowed {'>' if key in positive else '≥'} 0")
+        fields = KWARGS_OF[self.name]
+        unknown = sorted(set(self.kwargs or {}) - set(fields))
+        if unknown:
+            raise ValueError(f"kwargs: unknown key {', '.join(unknown)} for {self.name} (allowed: {', '.join(fields) or 'none'})")
+        self.kwargs = _validate(KWARGS_MODELS[self.name], self.kwargs, ("kwargs",), ValueError).model_dump(exclude_unset=True)
         low, high = (self.kwargs.get(k) for k in (("a", "b") if self.name == "uniform" else ("lower_bound", "upper_bound")))
         if low is not None and high is not None and not low < high:
             raise ValueError(f"kwargs: the lower end {low!r} must lie below the upper end {high!r}")
@@ -386,11 +380,11 @@ def _one_line(error: ValidationError, cls, prefix=()) -> str:
     return f"{path}: expected {e['msg'].removeprefix('Input should be ')}, got {e['input']!r}"
 
 
-def _validate(cls, data, prefix=()):
+def _validate(cls, data, prefix=(), error_type=ConfigError):
     try:
         return cls.model_validate({} if data is None else data)
     except ValidationError as error:
-        raise ConfigError(_one_line(error, cls, prefix)) from None
+        raise error_type(_one_line(error, cls, prefix)) from None
 
 
 def _read_yaml(path) -> dict:
@@ -444,8 +438,6 @@ def json_schema(kind: str) -> dict:
     """JSON Schema of experiment configs (optimizer_config: one of the methods' schemas) or of data configs."""
     if kind == "data":
         return SyntheticDataConfig.model_json_schema(by_alias=True)
-    from pydantic import create_model
-
     methods = Optional[Union[tuple(OPTIMIZER_CONFIGS.values())]]
     return create_model("ExperimentConfig", __base__=ExperimentConfig, optimizer_config=(methods, None)).model_json_schema(by_alias=True)
 
