@@ -58,3 +58,27 @@ def test_optimum_within_box_and_better_than_random():
     torch.testing.assert_close(value, acquisition(z.unsqueeze(0))[0])
     # observing anything can only reduce the gradient uncertainty
     assert float(value) > -float(acquisition.current_trace)
+
+
+def paper_reduction(model, theta, Z):
+    """tr(G K⁻¹ Gᵀ) over X ∪ Z with G_i = −(θ_i − x_i) / l_i · k(θ, x): the variance reduction as the paper's
+    published runs computed it (l_i where the derivative of the SE kernel has l_i²), written out directly."""
+    X = torch.cat([model.train_x, Z])
+    lengthscale, outputscale, noise = (v.detach() for v in (model.lengthscale.reshape(-1), model.outputscale, model.noise))
+    kernel = lambda a, b: outputscale * torch.exp(-0.5 * (((a[:, None] - b[None]) / lengthscale) ** 2).sum(-1))  # noqa: E731
+    K = kernel(X, X) + noise * torch.eye(len(X), dtype=X.dtype)
+    G = -((theta[None] - X) / lengthscale * kernel(theta[None], X).T).T  # D x N'
+    return torch.trace(G @ torch.linalg.solve(K, G.T))
+
+
+def test_lengthscale_slip_equals_the_papers_acquisition():
+    """Under `lengthscale_slip` the values are the paper's variance reductions up to one constant (D σf²),
+    so argmax and the differences the ε early stop compares are that code's."""
+    model = make_model(3, 12)
+    model.initialize(**{"covar_module.base_kernel.lengthscale": torch.tensor([0.2, 0.5, 1.3], dtype=torch.float64)})
+    theta = torch.rand(3, dtype=torch.float64)
+    Z = theta + 0.3 * (torch.rand(8, 1, 3, dtype=torch.float64) - 0.5)
+    values = GradientInformation(model, theta, lengthscale_slip=True)(Z)
+    expected = torch.stack([paper_reduction(model, theta, z) for z in Z]) - 3 * model.outputscale.detach()
+    torch.testing.assert_close(values, expected, rtol=1e-8, atol=1e-10)
+    assert not torch.allclose(GradientInformation(model, theta)(Z), values)  # the correct acquisition differs

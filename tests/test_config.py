@@ -184,6 +184,23 @@ def test_data_config_errors(tmp_path):
         load_data_config(write(tmp_path, {"out_dir": "x", "num_objectives": 2, "dimensions": [2], "dims": 3}))
 
 
+def test_acquisition_lengthscale_slip_reaches_the_acquisition(tmp_path):
+    """Off by default; `acquisition_lengthscale_slip: true` makes GIBO build the l²-weighted acquisition."""
+    base = yaml.safe_load((CONFIGS / "lqr_experiment" / "gibo.yaml").read_text())
+    theta = torch.zeros(9, dtype=torch.float64)
+    for slip in (None, True):
+        data = copy.deepcopy(base)
+        if slip is not None:
+            data["optimizer_config"]["acquisition_lengthscale_slip"] = slip
+        config = resolve_dimension(load_experiment_config(write(tmp_path, data)), 9)
+        optimizer = build_optimizer(config, theta, lambda p: -(p**2).sum())
+        optimizer.model.append_train_data(torch.rand(3, 9, dtype=torch.float64), torch.rand(3, dtype=torch.float64))
+        weights = optimizer._acquisition(theta)._weights
+        assert (weights is not None) is bool(slip)
+        if slip:
+            torch.testing.assert_close(weights, optimizer.model.lengthscale.detach().reshape(-1).expand(9) ** 2)
+
+
 def test_train_prior_mean_reaches_the_model(tmp_path):
     """The paper's rule: a prior_mean of 0 is fitted with the other hyperparameters, a non-zero one is kept;
     train_prior_mean overrides either way."""

@@ -61,13 +61,21 @@ class GradientInformation(_GradientAtTheta):
         >>> z, value = optimize_gradient_information(acq, bounds)
     """
 
-    def __init__(self, model: DerivativeExactGPSEModel, theta: torch.Tensor):
-        """Args: model: the derivative GP; theta: `D` (or `1 x D`) point whose gradient we want to learn."""
+    def __init__(self, model: DerivativeExactGPSEModel, theta: torch.Tensor, lengthscale_slip: bool = False):
+        """Args: model: the derivative GP; theta: `D` (or `1 x D`) point whose gradient we want to learn;
+        lengthscale_slip: emulate the acquisition of the paper's published runs, whose ∂k/∂θ_i divided by l_i
+        instead of l_i²: every gradient entry's variance is then weighted by l_i², α = −Σ_i l_i² Σ∇,ii (same
+        differences between values as that code's)."""
         super().__init__(model, theta)
         with torch.no_grad():
             solve = self._solve
-            prior_trace = (solve.outputscale / solve.lengthscale.pow(2)).sum()
-            self.current_trace = prior_trace - self._W.pow(2).sum()
+            self._weights = solve.lengthscale.pow(2).expand(self._W.shape[-1]) if lengthscale_slip else None
+            prior_variances = (solve.outputscale / solve.lengthscale.pow(2)).expand(self._W.shape[-1])
+            self.current_trace = self._weighted(prior_variances - self._W.pow(2).sum(0))
+
+    def _weighted(self, variances: torch.Tensor) -> torch.Tensor:
+        """`... x D` per-entry variances → `...` their sum (l²-weighted under `lengthscale_slip`)."""
+        return (variances if self._weights is None else variances * self._weights).sum(-1)
 
     @t_batch_mode_transform()
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
@@ -75,10 +83,10 @@ class GradientInformation(_GradientAtTheta):
         S, V = self._cross_terms(Z)
         q = Z.shape[-2]
         if q == 1:
-            reduction = V.pow(2).sum((-1, -2)) / S[..., 0, 0]
+            reduction = V.pow(2).sum(-2) / S[..., 0, :1]
         else:
-            reduction = (V * torch.linalg.solve(S, V)).sum((-1, -2))
-        return -(self.current_trace - reduction)
+            reduction = (V * torch.linalg.solve(S, V)).sum(-2)
+        return -(self.current_trace - self._weighted(reduction))
 
 
 def optimize_gradient_information(

@@ -182,6 +182,7 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             lr_schedular=opt.lr_schedular,
             standard_deviation_scaling=opt.standard_deviation_scaling,
             normalize_gradient=opt.normalize_gradient,
+            acquisition_lengthscale_slip=opt.acquisition_lengthscale_slip,
             **local,
         )
     if isinstance(opt, ARSConfig):

@@ -208,6 +208,7 @@ class GIBOConfig(LocalGPConfig):
     lr_schedular: Optional[Dict[Index, Pos]] = Field(None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler"))
     standard_deviation_scaling: bool = False
     normalize_gradient: bool = True
+    acquisition_lengthscale_slip: bool = False  # the paper's runs' acquisition: ∂k/∂θ_i over l_i, not l_i²
 
 
 class MPDConfig(LocalGPConfig):

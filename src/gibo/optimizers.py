@@ -129,10 +129,14 @@ class GIBO(Optimizer):
         generate_initial_data: Optional[int] = None,
         standard_deviation_scaling: bool = False,
         normalize_gradient: bool = False,
+        acquisition_lengthscale_slip: bool = False,
         verbose: bool = False,
     ):
         """Args:
         model: derivative GP (its hyperparameters already set or to be fitted).
+        acquisition_lengthscale_slip: use the acquisition of the paper's published runs (∂k/∂θ_i over l_i
+            instead of l_i², see `GradientInformation`); it changes the chosen points and, through the scale
+            of the acquisition values, when the ε early stop fires.
         bounds: `2 x D` global box; delta: half-width of the local box around θ_t (intersected with
             `bounds` when both are given). At least one of them is required.
         generate_initial_data: number of uniform points in the first search box evaluated before the first step.
@@ -155,6 +159,7 @@ class GIBO(Optimizer):
         self.generate_initial_data = generate_initial_data
         self.standard_deviation_scaling = standard_deviation_scaling
         self.normalize_gradient = normalize_gradient
+        self.acquisition_lengthscale_slip = acquisition_lengthscale_slip
         self.verbose = verbose
         self.iteration = 0
         self._fit_status = "none"  # what this iteration's hyperparameter fit did (FIT_STATUS)
@@ -218,7 +223,7 @@ class GIBO(Optimizer):
 
     def _acquisition(self, theta: torch.Tensor):
         """The acquisition maximised for each new sample (built afresh after every observation)."""
-        return GradientInformation(self.model, theta)
+        return GradientInformation(self.model, theta, lengthscale_slip=self.acquisition_lengthscale_slip)
 
     def _gradient_step(self, theta: torch.Tensor) -> None:
         with torch.no_grad():
