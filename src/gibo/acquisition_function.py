@@ -69,24 +69,30 @@ class GradientInformation(_GradientAtTheta):
         super().__init__(model, theta)
         with torch.no_grad():
             solve = self._solve
-            self._weights = solve.lengthscale.pow(2).expand(self._W.shape[-1]) if lengthscale_slip else None
-            prior_variances = (solve.outputscale / solve.lengthscale.pow(2)).expand(self._W.shape[-1])
-            self.current_trace = self._weighted(prior_variances - self._W.pow(2).sum(0))
-
-    def _weighted(self, variances: torch.Tensor) -> torch.Tensor:
-        """`... x D` per-entry variances → `...` their sum (l²-weighted under `lengthscale_slip`)."""
-        return (variances if self._weights is None else variances * self._weights).sum(-1)
+            if lengthscale_slip:
+                self._weights = solve.lengthscale.pow(2).expand(self._W.shape[-1])
+                prior_variances = (solve.outputscale / solve.lengthscale.pow(2)).expand(self._W.shape[-1])
+                self.current_trace = ((prior_variances - self._W.pow(2).sum(0)) * self._weights).sum(-1)
+            else:
+                self._weights = None
+                self.current_trace = (solve.outputscale / solve.lengthscale.pow(2)).sum() - self._W.pow(2).sum()
 
     @t_batch_mode_transform()
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
         """Z: `b x q x D` candidates → `b` acquisition values."""
         S, V = self._cross_terms(Z)
         q = Z.shape[-2]
+        if self._weights is not None:  # per gradient entry, then l²-weighted
+            if q == 1:
+                entries = V.pow(2).sum(-2) / S[..., 0, :1]
+            else:
+                entries = (V * torch.linalg.solve(S, V)).sum(-2)
+            return -(self.current_trace - (entries * self._weights).sum(-1))
         if q == 1:
-            reduction = V.pow(2).sum(-2) / S[..., 0, :1]
+            reduction = V.pow(2).sum((-1, -2)) / S[..., 0, 0]
         else:
-            reduction = (V * torch.linalg.solve(S, V)).sum(-2)
-        return -(self.current_trace - self._weighted(reduction))
+            reduction = (V * torch.linalg.solve(S, V)).sum((-1, -2))
+        return -(self.current_trace - reduction)
 
 
 def optimize_gradient_information(
