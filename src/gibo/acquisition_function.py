@@ -82,6 +82,8 @@ class GradientInformation(_GradientAtTheta):
         """Z: `b x q x D` candidates → `b` acquisition values."""
         S, V = self._cross_terms(Z)
         q = Z.shape[-2]
+        # Two summation orders on purpose: the default one is what every documented seeded run used (a
+        # reordered sum changes their rounding and so their trajectories); the slip path sums per entry.
         if self._weights is not None:  # per gradient entry, then l²-weighted
             if q == 1:
                 entries = V.pow(2).sum(-2) / S[..., 0, :1]

@@ -9,7 +9,6 @@ an empty value = the default) are accepted; types and ranges are checked on load
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Dict, List, Literal, Optional, Union
