@@ -209,3 +209,50 @@ def test_hyperparameter_table_takes_medians_over_units(tmp_path, capsys):
     save_unit(tmp_path / "ars" / "trial000.npz", calls=np.arange(3), params=np.zeros((3, 2)))
     with pytest.raises(SystemExit, match="only GIBO runs record them"):
         evaluate.main(["hypers", str(tmp_path / "ars"), "--calls", "10"])
+
+
+def test_iteration_counts_by_hand():
+    # iterations of 3, 3, 13, 13, 3 calls, then one of 5 that the budget of 40 calls shortened
+    unit = {"calls": np.array([0, 3, 6, 19, 32, 35, 40])}
+    counts = evaluate.iteration_counts([unit], calls=40, max_samples=12)
+    assert counts["iterations"] == 6 and counts["calls per iteration"] == pytest.approx(40 / 6)
+    assert counts["2-sample %"] == pytest.approx(60.0) and counts["early stop %"] == pytest.approx(60.0)  # 3 of the other 5
+    first = evaluate.iteration_counts([unit, {"calls": np.array([0, 13, 26, 39])}], calls=32, max_samples=12)
+    assert first["iterations"] == pytest.approx((4 + 2) / 2)  # 4 and 2 iterations ended by call 32
+    assert first["2-sample %"] == pytest.approx(100 * 2 / 6) and first["early stop %"] == pytest.approx(100 * 2 / 6)
+    assert np.isnan(evaluate.iteration_counts([unit], calls=40)["early stop %"])  # no M known
+
+
+def test_iteration_command_reads_m_per_dimension_from_the_saved_config(tmp_path, capsys):
+    import yaml
+
+    save_unit(tmp_path / "dim2" / "objective000.npz", calls=np.array([0, 3, 6, 9]), params=np.zeros((4, 2)))
+    save_unit(tmp_path / "dim4" / "objective000.npz", calls=np.array([0, 3, 8, 13]), params=np.zeros((4, 4)))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
+        "experiment": {"max_objective_calls": 13},
+        "resolved": {2: {"max_samples_per_iteration": 2}, 4: {"max_samples_per_iteration": 4}},
+    }))
+    assert evaluate.main(["iterations", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert [float(v) for v in rows["dim2"]] == pytest.approx([1, 3, 3, 100, 0], abs=0.05)  # 2 samples is M at D = 2
+    assert [float(v) for v in rows["dim4"]] == pytest.approx([1, 3, 13 / 3, 50, 50], abs=0.05)  # shares of the 2 before the one at the budget
+    with pytest.raises(SystemExit, match="run directory not found"):
+        evaluate.main(["iterations", str(tmp_path / "missing")])
+
+
+def test_iteration_counts_of_a_gibo_run_whose_epsilon_always_stops():
+    import torch
+
+    from gibo.loop import run_optimization
+    from gibo.model import DerivativeExactGPSEModel
+    from gibo.optimizers import GIBO
+
+    torch.manual_seed(0)
+    D = 4
+    model = DerivativeExactGPSEModel(D, N_max=5 * D)
+    gibo = GIBO(torch.full((D,), 0.5), lambda p: -(p**2).sum(-1), model, max_samples_per_iteration=D, delta=0.2,
+                epsilon_diff_acq_value=1e6)
+    result = run_optimization(gibo, max_objective_calls=20)
+    counts = evaluate.iteration_counts([{"calls": result.calls}], calls=20, max_samples=D)
+    assert counts["iterations"] == 7  # six of 3 calls (iterate + 2 samples), then the 2 calls left
+    assert counts["2-sample %"] == 100 and counts["early stop %"] == 100  # the shares leave out the last

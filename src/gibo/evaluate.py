@@ -5,6 +5,7 @@ Command line:
     python -m gibo.evaluate synthetic RUN_DIR [RUN_DIR ...] --calls 100 200 300
     python -m gibo.evaluate synthetic-figures --runs gibo=DIR rs=DIR vbo=DIR cmaes=DIR --out FIG_DIR
     python -m gibo.evaluate hypers RUN_DIR --calls 40 80 130     # GIBO's GP hyperparameters over calls
+    python -m gibo.evaluate iterations RUN_DIR [RUN_DIR ...]     # iterations and GIBO's early stops
 """
 
 from __future__ import annotations
@@ -397,6 +398,65 @@ def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Seque
     return "\n".join(rows)
 
 
+def iteration_counts(units: Sequence[Mapping[str, np.ndarray]], calls: int, max_samples: Optional[int] = None) -> Dict[str, float]:
+    """How the first `calls` objective calls of each unit split into iterations.
+
+    Iteration t ended after `unit["calls"][t + 1]` calls; counted are the iterations that ended by `calls`.
+    For GIBO and MPD an iteration's calls are the evaluation of the iterate it starts at plus its samples.
+    The shares leave out a unit's last iteration when it ended exactly at `calls` and nothing followed (with
+    `calls` the budget, its samples may have been capped at the calls left).
+
+    Returns:
+        {"units", "iterations" (mean per unit), "calls per iteration" (mean over all counted iterations),
+        "2-sample %" (share of iterations with exactly 3 calls: ε's earliest stop, after 2 samples),
+        "early stop %" (share with fewer than `max_samples` samples; NaN without `max_samples`)}.
+    """
+    if not units:
+        raise ValueError("no units to summarise")
+    per_iteration, full = [], []
+    for unit in units:
+        ended = np.asarray(unit["calls"])
+        ended = ended[ended <= calls]
+        spent = np.diff(ended)
+        per_iteration.append(spent)
+        budget_cut = len(ended) == len(unit["calls"]) and len(spent) and int(unit["calls"][-1]) == calls
+        full.append(spent[:-1] if budget_cut else spent)
+    spent, uncut = np.concatenate(per_iteration), np.concatenate(full)
+    with np.errstate(invalid="ignore"):
+        return {
+            "units": float(len(units)),
+            "iterations": float(np.mean([len(s) for s in per_iteration])),
+            "calls per iteration": float(spent.mean()) if spent.size else np.nan,
+            "2-sample %": 100.0 * float(np.mean(uncut == 3)) if uncut.size else np.nan,
+            "early stop %": 100.0 * float(np.mean(uncut < max_samples + 1)) if max_samples and uncut.size else np.nan,
+        }
+
+
+def _saved_max_samples(run_dir, group: str) -> Optional[int]:
+    """max_samples_per_iteration resolved for a unit folder ("dim12", or "." for RL trials) of a saved run."""
+    import yaml
+
+    saved = Path(run_dir) / "config.yaml"
+    resolved = (yaml.safe_load(saved.read_text()) or {}).get("resolved") if saved.is_file() else None
+    if isinstance(resolved, dict) and group.startswith("dim") and group[3:].isdigit():
+        resolved = resolved.get(int(group[3:]), resolved.get(group[3:]))
+    value = resolved.get("max_samples_per_iteration") if isinstance(resolved, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def iteration_table(run_dir, calls: Optional[int] = None) -> str:
+    """`iteration_counts` per unit folder of a saved run, one line each (calls: default the run's budget)."""
+    groups = load_gp_units(run_dir)
+    calls = calls or run_budget(run_dir) or max(int(u["calls"][-1]) for units in groups.values() for u in units)
+    names = ("units", "iterations", "calls per iteration", "2-sample %", "early stop %")
+    rows = [f"{'group':>8} " + " ".join(f"{name:>{max(8, len(name))}}" for name in names) + f"   (first {calls} calls)"]
+    for group, units in groups.items():
+        counts = iteration_counts(units, calls, _saved_max_samples(run_dir, group))
+        cells = [f"{int(counts['units']):>8d}", *(cell(counts[name], ".1f", max(8, len(name))) for name in names[1:])]
+        rows.append(f"{group if group != '.' else 'trials':>8} " + " ".join(cells))
+    return "\n".join(rows)
+
+
 def load_gp_units(run_dir) -> Dict[str, List[Dict[str, np.ndarray]]]:
     """Every unit file of a run (RL trials or synthetic objectives; offline caches skipped), grouped by the
     folder they sit in relative to `run_dir` ("." for RL trials, "dim8", "dim16", ... for synthetic runs)."""
@@ -434,7 +494,10 @@ def main(argv=None) -> int:
     hypers = sub.add_parser("hypers", help="medians of GIBO's GP hyperparameters over calls (RL or synthetic run)")
     hypers.add_argument("run_dir", help="result directory of a GIBO run")
     hypers.add_argument("--calls", type=int, nargs="+", default=None, help="numbers of calls (default: 1/8, 1/4, 1/2 and all of the budget)")
-    for command in (synthetic, figures, hypers):
+    iterations = sub.add_parser("iterations", help="iterations per unit and how often GIBO's ε stopped sampling early")
+    iterations.add_argument("run_dirs", nargs="+", help="result directories (synthetic or RL runs)")
+    iterations.add_argument("--calls", type=int, default=None, help="count the first N calls (default: the run's budget)")
+    for command in (synthetic, figures, hypers, iterations):
         add_verbosity(command)
     args = parser.parse_args(argv)
     setup_logging(args)
@@ -451,6 +514,13 @@ def main(argv=None) -> int:
             sys.exit(f"error: {error}")
         except ValueError as error:
             sys.exit(f"error: {args.run_dir}: {error}")
+        return 0
+    if args.experiment == "iterations":
+        for run_dir in args.run_dirs:
+            try:
+                sys.stdout.write(f"{run_dir}\n{iteration_table(run_dir, args.calls)}\n")
+            except FileNotFoundError as error:  # its message names the path
+                sys.exit(f"error: {error}")
         return 0
     if args.experiment == "synthetic-figures":
         try:
