@@ -432,13 +432,18 @@ def iteration_counts(units: Sequence[Mapping[str, np.ndarray]], calls: int, max_
         }
 
 
-def _saved_max_samples(run_dir, group: str) -> Optional[int]:
-    """max_samples_per_iteration resolved for a unit folder ("dim12", or "." for RL trials) of a saved run."""
+def _saved_resolved(run_dir) -> dict:
+    """The `resolved` section of a saved run's config.yaml ({} without one)."""
     import yaml
 
     saved = Path(run_dir) / "config.yaml"
     resolved = (yaml.safe_load(saved.read_text()) or {}).get("resolved") if saved.is_file() else None
-    if isinstance(resolved, dict) and group.startswith("dim") and group[3:].isdigit():
+    return resolved if isinstance(resolved, dict) else {}
+
+
+def _max_samples_of(resolved: dict, group: str) -> Optional[int]:
+    """max_samples_per_iteration for a unit folder ("dim12": the section of D = 12; "." for RL trials: all of it)."""
+    if group.startswith("dim") and group[3:].isdigit():
         resolved = resolved.get(int(group[3:]), resolved.get(group[3:]))
     value = resolved.get("max_samples_per_iteration") if isinstance(resolved, dict) else None
     return value if isinstance(value, int) else None
@@ -450,8 +455,9 @@ def iteration_table(run_dir, calls: Optional[int] = None) -> str:
     calls = calls or run_budget(run_dir) or max(int(u["calls"][-1]) for units in groups.values() for u in units)
     names = ("units", "iterations", "calls per iteration", "2-sample %", "early stop %")
     rows = [f"{'group':>8} " + " ".join(f"{name:>{max(8, len(name))}}" for name in names) + f"   (first {calls} calls)"]
+    resolved = _saved_resolved(run_dir)
     for group, units in groups.items():
-        counts = iteration_counts(units, calls, _saved_max_samples(run_dir, group))
+        counts = iteration_counts(units, calls, _max_samples_of(resolved, group))
         cells = [f"{int(counts['units']):>8d}", *(cell(counts[name], ".1f", max(8, len(name))) for name in names[1:])]
         rows.append(f"{group if group != '.' else 'trials':>8} " + " ".join(cells))
     return "\n".join(rows)
