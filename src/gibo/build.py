@@ -111,6 +111,8 @@ def model_kwargs(model_config: ModelConfig) -> dict:
         constrain_to_prior_support=model_config.constrain_to_prior_support,
         ard_num_dims=model_config.ard_num_dims,
     )
+    if model_config.standardize_outputs:  # a `DerivativeExactGPSEModel` option
+        kwargs["standardize_outputs"] = True
     for name in ("lengthscale", "outputscale", "noise"):
         kwargs[f"{name}_constraint"] = build_constraint(getattr(model_config, f"{name}_constraint"))
         kwargs[f"{name}_hyperprior"] = build_prior(getattr(model_config, f"{name}_hyperprior"))
@@ -161,6 +163,8 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             delta=opt.delta,
             epsilon_diff_acq_value=opt.epsilon_diff_acq_value,
             generate_initial_data=opt.generate_initial_data,
+            min_points_for_fit=opt.min_points_for_fit,
+            clip_to_bounds=opt.clip_to_bounds,
             verbose=opt.verbose,
         )
     if isinstance(opt, MPDConfig):
@@ -235,7 +239,10 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
     if isinstance(opt, CMAESConfig):
         if opt.sigma == "variable":
             raise ConfigError("optimizer_config.sigma: 'variable' must be resolved with resolve_dimension first")
-        return optimizers.CMAES(params_init, objective, sigma=opt.sigma, population_size=opt.population_size, seed=config.seed)
+        return optimizers.CMAES(
+            params_init, objective, sigma=opt.sigma, population_size=opt.population_size, seed=config.seed,
+            bounds=_box(opt.bounds, D, dtype),
+        )
     raise ConfigError(f"method {config.method!r} is not supported")
 
 

@@ -109,6 +109,7 @@ class ModelConfig(Model):
     prior_mean: float = 0.0
     train_prior_mean: Optional[bool] = None  # fit the constant mean; unset: the paper's rule (iff prior_mean is 0)
     constrain_to_prior_support: bool = False  # an interval inside each uniform hyperprior without a constraint
+    standardize_outputs: bool = False  # the GP models the window's y standardised (mean 0, std 1), refreshed with the data
     ard_num_dims: Optional[DimCount] = "dim_search_space"
     N_max: Optional[VarCount] = None
     lengthscale_constraint: Optional[ConstraintConfig] = None
@@ -193,6 +194,8 @@ class LocalGPConfig(GPMethodConfig):
     bounds: Optional[BoundsConfig] = None
     delta: Optional[Pos] = None
     epsilon_diff_acq_value: Optional[NonNeg] = None
+    min_points_for_fit: Optional[Count] = None  # fit once the window holds this many points (unset: N_max, the paper's rule)
+    clip_to_bounds: bool = False  # keep θ inside `bounds` after every step (the paper's GIBO does not)
 
     @model_validator(mode="after")
     def _box(self):
@@ -269,6 +272,7 @@ class VBOConfig(GPMethodConfig):
 class CMAESConfig(Model):
     sigma: VarPos = 0.5
     population_size: Optional[Annotated[int, Field(ge=2)]] = None
+    bounds: Optional[BoundsConfig] = None  # pycma's box (samples outside are repaired into it)
     verbose: bool = False
 
 

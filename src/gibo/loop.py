@@ -1,11 +1,11 @@
-"""The optimisation loop shared by every method: call budget, iteration limit, history."""
+"""The optimisation loop shared by every method and by ask–tell: call budget, iteration limit, history."""
 
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Generator, List, Optional
 
 import numpy as np
 import torch
@@ -84,37 +84,128 @@ class OptimizationResult:
     calls: np.ndarray
 
 
+class BudgetSpent(RuntimeError):
+    """`IterationDriver.ask` after the run is done (its call budget spent or its iterations done)."""
+
+
+class IterationDriver:
+    """Drives an optimizer's iterations point by point: `ask()` gives the next point, `tell(value)` takes its value.
+
+    The one loop behind every run: `run_optimization` asks, calls the objective and tells; `gibo.AskTell`
+    hands the points to someone else. The optimizer's `iterate()` generator is started by `ask` when no
+    iteration is running, and resumed by `tell` up to its next point (or its end, which records θ_{t+1}).
+
+    The budget is hard: `max_objective_calls` tells at most, and an iteration that would need more calls is
+    cut off (its generator closed, nothing recorded), as are the iterations after `max_iterations`.
+    `optimizer.calls_left` is kept at the calls the budget still allows.
+
+    Example:
+        >>> driver = IterationDriver(optimizer, max_objective_calls=100)
+        >>> while not driver.done:
+        ...     x = driver.ask(); driver.tell(J(x))
+        >>> driver.result().params  # θ_0 … θ_T
+    """
+
+    def __init__(
+        self,
+        optimizer,
+        max_iterations: Optional[int] = None,
+        max_objective_calls: Optional[int] = None,
+        on_iteration: Optional[Callable[["IterationDriver"], None]] = None,
+    ):
+        """on_iteration: called after every finished iteration (progress reports)."""
+        if max_iterations is None and max_objective_calls is None:
+            raise ValueError("set max_iterations or max_objective_calls")
+        self.optimizer = optimizer
+        self.max_iterations = max_iterations
+        self.max_objective_calls = max_objective_calls
+        self.on_iteration = on_iteration
+        self.calls = 0
+        self.calls_after_iteration: List[int] = [0]  # after θ_0, θ_1, …
+        self._points: Optional[Generator] = None  # the running iteration
+        self.pending: Optional[torch.Tensor] = None  # asked, not yet told
+
+    @property
+    def iterations(self) -> int:
+        return len(self.calls_after_iteration) - 1
+
+    @property
+    def remaining(self) -> float:
+        """Calls left in the budget (inf without a call budget)."""
+        return math.inf if self.max_objective_calls is None else self.max_objective_calls - self.calls
+
+    @property
+    def done(self) -> bool:
+        """No point is pending and no further iteration may start."""
+        if self.pending is not None:
+            return False
+        return self.remaining <= 0 or (self.max_iterations is not None and self.iterations >= self.max_iterations)
+
+    def ask(self) -> torch.Tensor:
+        """The point to evaluate next (`D`, the optimizer's coordinates); the same one until it is told.
+
+        Raises:
+            BudgetSpent: the run is done.
+        """
+        while self.pending is None:
+            if self.done:
+                raise BudgetSpent(self._spent())
+            self.optimizer.calls_left = self.remaining
+            self._points = self.optimizer.iterate()
+            self._advance(None)
+        return self.pending
+
+    def tell(self, value: torch.Tensor) -> None:
+        """The value of the pending point; runs the optimizer up to its next point (or the iteration's end)."""
+        if self.pending is None:
+            raise RuntimeError("tell without a pending ask")
+        self.calls += 1
+        self.optimizer.calls_left = self.remaining
+        self._advance(value)
+        if self.pending is not None and self.remaining <= 0:  # the iteration wants more calls than are left
+            self._points.close()
+            self._points, self.pending = None, None
+
+    def _advance(self, value: Optional[torch.Tensor]) -> None:
+        try:
+            self.pending = next(self._points) if value is None else self._points.send(value)
+        except StopIteration:
+            self._points, self.pending = None, None
+            self.calls_after_iteration.append(self.calls)
+            if self.on_iteration is not None:
+                self.on_iteration(self)
+
+    def _spent(self) -> str:
+        if self.remaining <= 0:
+            return f"budget of {self.max_objective_calls} objective calls spent"
+        return f"all {self.max_iterations} iterations done"
+
+    def result(self) -> OptimizationResult:
+        """The iterates θ_0 … θ_T of the finished iterations and the calls after each."""
+        history = self.optimizer.params_history[: len(self.calls_after_iteration)]
+        if len(history) != len(self.calls_after_iteration):
+            raise RuntimeError(
+                f"{type(self.optimizer).__name__} recorded {len(history)} iterates for {self.iterations} iterations"
+            )
+        params = torch.stack([p.detach() for p in history]).cpu().numpy()
+        return OptimizationResult(params=params, calls=np.asarray(self.calls_after_iteration, dtype=np.int64))
+
+
 def run_optimization(
     optimizer,
     max_iterations: Optional[int] = None,
     max_objective_calls: Optional[int] = None,
 ) -> OptimizationResult:
-    """Step `optimizer` until `max_iterations` iterations are done or `max_objective_calls` calls are spent.
+    """Run `optimizer` on its `objective` until `max_iterations` iterations are done or `max_objective_calls` calls are spent.
 
-    The budget is hard: an iteration that would need more calls is cut off by `BudgetExhausted` and
-    not recorded. The optimizer's `objective` is wrapped in a `CountingObjective` here. After every
-    iteration the calls spent and the best value so far go to `progress.report_calls` (a runner's bar).
+    The budget is hard (`IterationDriver`): an iteration that would need more calls is cut off and not
+    recorded. Each value goes through a `CountingObjective` (non-finite values raise `NonFiniteObjective`).
+    After every iteration the calls spent and the best value so far go to `progress.report_calls` (a
+    runner's bar).
     """
-    if max_iterations is None and max_objective_calls is None:
-        raise ValueError("set max_iterations or max_objective_calls")
-    objective = CountingObjective(optimizer.objective, max_objective_calls)
-    optimizer.objective = objective
-    calls = [0]
-    iteration = 0
-    try:
-        while max_iterations is None or iteration < max_iterations:
-            if objective.remaining <= 0:
-                break
-            try:
-                optimizer.step()
-            except BudgetExhausted:
-                break
-            iteration += 1
-            calls.append(objective.calls)
-            report_calls(objective.calls, objective.best_so_far())
-    finally:
-        optimizer.objective = objective.objective
-    history = torch.stack([p.detach() for p in optimizer.params_history[: len(calls)]])
-    if history.shape[0] != len(calls):
-        raise RuntimeError(f"{type(optimizer).__name__} recorded {history.shape[0]} iterates for {len(calls)} iterations")
-    return OptimizationResult(params=history.cpu().numpy(), calls=np.asarray(calls, dtype=np.int64))
+    objective = CountingObjective(optimizer.objective)
+    report = lambda driver: report_calls(objective.calls, objective.best_so_far())  # noqa: E731
+    driver = IterationDriver(optimizer, max_iterations, max_objective_calls, on_iteration=report)
+    while not driver.done:
+        driver.tell(objective(driver.ask()))
+    return driver.result()

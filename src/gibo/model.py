@@ -10,7 +10,7 @@ import contextlib
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Type
+from typing import Callable, Iterator, Optional, Tuple, Type
 
 import gpytorch
 import torch
@@ -247,10 +247,25 @@ class KernelSolve:
         return -diff / self.lengthscale.pow(2) * k.unsqueeze(-1)
 
 
+def standardization(y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """shift and spread that standardise y, (y − shift) / spread: its mean and std (n − 1 divisor); the
+    spread is 1 for fewer than 2 values or values all (numerically) equal."""
+    one = torch.ones((), dtype=y.dtype, device=y.device)
+    if y.numel() == 0:
+        return 0 * one, one
+    spread = y.std() if y.numel() > 1 else one
+    if not bool(spread > 1e-12 * y.abs().max().clamp_min(1.0)):
+        spread = one
+    return y.mean(), spread
+
+
 class DerivativeExactGPSEModel(ExactGPSEModel):
     """SE-ARD GP on a sliding window of the N_max newest points, with the posterior of its gradient.
 
     μ∇(x) = ∂k(x, X)/∂x · K⁻¹ (y − m),   Σ∇(x) = σf² Λ⁻¹ − ∂k(x, X)/∂x · K⁻¹ · ∂k(X, x)/∂x.
+    With `standardize_outputs` the GP models the window's observations standardised afresh whenever the
+    data change ((y − mean) / std over the window), so that hyperpriors need not know the objective's
+    scale; y, μ∇ and Σ∇ are then in those standardised units.
 
     Example:
         >>> model = DerivativeExactGPSEModel(D=2, N_max=10)
@@ -265,11 +280,14 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         train_x: Optional[torch.Tensor] = None,
         train_y: Optional[torch.Tensor] = None,
         dtype: torch.dtype = torch.float64,
+        standardize_outputs: bool = False,
         **kwargs,
     ):
         """Args:
         D: input dimension; N_max: window size (None keeps every point);
-        train_x: optional `N x D` initial data, train_y: `N`; kwargs: as `ExactGPSEModel`.
+        train_x: optional `N x D` initial data, train_y: `N`;
+        standardize_outputs: model the window's observations standardised (see the class docstring);
+        kwargs: as `ExactGPSEModel`.
         """
         if train_x is None:
             train_x = torch.empty(0, D, dtype=dtype)
@@ -278,7 +296,12 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         super().__init__(train_x, train_y, **kwargs)
         self.D = D
         self.N_max = N_max
-        if N_max is not None:
+        self.standardize_outputs = standardize_outputs
+        self._observations: Optional[torch.Tensor] = None  # the window's raw y when the targets are standardised
+        self._standardization: Optional[Tuple[torch.Tensor, torch.Tensor]] = None  # its shift and spread
+        if standardize_outputs:
+            self.set_data(train_x, train_y)
+        elif N_max is not None:
             self._truncate()
 
     @property
@@ -288,8 +311,8 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
 
     @property
     def train_y(self) -> torch.Tensor:
-        """`N` observations currently in the window."""
-        return self.train_targets
+        """`N` observations currently in the window (as observed; `train_targets` holds what the GP models)."""
+        return self.train_targets if self._observations is None else self._observations
 
     @property
     def N(self) -> int:
@@ -297,8 +320,22 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
 
     def set_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
         """Replace the data (then keep only the N_max newest points). train_x: `N x D`, train_y: `N`."""
+        if self.standardize_outputs:
+            if self.N_max is not None:
+                train_x, train_y = train_x[-self.N_max :], train_y[-self.N_max :]
+            self._observations = train_y
+            self._standardization = standardization(train_y)
+            self.set_train_data(train_x, self.to_targets(train_y), strict=False)
+            return
         self.set_train_data(train_x, train_y, strict=False)
         self._truncate()
+
+    def to_targets(self, y: torch.Tensor) -> torch.Tensor:
+        """Observations `...` in the units the GP models (the window's standardisation; y itself without it)."""
+        if self._standardization is None:
+            return y
+        shift, spread = self._standardization
+        return (y - shift) / spread
 
     def append_train_data(self, new_x: torch.Tensor, new_y: torch.Tensor) -> None:
         """Add observations; the oldest points drop out beyond N_max. new_x: `n x D` (or `D`), new_y: `n` (or scalar)."""
@@ -313,7 +350,7 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
     def kernel_solve(self) -> KernelSolve:
         """Cholesky factor of K and K⁻¹(y − m) for the current data and hyperparameters (never cached:
         a refit or new data must not leave stale values behind)."""
-        X, y = self.train_x, self.train_y
+        X, y = self.train_x, self.train_targets
         lengthscale = self.lengthscale.expand(self.D) if self.lengthscale.numel() == 1 else self.lengthscale
         outputscale, noise = self.outputscale, self.noise
         K = se_kernel(X, X, lengthscale, outputscale) + noise * torch.eye(self.N, dtype=X.dtype, device=X.device)

@@ -1,7 +1,9 @@
-"""Optimizers on one interface: `step()` runs one iteration, `params_history` records θ_0, θ_1, ….
+"""Optimizers on one interface: `iterate()` is one iteration, `params_history` records θ_0, θ_1, ….
 
 GIBO (docs/method.md#one-gibo-iteration) and the baselines ARS, vanilla BO and CMA-ES (docs/method.md#baselines). Every optimizer maximises
-`objective(params: D) -> scalar`; `loop.run_optimization` counts the calls and enforces the budget.
+J(params: D) -> scalar. An iteration is written once, as a generator that yields each point to evaluate and
+receives its value; `loop.IterationDriver` drives it for the experiment loop (`loop.run_optimization`, which
+calls the objective and enforces the budget) and for ask–tell (`gibo.AskTell`) alike.
 MPD (maximum probability of descent) reuses GIBO's loop with its own acquisition and walk; TuRBO-1
 (trust-region BO) is built from BoTorch's parts.
 An objective may offer state-normalisation hooks (`update_state_normalizer`, `params_to_raw`,
@@ -17,7 +19,7 @@ import math
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Type
+from typing import Callable, Dict, Generator, List, Optional, Sequence, Type
 
 import numpy as np
 import torch
@@ -40,27 +42,52 @@ def _identity(params: torch.Tensor) -> torch.Tensor:
     return params
 
 
+# One iteration: yields the points to evaluate (`D` each), receives their values (scalar tensors).
+Iteration = Generator[torch.Tensor, torch.Tensor, None]
+
+
 class Optimizer(ABC):
-    """One iteration per `step()`; `params_history[t]` is θ_t in raw-state coordinates.
+    """One iteration per `iterate()` (a generator of the points to evaluate); `params_history[t]` is θ_t in raw-state coordinates.
 
     Example:
         >>> opt = SomeOptimizer(torch.zeros(D), objective)
-        >>> opt.step(); opt.params_history[-1]
+        >>> points = opt.iterate(); x = next(points); x = points.send(J(x))  # ... until StopIteration
+        >>> opt.step(); opt.params_history[-1]  # the same, evaluating with `objective`
     """
 
-    def __init__(self, params_init: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor]):
-        """params_init: `D` starting point θ_0; objective: `D` → scalar, to be maximised."""
+    def __init__(self, params_init: torch.Tensor, objective: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
+        """params_init: `D` starting point θ_0; objective: `D` → scalar, to be maximised: evaluated by `step()`,
+        and asked for its optional state-normalisation hooks; None when the values come from outside (ask–tell)."""
         self.params = params_init.detach().clone().reshape(-1)
         self.objective = objective
         self.params_history: List[torch.Tensor] = [self._to_raw(self.params)]
+        # Calls the budget still allows (kept up to date by the driver): a method that plans several points
+        # per iteration (GIBO's samples, TuRBO's batch) plans no more than this.
+        self.calls_left: float = math.inf
 
     @property
     def D(self) -> int:
         return self.params.shape[-1]
 
     @abstractmethod
+    def iterate(self) -> Iteration:
+        """One iteration: yield each point to evaluate (`D`, the optimizer's coordinates), receive its value
+        (a scalar tensor), and append the new iterate to `params_history` at the end."""
+
     def step(self) -> None:
-        """Run one iteration and append the new iterate to `params_history`."""
+        """Run one iteration, evaluating its points with `objective` (`calls_left` read from its `remaining`)."""
+        points = self.iterate()
+        try:
+            self.calls_left = getattr(self.objective, "remaining", math.inf)
+            point = next(points)
+            while True:
+                value = self.objective(point)
+                self.calls_left = getattr(self.objective, "remaining", math.inf)
+                point = points.send(value)
+        except StopIteration:
+            pass
+        finally:
+            points.close()
 
     def _to_raw(self, params: torch.Tensor) -> torch.Tensor:
         return getattr(self.objective, "params_to_raw", _identity)(params.detach()).clone()
@@ -68,8 +95,10 @@ class Optimizer(ABC):
     def _record(self, params: Optional[torch.Tensor] = None) -> None:
         self.params_history.append(self._to_raw(self.params if params is None else params))
 
-    def _evaluate(self, params: torch.Tensor) -> torch.Tensor:
-        return self.objective(params.detach().reshape(-1)).reshape(()).to(self.params)
+    def _evaluate(self, params: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`value = yield from self._evaluate(params)`: ask for J(params); its value as a scalar of params' dtype."""
+        value = yield params.detach().reshape(-1)
+        return torch.as_tensor(value).reshape(()).to(self.params)
 
     def diagnostics(self) -> Dict[str, np.ndarray]:
         """Arrays saved beside the history for inspecting a run afterwards (method-specific; none by default)."""
@@ -130,10 +159,15 @@ class GIBO(Optimizer):
         standard_deviation_scaling: bool = False,
         normalize_gradient: bool = False,
         acquisition_lengthscale_slip: bool = False,
+        min_points_for_fit: Optional[int] = None,
+        clip_to_bounds: bool = False,
         verbose: bool = False,
     ):
         """Args:
         model: derivative GP (its hyperparameters already set or to be fitted).
+        min_points_for_fit: with `optimize_hyperparameters`, refit at every iteration once the window holds
+            this many points (None: once it is full, N ≥ N_max, the paper's rule; every iteration without N_max).
+        clip_to_bounds: clip θ into `bounds` after every step (the paper's GIBO lets θ leave them).
         acquisition_lengthscale_slip: use the acquisition of the paper's published runs (∂k/∂θ_i over l_i
             instead of l_i², see `GradientInformation`); it changes the chosen points and, through the scale
             of the acquisition values, when the ε early stop fires.
@@ -160,6 +194,10 @@ class GIBO(Optimizer):
         self.standard_deviation_scaling = standard_deviation_scaling
         self.normalize_gradient = normalize_gradient
         self.acquisition_lengthscale_slip = acquisition_lengthscale_slip
+        self.min_points_for_fit = min_points_for_fit
+        if clip_to_bounds and bounds is None:
+            raise ValueError("clip_to_bounds needs bounds")
+        self.clip_to_bounds = clip_to_bounds
         self.verbose = verbose
         self.iteration = 0
         self._fit_status = "none"  # what this iteration's hyperparameter fit did (FIT_STATUS)
@@ -179,32 +217,44 @@ class GIBO(Optimizer):
             box = torch.stack([torch.maximum(box[0], bounds[0]), torch.minimum(box[1], bounds[1])])
         return box
 
-    def _observe(self, x: torch.Tensor) -> None:
-        y = self._evaluate(x)
+    def _observe(self, x: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
+        y = yield from self._evaluate(x)
         self.model.append_train_data(x.detach().reshape(1, -1), y.reshape(1))
 
-    def step(self) -> None:
+    def iterate(self) -> Iteration:
         theta = self.params.detach().clone()
         if self.iteration == 0 and self.generate_initial_data:
             box = self.search_box()
             for u in torch.rand(int(self.generate_initial_data), self.D, dtype=theta.dtype):
-                self._observe(box[0] + u * (box[1] - box[0]))
-        self._observe(theta)
+                yield from self._observe(box[0] + u * (box[1] - box[0]))
+        yield from self._observe(theta)
         self._fit_status = "none"
-        if self.optimize_hyperparameters and self.model.N_max is not None and self.model.N >= self.model.N_max:
+        if self.optimize_hyperparameters and self._fit_due():
             self._fit_status = self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
             if self.verbose:
                 logger.info("iteration %d: lengthscale %s", self.iteration, self.model.lengthscale.detach().numpy())
-        self._sample_gradient_information(theta)
+        yield from self._sample_gradient_information(theta)
         self._gradient_step(theta)
         self._record_hyperparameters()
         self._update_state_normalization()
         self.iteration += 1
         self._record()
 
-    def _sample_gradient_information(self, theta: torch.Tensor) -> None:
+    def _fit_due(self) -> bool:
+        if self.min_points_for_fit is not None:
+            return self.model.N >= self.min_points_for_fit
+        return self.model.N_max is not None and self.model.N >= self.model.N_max
+
+    def _clipped(self, params: torch.Tensor) -> torch.Tensor:
+        """params (`D`) clipped into `bounds` with `clip_to_bounds`, else params itself."""
+        if not self.clip_to_bounds:
+            return params
+        bounds = self.bounds.to(params)
+        return torch.minimum(torch.maximum(params, bounds[0]), bounds[1])
+
+    def _sample_gradient_information(self, theta: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
         values: List[float] = []
-        budget = min(self.max_samples_per_iteration, getattr(self.objective, "remaining", np.inf))
+        budget = min(self.max_samples_per_iteration, self.calls_left)
         cfg = self.optimize_acqf_config
         box = self.search_box()
         for _ in range(int(budget)):
@@ -214,7 +264,7 @@ class GIBO(Optimizer):
                     acquisition, box, q=cfg["q"], num_restarts=cfg["num_restarts"], raw_samples=cfg["raw_samples"]
                 )
             for point in z:
-                self._observe(point)
+                yield from self._observe(point)
             values.append(float(value))
             eps = self.epsilon_diff_acq_value
             if eps is not None and len(values) > 1 and values[-1] - values[-2] < eps:
@@ -240,6 +290,9 @@ class GIBO(Optimizer):
         self.optimizer_torch.zero_grad()
         self.params.grad = -gradient.to(self.params)  # torch optimisers minimise: step along −(−μ∇)
         self.optimizer_torch.step()
+        if self.clip_to_bounds:
+            with torch.no_grad():
+                self.params.copy_(self._clipped(self.params))
 
     # Codes of `gp_fit_status`: what the hyperparameter fit of an iteration did.
     FIT_STATUS = {"none": 0, "moved": 1, "unchanged": 2, "failed": 3}
@@ -323,9 +376,11 @@ class MPD(GIBO):
         delta: Optional[float] = None,
         epsilon_diff_acq_value: Optional[float] = None,
         generate_initial_data: Optional[int] = None,
+        min_points_for_fit: Optional[int] = None,
+        clip_to_bounds: bool = False,
         verbose: bool = False,
     ):
-        """Args: as `GIBO`, without the arguments of its gradient step (torch optimiser, learning rate and its
+        """Args: as `GIBO` (with `clip_to_bounds` every walk step is clipped), without the arguments of its gradient step (torch optimiser, learning rate and its
         schedule, gradient normalisation, standard-deviation scaling), which the walk replaces; and
         step_size: η, the length of one walk step (> 0);
         ascent_probability: p_min in (0.5, 1]: the walk goes on while Φ(√(μ∇ᵀΣ∇⁻¹μ∇)) ≥ p_min
@@ -351,6 +406,8 @@ class MPD(GIBO):
             delta=delta,
             epsilon_diff_acq_value=epsilon_diff_acq_value,
             generate_initial_data=generate_initial_data,
+            min_points_for_fit=min_points_for_fit,
+            clip_to_bounds=clip_to_bounds,
             verbose=verbose,
         )
         self.step_size = float(step_size)
@@ -380,7 +437,7 @@ class MPD(GIBO):
                 direction, probability = most_probable_ascent(mean[0], cov[0])
                 if float(probability) < self.ascent_probability or steps >= self.max_walk_steps:
                     return point, steps, float(probability)
-                point = point + self.step_size * direction
+                point = self._clipped(point + self.step_size * direction)
                 steps += 1
 
     def _gradient_step(self, theta: torch.Tensor) -> None:
@@ -455,10 +512,14 @@ class ARS(Optimizer):
         """`N x D` directions δ_k ~ N(0, I), zero at the ignored indices."""
         return torch.randn(self.samples_per_iteration, self.D, dtype=self.params.dtype) * self.mask
 
-    def step(self) -> None:
+    def iterate(self) -> Iteration:
         directions = self.sample_directions()
-        r_plus = torch.stack([self._evaluate(self.params + self.exploration_noise * d) for d in directions])
-        r_minus = torch.stack([self._evaluate(self.params - self.exploration_noise * d) for d in directions])
+        r_plus, r_minus = [], []
+        for d in directions:
+            r_plus.append((yield from self._evaluate(self.params + self.exploration_noise * d)))
+        for d in directions:
+            r_minus.append((yield from self._evaluate(self.params - self.exploration_noise * d)))
+        r_plus, r_minus = torch.stack(r_plus), torch.stack(r_minus)
         self.params = self.params + self.update(directions, r_plus, r_minus)
         update = getattr(self.objective, "update_state_normalizer", None)
         if update is not None:
@@ -529,8 +590,8 @@ class VanillaBO(Optimizer):
     def diagnostics(self) -> Dict[str, np.ndarray]:
         return {"acquisition_random_starts": np.asarray(self.random_starts[0])}
 
-    def _observe(self, x: torch.Tensor) -> None:
-        y = self._evaluate(x)
+    def _observe(self, x: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
+        y = yield from self._evaluate(x)
         self.train_x = torch.cat([self.train_x, x.reshape(1, -1)])
         self.train_y = torch.cat([self.train_y, y.reshape(1)])
 
@@ -547,15 +608,15 @@ class VanillaBO(Optimizer):
             self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
         return self.model
 
-    def step(self) -> None:
+    def iterate(self) -> Iteration:
         from botorch.optim import optimize_acqf
 
         if self.train_y.shape[0] == 0:
-            self._observe(self.params)
+            yield from self._observe(self.params)
             for u in torch.rand(self.generate_initial_data, self.D, dtype=self.params.dtype):
-                self._observe(self.bounds[0] + u * (self.bounds[1] - self.bounds[0]))
+                yield from self._observe(self.bounds[0] + u * (self.bounds[1] - self.bounds[0]))
         model = self._fit_model()
-        best_f = self.train_y.max() if self.best_f is None else self.best_f
+        best_f = model.to_targets(self.train_y.max() if self.best_f is None else self.best_f)
         acquisition = ClosedFormExpectedImprovement(model, best_f, log=self.acquisition_function == "log_expected_improvement")
         cfg = self.optimize_acqf_config
         with counting_random_starts(self.random_starts):
@@ -564,7 +625,7 @@ class VanillaBO(Optimizer):
                 raw_samples=cfg["raw_samples"], options={"maxiter": 200}, retry_on_optimization_warning=False,
             )
         self.params = candidate.detach().reshape(-1)
-        self._observe(self.params)
+        yield from self._observe(self.params)
         self._record()
 
 
@@ -586,7 +647,11 @@ class CMAES(Optimizer):
         sigma: float,
         population_size: Optional[int] = None,
         seed: int = 0,
+        bounds: Optional[torch.Tensor] = None,
     ):
+        """sigma: initial step size σ0; population_size: λ (default 4 + ⌊3 ln D⌋); seed: combined with torch's
+        generator (see the class docstring); bounds: `2 x D` box handed to pycma (its boundary handling keeps
+        the evaluated points inside)."""
         import cma
 
         super().__init__(params_init, objective)
@@ -595,11 +660,15 @@ class CMAES(Optimizer):
         options = {"seed": cma_seed, "verbose": -9, "verb_disp": 0, "verb_log": 0, "tolfun": 0, "tolx": 0, "tolfunhist": 0}
         if population_size is not None:
             options["popsize"] = int(population_size)
+        if bounds is not None:
+            options["bounds"] = [bounds[0].tolist(), bounds[1].tolist()]
         self.es = cma.CMAEvolutionStrategy(self.params.numpy().astype(np.float64), float(sigma), options)
 
-    def step(self) -> None:
+    def iterate(self) -> Iteration:
         candidates = self.es.ask()
-        values = [float(self._evaluate(torch.as_tensor(x, dtype=self.params.dtype))) for x in candidates]
+        values = []
+        for x in candidates:
+            values.append(float((yield from self._evaluate(torch.as_tensor(x, dtype=self.params.dtype)))))
         self.es.tell(candidates, [-v for v in values])
         best = candidates[int(np.argmax(values))]
         self.params = torch.as_tensor(np.asarray(best), dtype=self.params.dtype)
@@ -815,8 +884,8 @@ class TuRBO(Optimizer):
 
     # -- one iteration ----------------------------------------------------------------------------
 
-    def step(self) -> None:
-        remaining = getattr(self.objective, "remaining", math.inf)
+    def iterate(self) -> Iteration:
+        remaining = self.calls_left
         initial = self.X.shape[0] == 0
         if initial:
             X_next = self.initial_design(int(min(self.n_init, remaining)))
@@ -824,7 +893,10 @@ class TuRBO(Optimizer):
         else:
             length = self.state.length
             X_next = self.thompson_candidates(self.fit_model(), int(min(self.batch_size, remaining)))
-        Y_next = torch.stack([self._evaluate(self.from_unit(x)) for x in X_next])
+        Y_next = []
+        for x in X_next:
+            Y_next.append((yield from self._evaluate(self.from_unit(x))))
+        Y_next = torch.stack(Y_next)
         if initial:
             self.state.reset(best_value=float(Y_next.max()))
         else:
