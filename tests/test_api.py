@@ -1,0 +1,204 @@
+"""gibo.maximize / minimize / AskTell: the optimum of a concave quadratic, ask–tell = maximize point for point,
+saved runs that continue exactly in another process, and bad calls that change nothing."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import gibo
+from gibo.api import AskTell, AskTellError, StateFileError
+from gibo.config import ConfigError
+from gibo.loop import BudgetSpent
+
+OPTIMUM = np.array([0.3, -0.2, 0.1, 0.4])
+CURVATURE = np.array([1.0, 2.0, 4.0, 8.0])
+
+
+def quadratic(x):
+    return -float(np.sum(CURVATURE * (x - OPTIMUM) ** 2))
+
+
+# Budgets small enough for the suite, large enough for each method to take a few iterations at D = 4.
+BUDGETS = {"gibo": 25, "mpd": 25, "turbo": 20, "ars": 24, "vbo": 12, "cmaes": 24}
+
+
+def asktell_points(method, budget, seed=0, evaluate=quadratic, **kwargs):
+    run = AskTell(method, np.zeros(4), budget, seed=seed, bounds=(-1, 1), **kwargs)
+    points = []
+    while not run.done:
+        x = run.ask()
+        points.append(x)
+        run.tell(x, evaluate(x))
+    return run, np.array(points)
+
+
+def test_maximize_finds_the_optimum_of_a_concave_quadratic():
+    result = gibo.maximize(quadratic, np.zeros(4), budget=80, bounds=(-1, 1), seed=0)
+    assert result.calls == 80 and result.history.x.shape == (80, 4) and result.history.values.shape == (80,)
+    assert np.abs(result.x - OPTIMUM).max() < 0.06  # θ_T within 0.06 of the optimum in every coordinate
+    assert quadratic(result.x) > -0.03  # within 2 % of the gap θ_0 = 0 leaves (−1.49): GIBO steps a fixed length
+    assert result.value == result.history.values.max() and np.array_equal(result.best_x, result.history.x[result.history.values.argmax()])
+    np.testing.assert_array_equal(result.iterates[-1], result.x)  # GIBO deploys its last iterate
+    assert result.iterate_calls[-1] <= 80 and len(result.iterates) == result.iterations + 1
+
+
+def test_minimize_is_maximize_of_the_negative():
+    up = gibo.maximize(quadratic, np.zeros(4), budget=20, bounds=(-1, 1), seed=3)
+    down = gibo.minimize(lambda x: -quadratic(x), np.zeros(4), budget=20, bounds=(-1, 1), seed=3)
+    np.testing.assert_array_equal(up.history.x, down.history.x)
+    np.testing.assert_array_equal(up.history.values, -down.history.values)
+    np.testing.assert_array_equal(up.x, down.x)
+    assert down.value == -up.value == down.history.values.min()
+
+
+@pytest.mark.parametrize("method", sorted(BUDGETS))
+def test_ask_tell_reproduces_maximize_point_for_point(method):
+    budget = BUDGETS[method]
+    run, points = asktell_points(method, budget, seed=1)
+    torch.manual_seed(123)  # the caller's random state must not matter
+    np.random.seed(123)
+    result = gibo.maximize(quadratic, np.zeros(4), budget=budget, method=method, bounds=(-1, 1), seed=1)
+    np.testing.assert_array_equal(points, result.history.x)
+    assert result.calls == budget == run.calls and run.done
+    np.testing.assert_array_equal(run.incumbent, result.x)
+    assert np.all(np.abs(points) <= 1.0)  # every method keeps its points inside the bounds
+
+
+def test_callers_random_numbers_between_asks_change_nothing():
+    plain = asktell_points("gibo", 15, seed=2)[1]
+
+    def noisy_caller(x):
+        torch.rand(5), np.random.rand(3)  # a caller drawing from the global generators
+        return quadratic(x)
+
+    np.testing.assert_array_equal(asktell_points("gibo", 15, seed=2, evaluate=noisy_caller)[1], plain)
+    assert not np.array_equal(asktell_points("gibo", 15, seed=3)[1], plain)  # the seed does matter
+
+
+RESUME = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from gibo.api import AskTell
+    sys.path.insert(0, sys.argv[3])
+    from test_api import quadratic
+    run = AskTell.load(sys.argv[1])
+    points = []
+    while not run.done:
+        x = run.ask(); points.append(x.tolist()); run.tell(x, quadratic(x))
+    json.dump({"points": points, "x": run.incumbent.tolist()}, open(sys.argv[2], "w"))
+    """
+)
+
+
+@pytest.mark.parametrize("method,budget,stop,pending", [("gibo", 25, 9, False), ("cmaes", 24, 13, True), ("turbo", 20, 11, False)])
+def test_saved_run_continues_in_another_process_as_if_uninterrupted(tmp_path, method, budget, stop, pending):
+    full, points = asktell_points(method, budget, seed=4)
+    run = AskTell(method, np.zeros(4), budget, seed=4, bounds=(-1, 1))
+    for _ in range(stop):
+        x = run.ask()
+        run.tell(x, quadratic(x))
+    if pending:
+        run.ask()  # saved between an ask and its tell: the file records the waiting point
+    state = run.save(tmp_path / "run.gibo")
+    out = tmp_path / "rest.json"
+    script = tmp_path / "resume.py"
+    script.write_text(RESUME)
+    done = subprocess.run([sys.executable, str(script), str(state), str(out), str(__import__("pathlib").Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rest = json.loads(out.read_text())
+    np.testing.assert_array_equal(np.array(rest["points"]), points[stop:])
+    np.testing.assert_array_equal(np.array(rest["x"]), full.incumbent)
+
+
+def test_each_bad_call_raises_and_changes_nothing():
+    run = AskTell("gibo", np.zeros(4), 6, seed=0, bounds=(-1, 1))
+    with pytest.raises(AskTellError, match="no point is waiting"):
+        run.tell(np.zeros(4), 1.0)
+    x = run.ask()
+    bad_calls = [
+        (x + 1e-3, 1.0, "not the point asked"),
+        (x[:3], 1.0, r"shape \(4,\)"),
+        (x, float("nan"), "finite number"),
+        (x, float("inf"), "finite number"),
+        (x, [1.0, 2.0], "finite number"),
+        (x, "high", "finite number"),
+    ]
+    for point, value, message in bad_calls:
+        with pytest.raises(AskTellError, match=message):
+            run.tell(point, value)
+        assert run.calls == 0
+        np.testing.assert_array_equal(run.ask(), x)  # the same point again
+    run.tell(x, quadratic(x))
+    while not run.done:
+        y = run.ask()
+        run.tell(y, quadratic(y))
+    with pytest.raises(BudgetSpent, match="budget of 6 calls"):
+        run.ask()
+    assert run.calls == 6
+    # the run so far equals one that never saw a bad call
+    np.testing.assert_array_equal(run.history.x, asktell_points("gibo", 6, seed=0)[1])
+
+
+def test_bad_options_and_arguments_are_one_line_errors():
+    with pytest.raises(ConfigError, match=r"unknown option learning_rate \(allowed: .*delta"):
+        AskTell("gibo", np.zeros(4), 10, learning_rate=0.1)
+    with pytest.raises(ConfigError, match=r"delta: got -0.1, allowed > 0"):
+        AskTell("gibo", np.zeros(4), 10, delta=-0.1)
+    with pytest.raises(ConfigError, match="unknown method"):
+        AskTell("sgd", np.zeros(4), 10)
+    with pytest.raises(ValueError, match="turbo searches a box: give bounds"):
+        AskTell("turbo", np.zeros(4), 10)
+    with pytest.raises(ValueError, match="x0 lies outside the bounds"):
+        AskTell("gibo", np.full(4, 2.0), 10, bounds=(-1, 1))
+    with pytest.raises(ConfigError, match=r"^gibo.AskTell\(method='gibo'\): model_config.N_max: got 0") as caught:
+        AskTell("gibo", np.zeros(4), 10, model_config={"N_max": 0})
+    assert "\n" not in str(caught.value)
+
+
+def test_a_damaged_or_foreign_state_file_is_refused(tmp_path):
+    run = AskTell("gibo", np.zeros(4), 10, seed=0, bounds=(-1, 1))
+    for _ in range(3):
+        x = run.ask()
+        run.tell(x, quadratic(x))
+    good = run.save(tmp_path / "run.gibo")
+    text = good.read_text()
+    cases = {
+        "truncated.gibo": (text[: len(text) // 2], "not a gibo ask-tell state file, or truncated"),
+        "foreign.gibo": (json.dumps({"hello": 1}), "not a gibo ask-tell state file"),
+        "binary.gibo": (None, "not a gibo ask-tell state file"),
+        "edited.gibo": (text.replace(repr(float(run.history.values[1])), repr(float(run.history.values[1]) + 1.0)), "damaged"),
+    }
+    assert cases["edited.gibo"][0] != text
+    for name, (content, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(b"PK\x03\x04\xff\xfe" if content is None else content.encode())
+        with pytest.raises(StateFileError, match=message):
+            AskTell.load(path)
+    with pytest.raises(StateFileError, match="no such state file"):
+        AskTell.load(tmp_path / "missing.gibo")
+    loaded = AskTell.load(good)
+    assert loaded.calls == 3 and np.array_equal(loaded.history.x, run.history.x)
+
+
+def test_a_run_that_no_longer_replays_is_refused(tmp_path):
+    run = AskTell("gibo", np.zeros(4), 10, seed=0, bounds=(-1, 1))
+    for _ in range(3):
+        x = run.ask()
+        run.tell(x, quadratic(x))
+    path = run.save(tmp_path / "run.gibo")
+    content = json.loads(path.read_text())
+    content["x"][2][0] += 1e-9  # as if other code had computed the third point
+    del content["sha256"]
+    from gibo.api import _digest
+
+    content["sha256"] = _digest(content)
+    path.write_text(json.dumps(content))
+    with pytest.raises(StateFileError, match="does not replay here: call 3 asks another point"):
+        AskTell.load(path)
