@@ -87,12 +87,16 @@ def describe_holder(holder: dict) -> str:
 class RunLock:
     """`run_dir/run.lock` held by this process: `{"pid", "host", "started", "process_start", "token"}` in JSON.
 
-    Created with O_EXCL (atomic, also on NFS); `release` removes it only while it is still this lock (its token).
+    Created with O_EXCL (atomic on local file systems and on NFS v3 and later); `release` removes it only while
+    it is still this lock (its token). A lock whose process is gone (same host, no process with its pid and
+    start time) is stale and is taken over.
 
     Example:
         >>> lock, holder = RunLock.acquire(Path("experiments/run"))
-        >>> if lock is None: print("held by", describe_holder(holder))
-        >>> lock.release()
+        >>> if lock is None:
+        ...     print("held by", describe_holder(holder))  # 'pid 4242 on host node1 since 2026-11-30 10:12:03'
+        ... else:
+        ...     lock.release()
     """
 
     def __init__(self, path: Path, token: str):
@@ -145,8 +149,12 @@ class RunLock:
                 if _remove_stale(path, holder):
                     logger.warning("%s: taking over the lock of a run that is gone (%s)", path.parent, describe_holder(holder))
                 continue
-            with os.fdopen(fd, "w") as file:
-                file.write(json.dumps(record))
+            try:
+                with os.fdopen(fd, "w") as file:
+                    file.write(json.dumps(record))
+            except OSError:  # e.g. a full disk: leave no empty lock behind
+                path.unlink(missing_ok=True)
+                raise
             return cls(path, token), {}
         return None, holder
 
