@@ -15,8 +15,8 @@ import sys
 
 from gibo.cli import PATHS_NOTE, add_run_options, check_run_options, interrupted, setup_logging
 from gibo.config import ConfigError, load_experiment_config
-from gibo.results import prepare_run_dir
-from gibo.rl_experiment import check_rl_config, config_record, run_trial, trial_file, trial_summary, trials
+from gibo.results import DamagedUnit, claim_run_dir
+from gibo.rl_experiment import check_rl_config, check_trial, config_record, run_trial, trial_file, trial_summary, trials
 from gibo.runner import RayUnavailable, UnitsFailed, run_units
 
 logger = logging.getLogger("run_rl_experiment")
@@ -41,38 +41,41 @@ def main(argv=None) -> int:
             config.trials = args.trials
         if args.max_calls is not None:
             config.max_objective_calls = args.max_calls
-        run_dir = prepare_run_dir(config.out_dir, config_record(config), resume=args.resume)
+        claimed = claim_run_dir(config.out_dir, config_record(config), resume=args.resume)
     except (ConfigError, ValueError) as error:
         sys.exit(f"error: {error}")
 
-    todo = trials(config)
-    logger.info("%s on %s, %d trial(s); results in %s", config.method, config.environment_name, len(todo), run_dir.resolve())
-    try:
-        run_units(
-            todo,
-            functools.partial(run_trial, config),
-            path_of=functools.partial(trial_file, run_dir),
-            name_of=lambda t: t.name,
-            description=f"{config.method} {config.environment_name}",
-            workers=args.workers,
-            ray_address=args.ray_address,
-            calls_per_unit=config.max_objective_calls,
-        )
-    except UnitsFailed as error:
-        sys.exit(f"error: {error} (finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")
-    except RayUnavailable as error:
-        sys.exit(f"error: {error}")
-    except KeyboardInterrupt:
-        interrupted(f"finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
-    logger.info("episode returns seen while optimising (raw, before any reward transform):\n%s", trial_summary(run_dir, todo))
-    from gibo.lqr import LQR_ENV_IDS  # here, not at start-up: it loads matplotlib
+    with claimed as run_dir:  # the directory's lock is held until the run ends
+        todo = trials(config)
+        logger.info("%s on %s, %d trial(s); results in %s", config.method, config.environment_name, len(todo), run_dir.resolve())
+        try:
+            run_units(
+                todo,
+                functools.partial(run_trial, config),
+                path_of=functools.partial(trial_file, run_dir),
+                name_of=lambda t: t.name,
+                description=f"{config.method} {config.environment_name}",
+                workers=args.workers,
+                ray_address=args.ray_address,
+                calls_per_unit=config.max_objective_calls,
+                check=functools.partial(check_trial, run_dir, config),
+            )
+            summary = trial_summary(run_dir, todo)
+        except UnitsFailed as error:
+            sys.exit(f"error: {error} (finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")
+        except (RayUnavailable, DamagedUnit) as error:
+            sys.exit(f"error: {error}")
+        except KeyboardInterrupt:
+            interrupted(f"finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
+        logger.info("episode returns seen while optimising (raw, before any reward transform):\n%s", summary)
+        from gibo.lqr import LQR_ENV_IDS  # here, not at start-up: it loads matplotlib
 
-    if config.environment_name in LQR_ENV_IDS:
-        next_step = f"stability and relative cost: python -m gibo.lqr figures {run_dir} --figure lqr.pdf"
-    else:
-        out_dirs = f" --out-dirs {run_dir}" if args.out_dir or str(run_dir) != str(config.out_dir).rstrip("/") else ""
-        next_step = f"offline evaluation: python evaluation_rl_experiment.py -cs {args.config}{out_dirs}"
-    logger.info("results written to %s; %s", run_dir.resolve(), next_step)
+        if config.environment_name in LQR_ENV_IDS:
+            next_step = f"stability and relative cost: python -m gibo.lqr figures {run_dir} --figure lqr.pdf"
+        else:
+            out_dirs = f" --out-dirs {run_dir}" if args.out_dir or str(run_dir) != str(config.out_dir).rstrip("/") else ""
+            next_step = f"offline evaluation: python evaluation_rl_experiment.py -cs {args.config}{out_dirs}"
+        logger.info("results written to %s; %s", run_dir.resolve(), next_step)
     return 0
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from gibo.cli import PATHS_NOTE, add_run_options, check_run_options, interrupted, setup_logging
 from gibo.config import ConfigError, load_data_config, load_experiment_config
 from gibo.evaluate import format_summary, summarize_synthetic
-from gibo.results import prepare_run_dir
+from gibo.results import DamagedUnit, claim_run_dir
 from gibo.runner import RayUnavailable, UnitsFailed, run_units
-from gibo.synthetic_experiment import check_synthetic_config, config_record, data_file, load_results, run_unit, unit_file, units
+from gibo.synthetic_experiment import check_synthetic_config, check_unit, config_record, data_file, load_results, run_unit, unit_file, units
 
 logger = logging.getLogger("run_synthetic_experiment")
 
@@ -44,34 +44,36 @@ def main(argv=None) -> int:
             path = data_file(data_config, D)
             if not path.is_file():
                 raise ConfigError(f"{path.resolve()}: data file not found; run generate_data_synthetic_functions.py -c {args.data_config}")
-        run_dir = prepare_run_dir(config.out_dir, config_record(config, data_config), resume=args.resume)
+        claimed = claim_run_dir(config.out_dir, config_record(config, data_config), resume=args.resume)
     except (ConfigError, ValueError) as error:
         sys.exit(f"error: {error}")
 
-    todo = units(config, data_config)
-    logger.info("%s on %d objectives (dims %s); results in %s", config.method, len(todo), data_config.dimensions, run_dir.resolve())
-    try:
-        run_units(
-            todo,
-            # absolute data path: Ray workers on other nodes need not share the driver's working directory
-            functools.partial(run_unit, config, data_config.model_copy(update={"out_dir": str(Path(data_config.out_dir).resolve())})),
-            path_of=functools.partial(unit_file, run_dir),
-            name_of=lambda u: u.name,
-            description=config.method,
-            workers=args.workers,
-            ray_address=args.ray_address,
-            calls_per_unit=config.max_objective_calls,
-        )
-    except UnitsFailed as error:
-        sys.exit(f"error: {error} (finished units are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")
-    except RayUnavailable as error:
-        sys.exit(f"error: {error}")
-    except KeyboardInterrupt:
-        interrupted(f"finished units are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
-    summary = summarize_synthetic(load_results(run_dir), max_calls=config.max_objective_calls)
-    (run_dir / "summary.json").write_text(summary.to_json())
-    logger.info("mean normalised error (f* - best J so far)/f* after %s calls:\n%s", ", ".join(map(str, summary.calls)), format_summary(summary))
-    logger.info("results written to %s", run_dir.resolve())
+    with claimed as run_dir:  # the directory's lock is held until the run ends
+        todo = units(config, data_config)
+        logger.info("%s on %d objectives (dims %s); results in %s", config.method, len(todo), data_config.dimensions, run_dir.resolve())
+        try:
+            run_units(
+                todo,
+                # absolute data path: Ray workers on other nodes need not share the driver's working directory
+                functools.partial(run_unit, config, data_config.model_copy(update={"out_dir": str(Path(data_config.out_dir).resolve())})),
+                path_of=functools.partial(unit_file, run_dir),
+                name_of=lambda u: u.name,
+                description=config.method,
+                workers=args.workers,
+                ray_address=args.ray_address,
+                calls_per_unit=config.max_objective_calls,
+                check=functools.partial(check_unit, run_dir, config),
+            )
+            summary = summarize_synthetic(load_results(run_dir), max_calls=config.max_objective_calls)
+        except UnitsFailed as error:
+            sys.exit(f"error: {error} (finished units are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")
+        except (RayUnavailable, DamagedUnit) as error:
+            sys.exit(f"error: {error}")
+        except KeyboardInterrupt:
+            interrupted(f"finished units are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
+        (run_dir / "summary.json").write_text(summary.to_json())
+        logger.info("mean normalised error (f* - best J so far)/f* after %s calls:\n%s", ", ".join(map(str, summary.calls)), format_summary(summary))
+        logger.info("results written to %s", run_dir.resolve())
     return 0
 
 

@@ -202,3 +202,193 @@ def test_rl_summary_past_the_budget_says_n_a():
     cells = table[1].split("  ")
     assert "50.0 ± 0.0" in table[1] and "101.0 ± 1.0" in table[1]  # n - 1 divisor: std of 100, 101, 102 is 1
     assert table[1].split()[-2] == "n/a" and len(cells) > 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Concurrency and damage: atomic run directories, locks, damaged unit files
+# ------------------------------------------------------------------------------------------------
+
+
+def _script(name, *args, cwd=None):
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / f"{name}.py"), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
+    )
+
+
+def test_runs_started_together_with_one_out_dir_end_in_separate_consistent_directories(tmp_path):
+    data = tmp_path / "data.yaml"
+    data.write_text(yaml.safe_dump({"out_dir": str(tmp_path / "data"), "dimensions": [2], "num_objectives": 2, "num_samples": 30}))
+    assert generate.main(["-c", str(data), "-q"]) == 0
+    method = yaml.safe_load((CONFIGS / "synthetic_experiment" / "gibo_default.yaml").read_text())
+    method.update(out_dir=str(tmp_path / "unused"))
+    config = tmp_path / "gibo.yaml"
+    config.write_text(yaml.safe_dump(method))
+    budgets = (3, 6)  # GIBO at D = 2 spends 3 calls per iteration
+    # 5 pairs, all started at once: each pair shares an out_dir (10 processes on 2 cores: the claims interleave)
+    children = {
+        (pair, budget): _script("run_synthetic_experiment", "-c", config, "-cd", data, "--out-dir", tmp_path / f"pair{pair}" / "run", "--max-calls", budget)
+        for pair in range(5)
+        for budget in budgets
+    }
+    outputs = {key: child.communicate(timeout=300) for key, child in children.items()}
+    for key, child in children.items():
+        assert child.returncode == 0, (key, outputs[key][1])
+    for pair in range(5):
+        dirs = sorted(p.name for p in (tmp_path / f"pair{pair}").iterdir())
+        assert dirs == ["run", "run-2"], dirs
+        claimed = set()
+        for budget in budgets:
+            line = next(line for line in outputs[(pair, budget)][1].splitlines() if "results written to" in line)
+            run_dir = Path(line.split("results written to ")[1])
+            claimed.add(run_dir)
+            saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+            assert saved["experiment"]["max_objective_calls"] == budget
+            units = _arrays(run_dir)
+            assert len(units) == 2 and all(int(arrays["calls"][-1]) == budget for arrays in units.values()), (run_dir, budget)
+            assert not (run_dir / "run.lock").exists()  # released at the end
+        assert len(claimed) == 2
+
+
+def _truncate(path: Path) -> bytes:
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    return raw[: len(raw) // 2]
+
+
+def test_resume_sets_damaged_unit_files_aside_and_reruns_them(tiny, caplog):
+    from gibo import evaluate
+
+    tmp, config, data = tiny
+    run = tmp / "damaged"
+    common = ["-c", str(config), "-cd", str(data), "--out-dir", str(run)]
+    assert run_synthetic.main(common) == 0
+    clean = _arrays(run)  # a clean run's results
+    truncated = _truncate(run / "dim2" / "objective001.npz")
+    (run / "dim3" / "objective000.npz").write_text("results\n")
+    (run / "dim3" / "objective000.npz.damaged").write_text("an earlier damaged file\n")  # never overwritten
+
+    with pytest.raises(SystemExit) as info:  # a reader names the file and the fix, in one line
+        evaluate.main(["synthetic", str(run)])
+    message = str(info.value)
+    assert "\n" not in message and "objective" in message and "--resume" in message
+
+    caplog.clear()
+    assert run_synthetic.main(common + ["--resume"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2, warnings
+    assert "dim2/objective001" in warnings[0] and "objective001.npz.damaged" in warnings[0]
+    assert "dim3/objective000" in warnings[1] and "not an npz file" in warnings[1] and "objective000.npz.damaged-2" in warnings[1]
+    assert (run / "dim2" / "objective001.npz.damaged").read_bytes() == truncated
+    assert (run / "dim3" / "objective000.npz.damaged").read_text() == "an earlier damaged file\n"
+    assert (run / "dim3" / "objective000.npz.damaged-2").read_text() == "results\n"
+    resumed = _arrays(run)
+    assert resumed.keys() == clean.keys() and len(clean) == 4
+    for name in clean:
+        assert resumed[name].keys() == clean[name].keys()
+        for key in clean[name]:
+            np.testing.assert_array_equal(resumed[name][key], clean[name][key])
+
+
+def test_resume_sets_a_unit_of_another_budget_aside(tiny, caplog):
+    tmp, config, data = tiny
+    run = tmp / "budget_mix"
+    common = ["-c", str(config), "-cd", str(data), "--out-dir", str(run)]
+    assert run_synthetic.main(common) == 0
+    assert run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "longer"), "--max-calls", "40"]) == 0
+    (run / "dim2" / "objective000.npz").write_bytes((tmp / "longer" / "dim2" / "objective000.npz").read_bytes())
+    caplog.clear()
+    assert run_synthetic.main(common + ["--resume"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "more than the run's budget of 20" in warnings[0]
+    assert int(np.load(run / "dim2" / "objective000.npz")["calls"][-1]) <= 20
+
+
+def test_resume_sets_a_damaged_rl_trial_and_offline_cache_aside(tmp_path, caplog):
+    from tests.test_rl_experiment import tiny_config
+
+    evaluation = load_script("evaluation_rl_experiment")
+    config = tiny_config(tmp_path, "cartpole", calls=10, trials=2)
+    run = tmp_path / "cartpole"
+    assert run_rl.main(["-c", str(config)]) == 0
+    clean = {p.name: dict(np.load(p)) for p in sorted(run.glob("trial[0-9][0-9][0-9].npz"))}
+    assert evaluation.main(["-cs", str(config)]) == 0
+    offline = {p.name: dict(np.load(p)) for p in sorted(run.glob("trial*.offline.npz"))}
+    assert sorted(offline) == ["trial000.offline.npz", "trial001.offline.npz"]
+
+    (run / "trial001.npz").write_text("trial\n")
+    _truncate(run / "trial000.offline.npz")
+    with pytest.raises(SystemExit) as info:  # the evaluation reads a damaged trial: one line naming it and the fix
+        evaluation.main(["-cs", str(config)])
+    message = str(info.value)
+    assert "\n" not in message and "trial001.npz" in message and "--resume" in message
+
+    caplog.clear()
+    assert run_rl.main(["-c", str(config), "--resume", "--out-dir", str(run)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "trial001" in warnings[0] and "trial001.npz.damaged" in warnings[0]
+    assert (run / "trial001.npz.damaged").read_text() == "trial\n"
+    resumed = {p.name: dict(np.load(p)) for p in sorted(run.glob("trial[0-9][0-9][0-9].npz"))}
+    assert sorted(resumed) == ["trial000.npz", "trial001.npz"]
+    for name in clean:
+        assert resumed[name].keys() == clean[name].keys()
+        for key in clean[name]:
+            np.testing.assert_array_equal(resumed[name][key], clean[name][key])
+
+    caplog.clear()
+    assert evaluation.main(["-cs", str(config)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "trial000.offline.npz" in warnings[0] and "trial000.offline.npz.damaged" in warnings[0]
+    assert (run / "trial000.offline.npz.damaged").is_file()
+    for name, arrays in offline.items():  # recomputed where damaged: the same offline rewards
+        np.testing.assert_array_equal(np.load(run / name)["rewards"], arrays["rewards"])
+
+
+LOCK_HOLDER = """
+import sys, time
+from pathlib import Path
+from gibo.results import RunLock
+locks = [RunLock.acquire(Path(d))[0] for d in sys.argv[1:]]
+print("held" if all(locks) else "not held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_resume_into_a_directory_held_by_a_live_run_is_refused_and_a_stale_lock_is_taken_over(tiny, caplog):
+    tmp, config, data = tiny
+    run, empty = tmp / "held", tmp / "held_empty"
+    common = ["-c", str(config), "-cd", str(data), "--max-calls", "6"]
+    assert run_synthetic.main(common + ["--out-dir", str(run)]) == 0
+    empty.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(run), str(empty)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SystemExit) as info:
+            run_synthetic.main(common + ["--out-dir", str(run), "--resume"])
+        message = str(info.value)
+        assert "\n" not in message and str(run) in message and f"pid {holder.pid}" in message and "--resume refused" in message
+        caplog.clear()  # a new run does not take a directory another run holds, even an empty one
+        assert run_synthetic.main(common + ["--out-dir", str(empty)]) == 0
+        assert any(f"{empty} is in use by another run (pid {holder.pid}" in r.getMessage() for r in caplog.records)
+        assert len(list((tmp / "held_empty-2").glob("dim*/*.npz"))) == 4 and [p.name for p in empty.iterdir()] == ["run.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone, its lock file is left behind: stale, taken over with a warning
+    assert json.loads((run / "run.lock").read_text())["pid"] == holder.pid
+    caplog.clear()
+    assert run_synthetic.main(common + ["--out-dir", str(run), "--resume"]) == 0
+    assert any("taking over the lock of a run that is gone" in r.getMessage() and f"pid {holder.pid}" in r.getMessage() for r in caplog.records)
+    assert not (run / "run.lock").exists()
+
+
+def test_a_policy_that_does_not_fit_the_environment_ends_before_any_unit(tmp_path, monkeypatch):
+    from tests.test_rl_experiment import tiny_config
+
+    config = tiny_config(tmp_path, "walker", environment_name="Walker2d-v5", mlp={"layers": [11, 3], "add_bias": False})
+    monkeypatch.setattr(run_rl, "run_units", lambda *a, **k: pytest.fail("a unit started"))
+    with pytest.raises(SystemExit) as info:
+        run_rl.main(["-c", str(config)])
+    message = str(info.value)
+    assert message == (f"error: {config}: mlp.layers: the policy does not fit the environment: Walker2d-v5: observations of shape (17,), "
+                       "actions of shape (6,); the policy (layers [11, 3]) takes 11 inputs and gives 3 continuous outputs")
+    assert not (tmp_path / "walker").exists()  # nor was a result directory made

@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from gibo.results import load_unit, save_unit, unit_files
+from gibo.results import DamagedUnit, load_unit, read_unit, save_unit, unit_files
 from gibo.runner import UnitsFailed, run_units
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,6 +156,47 @@ def test_killed_process_resumes_to_the_same_results(tmp_path):
     assert not list((tmp_path / "run").glob("*.tmp.npz"))
     run_fake(tmp_path / "reference", seeds=range(6))
     assert_same_results(tmp_path / "run", tmp_path / "reference")
+
+
+def check_fake(directory: Path, seed: int) -> None:
+    read_unit(unit_path(directory, seed), required=("value", "seed", "threads"))
+
+
+def test_a_damaged_unit_file_is_set_aside_and_run_again(tmp_path, caplog):
+    run_fake(tmp_path / "run")
+    (tmp_path / "run" / "unit1.npz").write_bytes(b"")  # a copy that broke off
+    (tmp_path / "run" / "unit3.npz").write_bytes(b"PK\x03\x04 not really a zip file")
+    save_unit(tmp_path / "run" / "unit4.npz", value=np.zeros(2))  # arrays missing
+    ran = []
+
+    def counting_unit(seed):
+        ran.append(seed)
+        return fake_unit(seed)
+
+    run_fake(tmp_path / "run", counting_unit, check=functools.partial(check_fake, tmp_path / "run"))
+    assert ran == [1, 3, 4]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 3 and all("\n" not in w for w in warnings)
+    assert "unit1" in warnings[0] and "empty" in warnings[0] and "unit1.npz.damaged" in warnings[0]
+    assert "unit3" in warnings[1] and "not a readable npz file" in warnings[1]
+    assert "unit4" in warnings[2] and "missing array(s) seed, threads" in warnings[2]
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.damaged")) == ["unit1.npz.damaged", "unit3.npz.damaged", "unit4.npz.damaged"]
+    run_fake(tmp_path / "reference")
+    assert_same_results(tmp_path / "run", tmp_path / "reference")
+
+
+def test_read_unit_checks_calls_against_the_budget_and_params(tmp_path):
+    path = tmp_path / "unit.npz"
+    save_unit(path, params=np.zeros((3, 2)), calls=np.array([0, 3, 6]))
+    assert read_unit(path, ("params", "calls"), budget=6)["calls"][-1] == 6
+    with pytest.raises(DamagedUnit, match="6 calls recorded, more than the run's budget of 5"):
+        read_unit(path, budget=5)
+    save_unit(path, params=np.zeros((2, 2)), calls=np.array([0, 3, 6]))
+    with pytest.raises(DamagedUnit, match="one row per entry"):
+        read_unit(path)
+    save_unit(path, calls=np.array([0, 6, 3]))
+    with pytest.raises(DamagedUnit, match="non-decreasing"):
+        read_unit(path)
 
 
 def test_rejects_zero_workers(tmp_path):

@@ -36,6 +36,7 @@ __all__ = [
     "EnvironmentObjective",
     "make_env",
     "resolve_env_id",
+    "policy_fit_problem",
     "run_episode",
     "test_params",
     "offline_rewards",
@@ -149,19 +150,48 @@ def _env_name(env: gym.Env) -> str:
     return spec.id if spec is not None else type(env.unwrapped).__name__
 
 
-def _check_policy_fits(env: gym.Env, policy: MLP) -> None:
-    name = _env_name(env)
-    obs_shape = env.observation_space.shape
-    if obs_shape is None or len(obs_shape) != 1 or obs_shape[0] != policy.n_state:
-        raise ValueError(f"{name}: observations have shape {obs_shape}, policy expects ({policy.n_state},)")
-    space = env.action_space
+def _space_text(space) -> str:
     if isinstance(space, gym.spaces.Discrete):
-        n = int(space.n)
-        if policy.discretize is None or policy.discretize != n:
-            raise ValueError(f"{name}: {n} discrete actions need a policy with discretize={n}, got {policy}")
+        return f"{int(space.n)} discrete actions"
+    return f"actions of shape {getattr(space, 'shape', None)}"
+
+
+def _policy_text(policy: MLP) -> str:
+    if policy.discretize is None:
+        out = f"{policy.n_outputs} continuous outputs"
+    elif policy.n_outputs == 1:
+        out = f"a choice of {policy.discretize} actions (sign of 1 output)"
+    else:
+        out = f"a choice of {policy.discretize} actions (argmax of {policy.n_outputs} outputs)"
+    return f"the policy (layers {policy.layers}) takes {policy.n_state} inputs and gives {out}"
+
+
+def policy_fit_problem(env: gym.Env, policy: MLP) -> str | None:
+    """None when `policy` can act in `env`; else one line naming the environment, its observation and action
+    spaces and what the policy takes and gives."""
+    obs_shape = env.observation_space.shape
+    space = env.action_space
+    fits_obs = obs_shape is not None and len(obs_shape) == 1 and obs_shape[0] == policy.n_state
+    if isinstance(space, gym.spaces.Discrete):
+        fits_action = policy.discretize is not None and policy.discretize == int(space.n)
     elif isinstance(space, gym.spaces.Box):
-        if policy.discretize is not None or space.shape != (policy.n_outputs,):
-            raise ValueError(f"{name}: actions have shape {space.shape}, policy gives {policy}")
+        fits_action = policy.discretize is None and space.shape == (policy.n_outputs,)
+    else:
+        fits_action = True  # other spaces: left to the environment
+    if fits_obs and fits_action:
+        return None
+    hint = ""
+    if isinstance(space, gym.spaces.Discrete) and not fits_action:
+        n = int(space.n)
+        hint = f" (a policy for {n} discrete actions needs discretize={n}" + (" and 1 or 2 outputs)" if n == 2 else f" and {n} outputs)")
+    return (f"{_env_name(env)}: observations of shape {obs_shape}, {_space_text(space)}; "
+            f"{_policy_text(policy)}{hint}")
+
+
+def _check_policy_fits(env: gym.Env, policy: MLP) -> None:
+    problem = policy_fit_problem(env, policy)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def run_episode(

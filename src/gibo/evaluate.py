@@ -466,7 +466,7 @@ def iteration_table(run_dir, calls: Optional[int] = None) -> str:
 def load_gp_units(run_dir) -> Dict[str, List[Dict[str, np.ndarray]]]:
     """Every unit file of a run (RL trials or synthetic objectives; offline caches skipped), grouped by the
     folder they sit in relative to `run_dir` ("." for RL trials, "dim8", "dim16", ... for synthetic runs)."""
-    from gibo.results import load_unit, unit_files
+    from gibo.results import DamagedUnit, read_unit, unit_files
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -474,9 +474,14 @@ def load_gp_units(run_dir) -> Dict[str, List[Dict[str, np.ndarray]]]:
     paths = [p for p in unit_files(run_dir) if not p.name.endswith(".offline.npz")]
     if not paths:
         raise FileNotFoundError(f"{run_dir}: no result files (*.npz)")
+    budget = run_budget(run_dir)
     groups: Dict[str, List[Dict[str, np.ndarray]]] = {}
     for path in paths:
-        groups.setdefault(path.parent.relative_to(run_dir).as_posix(), []).append(load_unit(path))
+        try:
+            unit = read_unit(path, ("params", "calls"), budget)
+        except DamagedUnit as error:
+            raise DamagedUnit(f"{error} (the run script with --resume --out-dir {run_dir} sets it aside and runs it again)") from None
+        groups.setdefault(path.parent.relative_to(run_dir).as_posix(), []).append(unit)
     return {name: groups[name] for name in sorted(groups, key=_natural_key)}
 
 
@@ -486,6 +491,7 @@ def _natural_key(name: str) -> list:
 
 
 def main(argv=None) -> int:
+    from gibo.results import DamagedUnit
     from gibo.synthetic_experiment import load_results
 
     parser = argparse.ArgumentParser(prog="python -m gibo.evaluate", description="Summaries and figures of saved runs.", epilog=PATHS_NOTE)
@@ -516,7 +522,7 @@ def main(argv=None) -> int:
             for group, units in groups.items():
                 name = args.run_dir if group == "." else f"{args.run_dir}/{group}"
                 sys.stdout.write(f"{name}: {len(units)} units\n{hyperparameter_table(units, args.calls)}\n")
-        except FileNotFoundError as error:  # its message names the path
+        except (FileNotFoundError, DamagedUnit) as error:  # its message names the path
             sys.exit(f"error: {error}")
         except ValueError as error:
             sys.exit(f"error: {args.run_dir}: {error}")
@@ -525,7 +531,7 @@ def main(argv=None) -> int:
         for run_dir in args.run_dirs:
             try:
                 sys.stdout.write(f"{run_dir}\n{iteration_table(run_dir, args.calls)}\n")
-            except FileNotFoundError as error:  # its message names the path
+            except (FileNotFoundError, DamagedUnit) as error:  # its message names the path
                 sys.exit(f"error: {error}")
         return 0
     if args.experiment == "synthetic-figures":
@@ -539,7 +545,10 @@ def main(argv=None) -> int:
         return 0
     all_results = {}
     for run_dir in args.run_dirs:
-        results = load_results(run_dir)
+        try:
+            results = load_results(run_dir)
+        except DamagedUnit as error:
+            sys.exit(f"error: {error}")
         if not results:
             sys.exit(f"error: {run_dir}: no results found")
         all_results[run_dir] = results

@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 
 from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
 from gibo.evaluate import run_budget, step_function
-from gibo.results import CONFIG_FILE, load_unit, unit_files
+from gibo.results import CONFIG_FILE, DamagedUnit, read_unit, unit_files
 
 logger = logging.getLogger("gibo.lqr")  # same name when run as python -m gibo.lqr
 
@@ -385,7 +385,8 @@ def load_lqr_run(run_dir: str | Path) -> tuple[list[np.ndarray], list[np.ndarray
 
     Raises:
         FileNotFoundError: ``run_dir`` or its trials are missing (one line naming the path).
-        ValueError: the run is not on ``lqr-v0`` or a trial file lacks ``params``/``calls``.
+        ValueError: the run is not on ``lqr-v0``, or a trial file is damaged (``DamagedUnit``: unreadable, without
+            ``params``/``calls``, more calls than the run's budget).
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -400,11 +401,12 @@ def load_lqr_run(run_dir: str | Path) -> tuple[list[np.ndarray], list[np.ndarray
     if not trial_files:
         raise FileNotFoundError(f"{run_dir}: no trial files ({TRIAL_PATTERN})")
     params_histories, calls = [], []
+    budget = run_budget(run_dir)
     for path in trial_files:
-        arrays = load_unit(path)
-        missing = {"params", "calls"} - set(arrays)
-        if missing:
-            raise ValueError(f"{path}: missing arrays {sorted(missing)}")
+        try:
+            arrays = read_unit(path, ("params", "calls"), budget)
+        except DamagedUnit as error:
+            raise DamagedUnit(f"{error} (run_rl_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)") from None
         params_histories.append(np.asarray(arrays["params"], dtype=np.float64))
         calls.append(np.asarray(arrays["calls"]))
     return params_histories, calls

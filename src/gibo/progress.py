@@ -1,8 +1,10 @@
 """Progress of long runs: a tqdm bar on a terminal, a log line at a steady interval otherwise.
 
-A run is a set of units (trials, objectives) of known call budgets. `Progress` counts the units done and
-the objective calls spent in the units still running (reported by `run_optimization` through
-`report_calls`, in this process or from Ray workers through a queue), with the best value seen so far.
+A run is a set of units (trials, objectives) of known call budgets. `Progress` counts the units done (and
+failed) and the objective calls that were made: those of finished units (as the runner reports them) and those
+spent so far in the units still running (reported by `run_optimization` through `report_calls`, in this process
+or from Ray workers through a queue), with the best value seen so far. A unit that failed counts the calls it
+reported before failing, not its budget.
 When stderr is not a terminal (a file, a pipe, CI) tqdm's redraws would pile up into one endless line;
 then one line is logged every `log_interval` seconds instead.
 """
@@ -62,12 +64,13 @@ class Progress:
 
     Example:
         >>> with Progress("gibo Swimmer-v5", units=3, calls_per_unit=2000) as progress:
-        ...     progress.calls("trial000", 250, best=312.0); progress.unit_done("trial000")
+        ...     progress.calls("trial000", 250, best=312.0); progress.unit_done("trial000", calls=2000)
     """
 
     def __init__(self, description: str, units: int, calls_per_unit: Optional[int] = None, enabled: bool = True, log_interval: float = 30.0):
         self.description, self.units, self.calls_per_unit = description, units, calls_per_unit
-        self.done = 0
+        self.done, self.failed = 0, 0
+        self.finished_calls = 0  # calls made by the units done
         self.running: Dict[str, int] = {}  # unit → calls spent, while it runs
         self.bests: Dict[str, float] = {}  # unit → best value reported, kept after the unit finishes
         self.enabled, self.log_interval = enabled, log_interval
@@ -87,11 +90,12 @@ class Progress:
             logger.info("%s: %s", self.description, self.status())
 
     def _spent(self) -> int:
-        finished = self.done * (self.calls_per_unit or 1)
-        return finished + (sum(self.running.values()) if self.calls_per_unit else 0)
+        if not self.calls_per_unit:
+            return self.done
+        return self.finished_calls + sum(self.running.values())
 
     def status(self) -> str:
-        parts = [f"{self.done}/{self.units} units"]
+        parts = [f"{self.done}/{self.units} units" + (f" ({self.failed} failed)" if self.failed else "")]
         if self.calls_per_unit:
             parts.append(f"{self._spent()}/{self.units * self.calls_per_unit} calls")
         if self.running:
@@ -111,9 +115,12 @@ class Progress:
             self.bests[unit] = best
         self._refresh()
 
-    def unit_done(self, unit: str) -> None:
-        self.running.pop(unit, None)
+    def unit_done(self, unit: str, calls: Optional[int] = None, failed: bool = False) -> None:
+        """`unit` ended; `calls`: the calls it made (default: the last count it reported, 0 if none)."""
+        reported = self.running.pop(unit, 0)
+        self.finished_calls += reported if calls is None else int(calls)
         self.done += 1
+        self.failed += bool(failed)
         self._refresh()
 
     def _refresh(self) -> None:

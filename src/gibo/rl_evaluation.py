@@ -5,7 +5,9 @@ After a run, every recorded iterate θ_t (raw-state parameters) is evaluated onc
 (no reward shift/scale, no state normalisation): R_t = return of one episode. The curve of a trial is
 the step function R(n) = R_t for the last iterate t finished within n calls; figures show mean ± std over
 trials. The offline rewards of a trial are cached beside its file (`trialNNN.offline.npz`) or in a cache
-directory, and recomputed when the trial file is newer than the cache.
+directory, and recomputed when the trial file has changed since (SHA-256 of its bytes). Trial files are checked
+when a run is loaded (a damaged one is one `EvaluationError` line); a damaged cache file is moved aside
+(`.damaged`) with a warning and recomputed.
 
 Example:
     >>> runs = load_runs(["configs/rl_experiment/swimmer/gibo.yaml", "configs/rl_experiment/swimmer/rs.yaml"])
@@ -30,7 +32,7 @@ import yaml
 from gibo.config import ExperimentConfig, load_experiment_config, parse_experiment_config
 from gibo.environment_api import make_env, offline_rewards
 from gibo.evaluate import step_function
-from gibo.results import CONFIG_FILE, load_unit, save_unit
+from gibo.results import CONFIG_FILE, DamagedUnit, check_arrays, read_unit, save_unit, set_aside
 from gibo.rl_experiment import build_policy, check_rl_config
 from gibo.runner import UnitsFailed, run_units
 
@@ -46,6 +48,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 TRIAL_PATTERN = "trial[0-9][0-9][0-9].npz"
 CACHE_SUFFIX = ".offline.npz"
 CACHE_VERSION = 2
+CACHE_ARRAYS = ("calls", "rewards", "seed", "eval_seed", "environment", "version", "trial_sha256")
 # Evaluation episodes use seeds disjoint from the ones the trial was optimised on (trial seed + offset).
 EVAL_SEED_OFFSET = 1_000_000
 
@@ -164,6 +167,7 @@ def load_run(config_path, run_dir=None, label: Optional[str] = None) -> RLRun:
         config = _saved_config(saved, run_dir)
     else:
         logger.warning("%s missing: evaluating with the policy of %s", saved, config_path)
+    _check_trials(trial_files, config, run_dir)
     return RLRun(config_path, config, run_dir, trial_files, label or default_label(config, config_path))
 
 
@@ -178,6 +182,7 @@ def load_saved_run(run_dir, label: Optional[str] = None) -> RLRun:
         raise EvaluationError(f"{saved}: not found (not a run directory of run_rl_experiment.py)")
     config = _saved_config(saved, run_dir)
     trial_files = _trial_files(run_dir, str(saved))
+    _check_trials(trial_files, config, run_dir)
     return RLRun(str(saved), config, run_dir, trial_files, label or METHOD_LABELS.get(config.method, config.method))
 
 
@@ -186,6 +191,19 @@ def _trial_files(run_dir: Path, source: str) -> List[Path]:
     if not trial_files:
         raise EvaluationError(f"{source}: no trials ({TRIAL_PATTERN}) in {run_dir}")
     return trial_files
+
+
+def _check_trials(trial_files: Sequence[Path], config: ExperimentConfig, run_dir: Path) -> None:
+    """Every trial file readable, with its arrays, within the run's budget; else one EvaluationError line."""
+    for path in trial_files:
+        _checked_trial(path, config.max_objective_calls, run_dir)
+
+
+def _checked_trial(path, budget: Optional[int], run_dir, raw: Optional[bytes] = None) -> Dict[str, np.ndarray]:
+    try:
+        return read_unit(io.BytesIO(raw) if raw is not None else path, ("params", "calls", "seed"), budget, source=path)
+    except DamagedUnit as error:
+        raise EvaluationError(f"{error} (run_rl_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)") from None
 
 
 def _saved_config(path: Path, run_dir: Path) -> ExperimentConfig:
@@ -234,11 +252,19 @@ def cache_file(trial_file: Path, cache_dir=None) -> Path:
 
 
 def _read_cache(path: Path, fingerprint: str, environment: str, eval_seed: int) -> Optional[OfflineCurve]:
+    """The cached curve when it is for this trial file, environment and seed; None when there is none or it
+    is stale. A damaged cache file is moved aside (`.damaged`) with a warning: it is then recomputed."""
     if not path.is_file():
         return None
     try:
-        data = load_unit(path)
-    except (OSError, ValueError):
+        data = read_unit(path)
+        if "version" in data and int(data["version"]) != CACHE_VERSION:
+            return None  # an older format: stale, not damaged
+        check_arrays(data, path, CACHE_ARRAYS)
+        if data["rewards"].shape != data["calls"].shape:
+            raise DamagedUnit(f"{path}: 'rewards' has shape {data['rewards'].shape}, expected one per iterate {data['calls'].shape}")
+    except DamagedUnit as error:
+        logger.warning("offline-reward cache %s; moved to %s, computing it again", error, set_aside(path).name)
         return None
     if (
         int(data.get("version", -1)) != CACHE_VERSION
@@ -254,10 +280,7 @@ def _read_trial(trial_file: Path) -> Tuple[Dict[str, np.ndarray], str]:
     """The trial's arrays and the SHA-256 of its bytes (one read): the cache is valid exactly as long as
     the trial file is unchanged."""
     raw = Path(trial_file).read_bytes()
-    trial = load_unit(io.BytesIO(raw))
-    for key in ("params", "calls", "seed"):
-        if key not in trial:
-            raise EvaluationError(f"{trial_file}: missing array '{key}' (not a trial of run_rl_experiment.py)")
+    trial = _checked_trial(trial_file, None, Path(trial_file).parent, raw)
     return trial, hashlib.sha256(raw).hexdigest()
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from gibo.config import ConfigError, ExperimentConfig, build_optimizer, config_to_dict, resolve_dimension
-from gibo.environment_api import EnvironmentObjective, make_env
+from gibo.environment_api import EnvironmentObjective, make_env, policy_fit_problem
 from gibo.loop import run_optimization
 from gibo.policy_parameterizations import MLP
+from gibo.results import DamagedUnit, read_unit
 
 try:  # registers lqr-v0 when the gym-lqr package is installed
     import gym_lqr  # noqa: F401
@@ -44,6 +45,32 @@ def trial_file(run_dir, trial: Trial) -> Path:
     return Path(run_dir) / f"{trial.name}.npz"
 
 
+# What every trial file holds (objective_values and the optimiser's diagnostics came later: not required).
+TRIAL_ARRAYS = ("params", "calls", "episode_timesteps", "episode_returns", "seed")
+
+
+def read_trial_file(path, budget: Optional[int] = None, trial: Optional[Trial] = None, source=None) -> dict:
+    """A trial file's arrays, checked (`read_unit`, plus: one return and one timestep count per episode, at
+    least as many episodes as recorded calls and at most `budget`, `trial`'s seed when given); `DamagedUnit`
+    otherwise. `path` may be a file object; `source` then names the file."""
+    name = source if source is not None else path
+    arrays = read_unit(path, TRIAL_ARRAYS, budget, source=name)
+    episodes = arrays["episode_returns"].shape
+    if len(episodes) != 1 or arrays["episode_timesteps"].shape != episodes or episodes[0] < int(arrays["calls"][-1]):
+        raise DamagedUnit(f"{name}: {episodes} episode returns and {arrays['episode_timesteps'].shape} timestep counts "
+                          f"for {int(arrays['calls'][-1])} calls")
+    if budget is not None and episodes[0] > budget:
+        raise DamagedUnit(f"{name}: {episodes[0]} episodes recorded, more than the run's budget of {budget}")
+    if trial is not None and int(arrays["seed"]) != trial.seed:
+        raise DamagedUnit(f"{name}: seed {int(arrays['seed'])} is not this trial's ({trial.seed}): a file of another run")
+    return arrays
+
+
+def check_trial(run_dir, config: ExperimentConfig, trial: Trial) -> None:
+    """For `run_units(check=...)`: `DamagedUnit` when the trial's file in `run_dir` cannot be used."""
+    read_trial_file(trial_file(run_dir, trial), config.max_objective_calls, trial)
+
+
 def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
     """Errors a user can make in an RL config that the schema cannot see."""
     prefix = f"{source}: " if source else ""
@@ -56,9 +83,19 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
     if config.method == "turbo" and config.mlp.state_normalization:
         raise ConfigError(f"{prefix}mlp.state_normalization: TuRBO searches a fixed box and never updates a state normaliser; set it to false")
     try:
-        make_env(config.environment_name).close()
+        env = make_env(config.environment_name)
     except ValueError as error:  # unknown id: fail before any result directory is made
         raise ConfigError(f"{prefix}environment_name: {error}") from None
+    try:  # the policy must fit the environment: found here, not inside every trial
+        try:
+            policy = build_policy(config, env)
+        except ValueError as error:
+            raise ConfigError(f"{prefix}mlp: {error}") from None
+        problem = policy_fit_problem(env, policy)
+        if problem is not None:
+            raise ConfigError(f"{prefix}mlp.layers: the policy does not fit the environment: {problem}")
+    finally:
+        env.close()
 
 
 def build_policy(config: ExperimentConfig, env: gym.Env) -> MLP:
@@ -134,14 +171,12 @@ def config_record(config: ExperimentConfig) -> dict:
 
 def trial_summary(run_dir, todo: List[Trial]) -> str:
     """One line per trial of a finished run: calls, best episode return (and its call), median of the last 10 %."""
-    from gibo.results import load_unit
-
     rows = [f"{'trial':<9}{'calls':>7}{'best return':>14}{'at call':>9}{'last 10 % median':>18}"]
     for trial in todo:
         path = trial_file(run_dir, trial)
         if not path.is_file():
             continue
-        returns = load_unit(path)["episode_returns"]
+        returns = read_trial_file(path, trial=trial)["episode_returns"]
         tail = returns[-max(1, len(returns) // 10):]
         best = int(np.argmax(returns))
         rows.append(f"{trial.name:<9}{len(returns):>7d}{returns[best]:>14.6g}{best + 1:>9d}{np.median(tail):>18.6g}")

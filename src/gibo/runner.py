@@ -3,7 +3,8 @@
 Units run one after another in this process (`workers=1`), or side by side as Ray tasks: on a local
 Ray instance with `workers` CPUs, or on an existing cluster (`ray_address`). Either way the driver
 writes every result with `save_unit` the moment it arrives, so an interrupted run keeps every finished
-unit, and units whose file exists are skipped (resume).
+unit, and units whose file exists are skipped (resume) once their file passes the caller's check: a damaged
+file (truncated, overwritten, not this unit's) is moved aside to `<name>.damaged` and the unit runs again.
 
 A unit that raises (or whose Ray worker dies) does not take the others with it: its error is logged
 with the unit's name and the run ends with `UnitsFailed` listing every failed unit.
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 from gibo.progress import Progress, reporting, throttled
-from gibo.results import save_unit
+from gibo.results import DamagedUnit, save_unit, set_aside
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def run_units(
     workers: int = 1,
     ray_address: Optional[str] = None,
     calls_per_unit: Optional[int] = None,
+    check: Optional[Callable[[object], object]] = None,
 ) -> List[Path]:
     """Run every unit whose result file is missing; save its arrays with `save_unit`; return all unit files.
 
@@ -82,7 +84,11 @@ def run_units(
             unless `ray_address`; with an address it caps the units in flight, otherwise the cluster's
             CPUs do).
         ray_address: an existing Ray cluster (e.g. "auto" or "ray://head:10001").
-        calls_per_unit: each unit's call budget: progress then counts the calls spent inside running units.
+        calls_per_unit: each unit's call budget: progress then counts calls, those of running units as they
+            report them and those of a finished unit as the last entry of its `calls` array.
+        check: unit → anything; reads the unit's existing file and raises `DamagedUnit` when it cannot be used
+            (e.g. `read_unit` with the arrays and budget it must have). Such a file is moved aside (`set_aside`),
+            named in one warning line, and the unit runs again. None: an existing file counts as done.
     Raises:
         UnitsFailed: after every other unit finished, when some raised.
         RayUnavailable: Ray is needed but not installed, or `ray_address` cannot be reached.
@@ -90,7 +96,7 @@ def run_units(
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    todo = [u for u in units if not path_of(u).is_file()]
+    todo = [u for u in units if not _done(u, path_of, name_of, check)]
     if len(todo) < len(units):
         logger.info("%d of %d units already done; running the other %d", len(units) - len(todo), len(units), len(todo))
     failures: Dict[str, str] = {}
@@ -103,6 +109,31 @@ def run_units(
     if failures:
         raise UnitsFailed(failures)
     return [path_of(u) for u in units]
+
+
+def _done(unit, path_of, name_of, check) -> bool:
+    """Whether `unit`'s file exists and passes `check`; a damaged one is moved aside (and the unit is not done)."""
+    path = path_of(unit)
+    if not path.is_file():
+        return False
+    if check is None:
+        return True
+    try:
+        check(unit)
+    except DamagedUnit as error:
+        aside = set_aside(path)
+        logger.warning("unit %s: %s; moved to %s, running it again", name_of(unit), error, aside.name)
+        return False
+    return True
+
+
+def _calls_made(arrays: dict) -> Optional[int]:
+    """The calls a finished unit's arrays record (last entry of `calls`), None without a `calls` array."""
+    calls = arrays.get("calls") if isinstance(arrays, dict) else None
+    try:
+        return int(calls[-1]) if calls is not None and len(calls) else None
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def failure_file(path: Path) -> Path:
@@ -140,9 +171,10 @@ def _run_in_process(todo, run_unit, path_of, name_of, bar: Progress, failures) -
                 arrays = run_unit(unit)
         except Exception as error:  # one unit's failure must not lose the others
             _record_failure(failures, name, error, path_of(unit))
+            bar.unit_done(name, failed=True)
         else:
             _save(path_of(unit), arrays)
-        bar.unit_done(name)
+            bar.unit_done(name, calls=_calls_made(arrays))
 
 
 def _run_single_threaded(run_unit, unit, name: str, queue) -> dict:
@@ -193,9 +225,10 @@ def _run_on_ray(todo, run_unit, path_of, name_of, bar: Progress, failures, worke
             arrays = ray.get(ref)
         except Exception as error:  # RayTaskError (unit raised), WorkerCrashedError, ...
             _record_failure(failures, name_of(unit), error, path_of(unit))
+            bar.unit_done(name_of(unit), failed=True)
         else:
             _save(path_of(unit), arrays)
-        bar.unit_done(name_of(unit))
+            bar.unit_done(name_of(unit), calls=_calls_made(arrays))
 
     try:
         run_unit_ref = ray.put(run_unit)  # shipped once, not with every task

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from gibo.config import (
     resolve_dimension,
 )
 from gibo.loop import run_optimization
-from gibo.results import load_unit, save_unit
+from gibo.results import DamagedUnit, read_unit, save_unit
 from gibo.synthetic_functions import SyntheticDataset, generate_dataset
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,30 @@ def unit_file(run_dir, unit: SyntheticUnit) -> Path:
     return Path(run_dir) / f"dim{unit.D}" / f"objective{unit.index:03d}.npz"
 
 
+# What every unit file holds (diagnostics such as gp_lengthscale depend on the method and are not required).
+UNIT_ARRAYS = ("params", "calls", "values", "f_star", "seed")
+
+
+def read_unit_file(path, budget: Optional[int] = None, unit: Optional[SyntheticUnit] = None) -> dict:
+    """A unit file's arrays, checked (`read_unit`, plus: `values` per iterate, `D` columns of `params` for the
+    `dimD` folder it sits in, and `unit`'s seed when given); `DamagedUnit` otherwise."""
+    arrays = read_unit(path, UNIT_ARRAYS, budget)
+    folder = Path(path).parent.name
+    D = unit.D if unit is not None else int(folder[3:]) if folder.startswith("dim") and folder[3:].isdigit() else None
+    if D is not None and arrays["params"].shape[1] != D:
+        raise DamagedUnit(f"{path}: 'params' has {arrays['params'].shape[1]} columns, expected D = {D}")
+    if arrays["values"].shape != arrays["calls"].shape:
+        raise DamagedUnit(f"{path}: 'values' has shape {arrays['values'].shape}, expected one value per iterate {arrays['calls'].shape}")
+    if unit is not None and int(arrays["seed"]) != unit.seed:
+        raise DamagedUnit(f"{path}: seed {int(arrays['seed'])} is not this unit's ({unit.seed}): a file of another run")
+    return arrays
+
+
+def check_unit(run_dir, config: ExperimentConfig, unit: SyntheticUnit) -> None:
+    """For `run_units(check=...)`: `DamagedUnit` when the unit's file in `run_dir` cannot be used."""
+    read_unit_file(unit_file(run_dir, unit), config.max_objective_calls, unit)
+
+
 def check_synthetic_config(config: ExperimentConfig, source: str = "") -> None:
     """Refuse a config of the RL experiments (it would run here and ignore its environment and policy)."""
     rl_keys = [k for k in ("environment_name", "mlp", "trials") if k in config.model_fields_set and getattr(config, k) is not None]
@@ -134,14 +158,18 @@ def run_unit(config: ExperimentConfig, data_config: SyntheticDataConfig, unit: S
 
 def load_results(run_dir) -> dict:
     """{D: {"values": list of `T_i+1` arrays, "calls": list of arrays, "f_star": `n` array, "budget": the run's
-    max_objective_calls or None}} from a run directory."""
+    max_objective_calls or None}} from a run directory. Every file is checked (`read_unit_file`): a damaged
+    one raises `DamagedUnit`, one line that names it and the command that runs it again."""
     from gibo.evaluate import run_budget
 
     budget = run_budget(run_dir)
     results: dict = {}
     for path in sorted(Path(run_dir).glob("dim*/objective*.npz")):
         D = int(path.parent.name[3:])
-        unit = load_unit(path)
+        try:
+            unit = read_unit_file(path, budget)
+        except DamagedUnit as error:
+            raise DamagedUnit(f"{error} (run_synthetic_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)") from None
         entry = results.setdefault(D, {"values": [], "calls": [], "f_star": [], "budget": budget})
         entry["values"].append(unit["values"])
         entry["calls"].append(unit["calls"])
