@@ -78,8 +78,9 @@ def default_options(method: str, D: int, bounded: bool) -> dict:
     window of N_max = 5D points is full, as in the paper's learned set, which knew its objectives' scale from
     its priors), on standardised values, under priors in unit coordinates: lengthscales around 0.5 (gamma,
     interval [0.01, 10]), outputscale around 1 and noise variance around 0.05 of the window's variance;
-    the δ-box of half-width 0.1 (a tenth of the box's side), D samples per iteration, a normalised gradient
-    step of 0.5 lengthscales, and θ kept inside the bounds. CMA-ES: σ0 = 0.2 (pycma's advice: the optimum
+    the δ-box of half-width 0.1 (a tenth of the box's side) and θ kept inside the bounds. GIBO: ⌈D/2⌉
+    samples per iteration and a normalised gradient step of 0.25 lengthscales; MPD: D samples and its walk
+    (steps of 0.01) at most 100 steps long, one side of the box. CMA-ES: σ0 = 0.2 (pycma's advice: the optimum
     within x0 ± 3σ0), bounds handed to pycma. ARS: step 0.02, exploration noise 0.02, 1 + D // 8 directions,
     scaled by the rewards' std. Vanilla BO: as GIBO's model without the window; TuRBO: its own defaults (it
     standardises and fits on its own).
@@ -106,7 +107,9 @@ def default_options(method: str, D: int, bounded: bool) -> dict:
             "min_points_for_fit": D + 1,
         }
         if method == "gibo":
-            options.update(optimizer_torch_config={"lr": 0.5}, normalize_gradient=True)
+            options.update(max_samples_per_iteration=max(1, (D + 1) // 2), optimizer_torch_config={"lr": 0.25}, normalize_gradient=True)
+        else:
+            options.update(max_walk_steps=100)
         if bounded:
             options.update(bounds=unit_box, clip_to_bounds=True)
         return options
@@ -407,6 +410,7 @@ class AskTell:
         }
         content["sha256"] = _digest(content)
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(content, indent=1) + "\n")
         os.replace(tmp, path)
@@ -552,7 +556,7 @@ def minimize(
 
 
 def _optimize(f, x0, budget, method, direction, seed, bounds, scale, progress, options) -> Result:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     run = AskTell(method, x0, budget, seed=seed, bounds=bounds, scale=scale, direction=direction, **options)
     show = sys.stderr.isatty() if progress is None else progress
