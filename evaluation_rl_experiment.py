@@ -30,19 +30,48 @@ logger = logging.getLogger("evaluation_rl_experiment")
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=PATHS_NOTE)
-    parser.add_argument("--figure", "-path", "--path", dest="figure", metavar="FILE", help="figure file to write (.pdf, .png, ...; -path is the paper's spelling); without it only the tables are logged")
-    parser.add_argument("--configs", "-cs", nargs="+", required=True, help="experiment config YAML files, one curve each (-cs is the paper's spelling)")
-    parser.add_argument("--out-dirs", nargs="+", help="result directories, one per config (default: each config's out_dir)")
+    parser.add_argument(
+        "--figure",
+        "-path",
+        "--path",
+        dest="figure",
+        metavar="FILE",
+        help="figure file to write (.pdf, .png, ...; -path is the paper's spelling); without it only the tables are logged",
+    )
+    parser.add_argument(
+        "--configs",
+        "-cs",
+        nargs="+",
+        required=True,
+        help="experiment config YAML files, one curve each (-cs is the paper's spelling)",
+    )
+    parser.add_argument(
+        "--out-dirs", nargs="+", help="result directories, one per config (default: each config's out_dir)"
+    )
     parser.add_argument("--labels", nargs="+", help="legend labels, one per config (default: method and config name)")
     parser.add_argument("--title", help="figure title (default: the environment)")
     parser.add_argument("--report-calls", type=int, nargs="+", help="call counts of the logged mean ± std table")
-    parser.add_argument("--max-calls", type=int, metavar="N", help="consider the first N calls only: x-axis limit and default table columns (default: the largest budget)")
-    parser.add_argument("--threshold", type=float, help="dashed reward line (default: the paper's threshold for the environment)")
+    parser.add_argument(
+        "--max-calls",
+        type=int,
+        metavar="N",
+        help="consider the first N calls only: x-axis limit and default table columns (default: the largest budget)",
+    )
+    parser.add_argument(
+        "--threshold", type=float, help="dashed reward line (default: the paper's threshold for the environment)"
+    )
     parser.add_argument("--no-threshold", action="store_true", help="draw no threshold line")
     parser.add_argument("--cache-dir", help="keep the offline-reward cache here instead of beside the trials")
     parser.add_argument("--refresh", action="store_true", help="re-evaluate every trial, ignoring the cache")
-    parser.add_argument("--workers", type=int, default=1, help="trials evaluated at once: 1 in this process, more on local Ray (default 1)")
-    parser.add_argument("--ray-address", help="evaluate on this Ray cluster (e.g. auto); --workers then caps how many run at once")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="trials evaluated at once: 1 in this process, more on local Ray (default 1)",
+    )
+    parser.add_argument(
+        "--ray-address", help="evaluate on this Ray cluster (e.g. auto); --workers then caps how many run at once"
+    )
     add_verbosity(parser)
     args = parser.parse_args(argv)
     if args.workers < 1:
@@ -51,8 +80,13 @@ def main(argv=None) -> int:
 
     try:
         results = evaluate_configs(
-            args.configs, args.out_dirs, args.labels, cache_dir=args.cache_dir, refresh=args.refresh,
-            workers=args.workers, ray_address=args.ray_address,
+            args.configs,
+            args.out_dirs,
+            args.labels,
+            cache_dir=args.cache_dir,
+            refresh=args.refresh,
+            workers=args.workers,
+            ray_address=args.ray_address,
         )
         environments = sorted({r.run.environment for r in results})
         if len(environments) > 1:
@@ -67,7 +101,9 @@ def main(argv=None) -> int:
         sys.exit(f"error: {error}")
 
     calls = args.report_calls or default_report_calls(args.max_calls or max(r.max_calls for r in results))
-    logger.info("offline reward, mean ± std over trials (%s):\n%s", ", ".join(environments), summary_table(results, calls))
+    logger.info(
+        "offline reward, mean ± std over trials (%s):\n%s", ", ".join(environments), summary_table(results, calls)
+    )
     if threshold is not None:
         logger.info("\n%s", threshold_table(results, threshold))
     if args.figure:

@@ -42,7 +42,9 @@ def main(argv=None) -> int:
                 if path.is_file():
                     saved = yaml.safe_load(record_path.read_text()) if record_path.is_file() else None
                     if saved != record:
-                        sys.exit(f"error: {path.resolve()}: exists and was generated with a different data config; choose another out_dir")
+                        sys.exit(
+                            f"error: {path.resolve()}: exists and was generated with a different data config; choose another out_dir"
+                        )
                     logger.info("%s exists with this config; kept", path)
                     for i in range(data_config.num_objectives):
                         progress.unit_done(f"dim{D}/{i}")
@@ -51,7 +53,13 @@ def main(argv=None) -> int:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 dataset.save(path)
                 record_path.write_text(yaml.safe_dump(record, sort_keys=False))
-                logger.info("D=%d: %d objectives (%s sampler) written to %s", D, dataset.num_objectives, dataset.sampler, path.resolve())
+                logger.info(
+                    "D=%d: %d objectives (%s sampler) written to %s",
+                    D,
+                    dataset.num_objectives,
+                    dataset.sampler,
+                    path.resolve(),
+                )
     except OSError as error:
         sys.exit(f"error: {error.filename or data_config.out_dir}: cannot write the data ({error.strerror or error})")
     except KeyboardInterrupt:

@@ -47,7 +47,9 @@ def main(argv=None) -> int:
 
     with claimed as run_dir:  # the directory's lock is held until the run ends
         todo = trials(config)
-        logger.info("%s on %s, %d trial(s); results in %s", config.method, config.environment_name, len(todo), run_dir.resolve())
+        logger.info(
+            "%s on %s, %d trial(s); results in %s", config.method, config.environment_name, len(todo), run_dir.resolve()
+        )
         try:
             run_units(
                 todo,
@@ -73,7 +75,9 @@ def main(argv=None) -> int:
         if config.environment_name in LQR_ENV_IDS:
             next_step = f"stability and relative cost: python -m gibo.lqr figures {run_dir} --figure lqr.pdf"
         else:
-            out_dirs = f" --out-dirs {run_dir}" if args.out_dir or str(run_dir) != str(config.out_dir).rstrip("/") else ""
+            out_dirs = (
+                f" --out-dirs {run_dir}" if args.out_dir or str(run_dir) != str(config.out_dir).rstrip("/") else ""
+            )
             next_step = f"offline evaluation: python evaluation_rl_experiment.py -cs {args.config}{out_dirs}"
         logger.info("results written to %s; %s", run_dir.resolve(), next_step)
     return 0

@@ -19,7 +19,16 @@ from gibo.config import ConfigError, load_data_config, load_experiment_config
 from gibo.evaluate import format_summary, summarize_synthetic
 from gibo.results import DamagedUnit, claim_run_dir
 from gibo.runner import RayUnavailable, UnitsFailed, run_units
-from gibo.synthetic_experiment import check_synthetic_config, check_unit, config_record, data_file, load_results, run_unit, unit_file, units
+from gibo.synthetic_experiment import (
+    check_synthetic_config,
+    check_unit,
+    config_record,
+    data_file,
+    load_results,
+    run_unit,
+    unit_file,
+    units,
+)
 
 logger = logging.getLogger("run_synthetic_experiment")
 
@@ -27,7 +36,12 @@ logger = logging.getLogger("run_synthetic_experiment")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=PATHS_NOTE)
     parser.add_argument("-c", "--config", required=True, help="experiment (method) config YAML")
-    parser.add_argument("-cd", "--data-config", required=True, help="data config YAML (as given to generate_data_synthetic_functions.py)")
+    parser.add_argument(
+        "-cd",
+        "--data-config",
+        required=True,
+        help="data config YAML (as given to generate_data_synthetic_functions.py)",
+    )
     add_run_options(parser, "objectives")
     args = parser.parse_args(argv)
     check_run_options(parser, args)
@@ -43,19 +57,31 @@ def main(argv=None) -> int:
         for D in data_config.dimensions:
             path = data_file(data_config, D)
             if not path.is_file():
-                raise ConfigError(f"{path.resolve()}: data file not found; run generate_data_synthetic_functions.py -c {args.data_config}")
+                raise ConfigError(
+                    f"{path.resolve()}: data file not found; run generate_data_synthetic_functions.py -c {args.data_config}"
+                )
         claimed = claim_run_dir(config.out_dir, config_record(config, data_config), resume=args.resume)
     except (ConfigError, ValueError) as error:
         sys.exit(f"error: {error}")
 
     with claimed as run_dir:  # the directory's lock is held until the run ends
         todo = units(config, data_config)
-        logger.info("%s on %d objectives (dims %s); results in %s", config.method, len(todo), data_config.dimensions, run_dir.resolve())
+        logger.info(
+            "%s on %d objectives (dims %s); results in %s",
+            config.method,
+            len(todo),
+            data_config.dimensions,
+            run_dir.resolve(),
+        )
         try:
             run_units(
                 todo,
                 # absolute data path: Ray workers on other nodes need not share the driver's working directory
-                functools.partial(run_unit, config, data_config.model_copy(update={"out_dir": str(Path(data_config.out_dir).resolve())})),
+                functools.partial(
+                    run_unit,
+                    config,
+                    data_config.model_copy(update={"out_dir": str(Path(data_config.out_dir).resolve())}),
+                ),
                 path_of=functools.partial(unit_file, run_dir),
                 name_of=lambda u: u.name,
                 description=config.method,
@@ -72,7 +98,11 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             interrupted(f"finished units are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
         (run_dir / "summary.json").write_text(summary.to_json())
-        logger.info("mean normalised error (f* - best J so far)/f* after %s calls:\n%s", ", ".join(map(str, summary.calls)), format_summary(summary))
+        logger.info(
+            "mean normalised error (f* - best J so far)/f* after %s calls:\n%s",
+            ", ".join(map(str, summary.calls)),
+            format_summary(summary),
+        )
         logger.info("results written to %s", run_dir.resolve())
     return 0
 

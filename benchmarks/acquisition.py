@@ -38,10 +38,17 @@ def per_candidate_reference(model: DerivativeExactGPSEModel, theta: torch.Tensor
 def make_model(D: int, N: int) -> DerivativeExactGPSEModel:
     g = torch.Generator().manual_seed(D)
     model = DerivativeExactGPSEModel(D, N_max=N)
-    model.initialize(**{"covar_module.base_kernel.lengthscale": 0.2 + 0.2 * torch.rand(D, generator=g, dtype=torch.float64),
-                        "covar_module.outputscale": 1.0, "likelihood.noise": 0.01})
-    model.append_train_data(0.5 + 0.2 * (torch.rand(N, D, generator=g, dtype=torch.float64) - 0.5),
-                            torch.randn(N, generator=g, dtype=torch.float64))
+    model.initialize(
+        **{
+            "covar_module.base_kernel.lengthscale": 0.2 + 0.2 * torch.rand(D, generator=g, dtype=torch.float64),
+            "covar_module.outputscale": 1.0,
+            "likelihood.noise": 0.01,
+        }
+    )
+    model.append_train_data(
+        0.5 + 0.2 * (torch.rand(N, D, generator=g, dtype=torch.float64) - 0.5),
+        torch.randn(N, generator=g, dtype=torch.float64),
+    )
     return model
 
 
@@ -60,7 +67,9 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); best of {args.repeats} runs, {args.candidates} candidates, N = 5D")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); best of {args.repeats} runs, {args.candidates} candidates, N = 5D"
+    )
     print(f"{'D':>4} {'N':>4} {'per-candidate [ms]':>19} {'batched [ms]':>13} {'speed-up':>9} {'max |diff|':>11}")
     with torch.no_grad():
         for D in args.dims:

@@ -109,7 +109,11 @@ class DoublePendulum(Problem):
         return lambda x: self.episode(x, int(rng.integers(2**31)))
 
 
-PROBLEMS: Dict[str, Callable[[], Problem]] = {"rosenbrock10": Rosenbrock, "quadratic30": Quadratic, "pendulum": DoublePendulum}
+PROBLEMS: Dict[str, Callable[[], Problem]] = {
+    "rosenbrock10": Rosenbrock,
+    "quadratic30": Quadratic,
+    "pendulum": DoublePendulum,
+}
 FRACTIONS = (0.25, 0.5, 1.0)
 
 
@@ -135,8 +139,14 @@ def run_one(args) -> dict:
     wall = time.perf_counter() - start
     for fr in FRACTIONS:  # a run that ended early (it cannot here, but be safe) keeps its last value
         values.setdefault(fr, problem.true_value(run.incumbent))
-    return {"problem": problem_name, "method": method, "seed": seed, "values": values, "wall_s": wall,
-            "x0_value": problem.true_value(problem.x0)}
+    return {
+        "problem": problem_name,
+        "method": method,
+        "seed": seed,
+        "values": values,
+        "wall_s": wall,
+        "x0_value": problem.true_value(problem.x0),
+    }
 
 
 def main(argv=None) -> int:
@@ -155,7 +165,11 @@ def main(argv=None) -> int:
             runs = pool.map(run_one, jobs, chunksize=1)
     else:
         runs = [run_one(job) for job in jobs]
-    print(f"{'problem':<14}{'method':<8}{'x0':>10}" + "".join(f"{f'{int(fr * 100)} %':>22}" for fr in FRACTIONS) + f"{'s / run':>10}")
+    print(
+        f"{'problem':<14}{'method':<8}{'x0':>10}"
+        + "".join(f"{f'{int(fr * 100)} %':>22}" for fr in FRACTIONS)
+        + f"{'s / run':>10}"
+    )
     for p in args.problems:
         for m in args.methods:
             rows = [r for r in runs if r["problem"] == p and r["method"] == m]

@@ -33,7 +33,13 @@ import torch
 import yaml
 
 from gibo.acquisition_function import GradientInformation, optimize_gradient_information
-from gibo.config import load_data_config, load_experiment_config, model_kwargs, parse_experiment_config, resolve_dimension
+from gibo.config import (
+    load_data_config,
+    load_experiment_config,
+    model_kwargs,
+    parse_experiment_config,
+    resolve_dimension,
+)
 from gibo.model import DerivativeExactGPSEModel
 from gibo.results import load_unit, unit_files
 from gibo.runner import run_units
@@ -59,7 +65,9 @@ def load() -> str:
 def full_model(D: int, N_max: int, seed: int = 0):
     """A model built as the learned-hypers config builds it, holding N_max points around θ = 0.5·1."""
     resolved = resolve_dimension(load_experiment_config(LEARNED), D)
-    model = DerivativeExactGPSEModel(D, N_max=N_max, dtype=torch.float64, **model_kwargs(resolved.optimizer_config.model_config_))
+    model = DerivativeExactGPSEModel(
+        D, N_max=N_max, dtype=torch.float64, **model_kwargs(resolved.optimizer_config.model_config_)
+    )
     model.initialize(**{"likelihood.noise": NOISE})
     generator = torch.Generator().manual_seed(seed)
     theta = torch.full((D,), 0.5, dtype=torch.float64)
@@ -97,16 +105,23 @@ def cost_per_iteration(D: int, N_max: int, M: int, repeats: int) -> dict:
 
     t_fit = np.mean([timed(fit) for _ in range(repeats)], axis=0)
     n_acq = min(M, repeats)
-    t_acq = np.mean([timed(lambda: optimize_gradient_information(GradientInformation(model, theta), box)) for _ in range(n_acq)], axis=0)
+    t_acq = np.mean(
+        [timed(lambda: optimize_gradient_information(GradientInformation(model, theta), box)) for _ in range(n_acq)],
+        axis=0,
+    )
     parts = {"update": (M + 1) * t_append + t_posterior, "fit": t_fit, "acq": M * t_acq}
     total = sum(parts.values())
     wall = {name: t[0] for name, t in parts.items()}
-    return dict(D=D, N_max=N_max, M=M, n_acq=n_acq, **wall, total=total[0], cpu=total[1], dominant=max(wall, key=wall.get))
+    return dict(
+        D=D, N_max=N_max, M=M, n_acq=n_acq, **wall, total=total[0], cpu=total[1], dominant=max(wall, key=wall.get)
+    )
 
 
 def print_cost_table(rows, title: str) -> None:
     print(f"\n{title}")
-    print(f"{'D':>5} {'N_max':>6} {'M':>4} {'update s':>10} {'fit s':>9} {'acq s':>9} {'acq timed':>9} {'total s':>9} {'CPU s':>9}  dominant (share)")
+    print(
+        f"{'D':>5} {'N_max':>6} {'M':>4} {'update s':>10} {'fit s':>9} {'acq s':>9} {'acq timed':>9} {'total s':>9} {'CPU s':>9}  dominant (share)"
+    )
     for r in rows:
         share = r[r["dominant"]] / r["total"]
         print(
@@ -117,7 +132,9 @@ def print_cost_table(rows, title: str) -> None:
 
 
 def run_cost(args) -> None:
-    print(f"(a) seconds per GIBO iteration (wall; CPU s = the total's CPU time), M = D acquisition optimisations; one torch thread; {load()}")
+    print(
+        f"(a) seconds per GIBO iteration (wall; CPU s = the total's CPU time), M = D acquisition optimisations; one torch thread; {load()}"
+    )
     cost_per_iteration(2, 10, 2, 1)  # warm-up: first calls pay for lazy imports and caches
     rows = []
     for D in args.dims:
@@ -153,7 +170,11 @@ def run_workers(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data_yaml = tmp / "data.yaml"
-        data_yaml.write_text(yaml.safe_dump(dict(out_dir=str(tmp / "data"), dimensions=[args.dim], num_objectives=args.units, num_samples=256)))
+        data_yaml.write_text(
+            yaml.safe_dump(
+                dict(out_dir=str(tmp / "data"), dimensions=[args.dim], num_objectives=args.units, num_samples=256)
+            )
+        )
         data_config = load_data_config(data_yaml)
         data_file(data_config, args.dim).parent.mkdir(parents=True)
         generate_data(data_config, args.dim).save(data_file(data_config, args.dim))
@@ -161,11 +182,19 @@ def run_workers(args) -> None:
         raw["max_objective_calls"] = args.calls
         config = parse_experiment_config(raw, str(FIXED))
         todo = units(config, data_config)
-        print(f"\n(b) {len(todo)} units: GIBO (fixed hyperparameters) on synthetic objectives, D = {args.dim}, {args.calls} calls each")
+        print(
+            f"\n(b) {len(todo)} units: GIBO (fixed hyperparameters) on synthetic objectives, D = {args.dim}, {args.calls} calls each"
+        )
 
         def run(directory: Path, workers: int) -> float:
             start = time.perf_counter()
-            run_units(todo, functools.partial(run_unit, config, data_config), functools.partial(unit_file, directory), progress=False, workers=workers)
+            run_units(
+                todo,
+                functools.partial(run_unit, config, data_config),
+                functools.partial(unit_file, directory),
+                progress=False,
+                workers=workers,
+            )
             return time.perf_counter() - start
 
         serial, parallel, startup = [], [], []
@@ -181,12 +210,22 @@ def run_workers(args) -> None:
                 parallel.append(startup[-1] + run(tmp / f"ray{r}", 2))
             finally:
                 ray.shutdown()
-            print(f"round {r + 1}: 2 workers {parallel[-1]:.1f} s (Ray start-up {startup[-1]:.1f} s); {load()}", flush=True)
-        same = all(identical(tmp / "serial0", tmp / d) for d in [f"serial{r}" for r in range(1, args.rounds)] + [f"ray{r}" for r in range(args.rounds)])
+            print(
+                f"round {r + 1}: 2 workers {parallel[-1]:.1f} s (Ray start-up {startup[-1]:.1f} s); {load()}",
+                flush=True,
+            )
+        same = all(
+            identical(tmp / "serial0", tmp / d)
+            for d in [f"serial{r}" for r in range(1, args.rounds)] + [f"ray{r}" for r in range(args.rounds)]
+        )
         best_serial, best_parallel = min(serial), min(parallel)
         best_startup = startup[int(np.argmin(parallel))]
-        print(f"1 worker: {best_serial:.1f} s   2 workers: {best_parallel:.1f} s (of which Ray start-up {best_startup:.1f} s)")
-        print(f"ratio 2 workers / 1 worker = {best_parallel / best_serial:.2f} (target <= 0.65); without start-up {(best_parallel - best_startup) / best_serial:.2f}")
+        print(
+            f"1 worker: {best_serial:.1f} s   2 workers: {best_parallel:.1f} s (of which Ray start-up {best_startup:.1f} s)"
+        )
+        print(
+            f"ratio 2 workers / 1 worker = {best_parallel / best_serial:.2f} (target <= 0.65); without start-up {(best_parallel - best_startup) / best_serial:.2f}"
+        )
         print(f"result files identical: {same}")
 
 
@@ -194,13 +233,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["cost", "workers", "all"], default="all")
     parser.add_argument("--dims", type=int, nargs="+", default=[4, 16, 36, 64, 128])
-    parser.add_argument("--repeats", type=int, default=3, help="timings per part (acquisition: at most this many optimisations)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timings per part (acquisition: at most this many optimisations)"
+    )
     parser.add_argument("--nmax-dim", type=int, default=16, help="D of the N_max sweep")
     parser.add_argument("--nmax", type=int, nargs="+", default=[16, 32, 80, 160, 320, 640])
     parser.add_argument("--units", type=int, default=4)
-    parser.add_argument("--dim", type=int, default=16, help="D of the workers benchmark (units of ~25 s on 2 cores; at D = 8 a unit lasts ~16 s and Ray's ~5 s start-up plus ~3 s of imports per worker weigh more)")
-    parser.add_argument("--calls", type=int, default=300, help="objective calls per unit in the workers benchmark (the paper's budget; fewer calls leave Ray's fixed start-up cost unamortised)")
-    parser.add_argument("--rounds", type=int, default=1, help="alternating 1-worker / 2-worker rounds; the best of each is compared")
+    parser.add_argument(
+        "--dim",
+        type=int,
+        default=16,
+        help="D of the workers benchmark (units of ~25 s on 2 cores; at D = 8 a unit lasts ~16 s and Ray's ~5 s start-up plus ~3 s of imports per worker weigh more)",
+    )
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=300,
+        help="objective calls per unit in the workers benchmark (the paper's budget; fewer calls leave Ray's fixed start-up cost unamortised)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternating 1-worker / 2-worker rounds; the best of each is compared"
+    )
     parser.add_argument("--verbose", action="store_true", help="print each D's row as it finishes")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -42,8 +42,12 @@ def main(argv=None) -> int:
                 (dataset.f_star[i] - ascend(dataset.objective(i), D, args.steps, args.step_size)) / dataset.f_star[i]
                 for i in range(dataset.num_objectives)
             ]
-            logging.info("D=%d: normalised error of exact gradient ascent: mean %.4f (per objective %s)",
-                         D, np.mean(errors), np.round(errors, 3).tolist())
+            logging.info(
+                "D=%d: normalised error of exact gradient ascent: mean %.4f (per objective %s)",
+                D,
+                np.mean(errors),
+                np.round(errors, 3).tolist(),
+            )
     except (ConfigError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
     return 0

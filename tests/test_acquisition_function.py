@@ -64,7 +64,9 @@ def paper_reduction(model, theta, Z):
     """tr(G K⁻¹ Gᵀ) over X ∪ Z with G_i = −(θ_i − x_i) / l_i · k(θ, x): the variance reduction as the paper's
     published runs computed it (l_i where the derivative of the SE kernel has l_i²), written out directly."""
     X = torch.cat([model.train_x, Z])
-    lengthscale, outputscale, noise = (v.detach() for v in (model.lengthscale.reshape(-1), model.outputscale, model.noise))
+    lengthscale, outputscale, noise = (
+        v.detach() for v in (model.lengthscale.reshape(-1), model.outputscale, model.noise)
+    )
     kernel = lambda a, b: outputscale * torch.exp(-0.5 * (((a[:, None] - b[None]) / lengthscale) ** 2).sum(-1))  # noqa: E731
     K = kernel(X, X) + noise * torch.eye(len(X), dtype=X.dtype)
     G = -((theta[None] - X) / lengthscale * kernel(theta[None], X).T).T  # D x N'

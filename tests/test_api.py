@@ -42,7 +42,9 @@ def test_maximize_finds_the_optimum_of_a_concave_quadratic():
     assert result.calls == 80 and result.history.x.shape == (80, 4) and result.history.values.shape == (80,)
     assert np.abs(result.x - OPTIMUM).max() < 0.06  # θ_T within 0.06 of the optimum in every coordinate
     assert quadratic(result.x) > -0.03  # within 2 % of the gap θ_0 = 0 leaves (−1.49): GIBO steps a fixed length
-    assert result.value == result.history.values.max() and np.array_equal(result.best_x, result.history.x[result.history.values.argmax()])
+    assert result.value == result.history.values.max() and np.array_equal(
+        result.best_x, result.history.x[result.history.values.argmax()]
+    )
     np.testing.assert_array_equal(result.iterates[-1], result.x)  # GIBO deploys its last iterate
     assert result.iterate_calls[-1] <= 80 and len(result.iterates) == result.iterations + 1
 
@@ -96,7 +98,9 @@ RESUME = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("method,budget,stop,pending", [("gibo", 25, 9, False), ("cmaes", 24, 13, True), ("turbo", 20, 11, False)])
+@pytest.mark.parametrize(
+    "method,budget,stop,pending", [("gibo", 25, 9, False), ("cmaes", 24, 13, True), ("turbo", 20, 11, False)]
+)
 def test_saved_run_continues_in_another_process_as_if_uninterrupted(tmp_path, method, budget, stop, pending):
     full, points = asktell_points(method, budget, seed=4)
     run = AskTell(method, np.zeros(4), budget, seed=4, bounds=(-1, 1))
@@ -109,8 +113,12 @@ def test_saved_run_continues_in_another_process_as_if_uninterrupted(tmp_path, me
     out = tmp_path / "rest.json"
     script = tmp_path / "resume.py"
     script.write_text(RESUME)
-    done = subprocess.run([sys.executable, str(script), str(state), str(out), str(__import__("pathlib").Path(__file__).parent)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), str(state), str(out), str(__import__("pathlib").Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rest = json.loads(out.read_text())
     np.testing.assert_array_equal(np.array(rest["points"]), points[stop:])
@@ -173,7 +181,10 @@ def test_a_damaged_or_foreign_state_file_is_refused(tmp_path):
         "truncated.gibo": (text[: len(text) // 2], "not a gibo ask-tell state file, or truncated"),
         "foreign.gibo": (json.dumps({"hello": 1}), "not a gibo ask-tell state file"),
         "binary.gibo": (None, "not a gibo ask-tell state file"),
-        "edited.gibo": (text.replace(repr(float(run.history.values[1])), repr(float(run.history.values[1]) + 1.0)), "damaged"),
+        "edited.gibo": (
+            text.replace(repr(float(run.history.values[1])), repr(float(run.history.values[1]) + 1.0)),
+            "damaged",
+        ),
     }
     assert cases["edited.gibo"][0] != text
     for name, (content, message) in cases.items():

@@ -43,8 +43,14 @@ class RecordingObjective:
 
 
 def test_ars_update_equals_hand_computation():
-    ars = ARS(torch.zeros(3, dtype=torch.float64), quadratic, step_size=0.1, samples_per_iteration=2,
-              exploration_noise=0.05, standard_deviation_scaling=True)
+    ars = ARS(
+        torch.zeros(3, dtype=torch.float64),
+        quadratic,
+        step_size=0.1,
+        samples_per_iteration=2,
+        exploration_noise=0.05,
+        standard_deviation_scaling=True,
+    )
     directions = torch.tensor([[1.0, 0.0, 2.0], [0.0, -1.0, 1.0]], dtype=torch.float64)
     r_plus = torch.tensor([3.0, 1.0], dtype=torch.float64)
     r_minus = torch.tensor([1.0, 2.0], dtype=torch.float64)
@@ -55,16 +61,28 @@ def test_ars_update_equals_hand_computation():
 
 
 def test_ars_update_without_std_scaling():
-    ars = ARS(torch.zeros(2, dtype=torch.float64), quadratic, step_size=0.5, samples_per_iteration=2, exploration_noise=0.1)
+    ars = ARS(
+        torch.zeros(2, dtype=torch.float64), quadratic, step_size=0.5, samples_per_iteration=2, exploration_noise=0.1
+    )
     directions = torch.tensor([[1.0, 1.0], [2.0, -1.0]], dtype=torch.float64)
-    step = ars.update(directions, torch.tensor([1.0, 4.0], dtype=torch.float64), torch.tensor([2.0, 1.0], dtype=torch.float64))
+    step = ars.update(
+        directions, torch.tensor([1.0, 4.0], dtype=torch.float64), torch.tensor([2.0, 1.0], dtype=torch.float64)
+    )
     torch.testing.assert_close(step, 0.5 / 2 * (-1.0 * directions[0] + 3.0 * directions[1]))
 
 
 @pytest.mark.parametrize("divisor, sigma", [("n-1", 8.0**0.5), ("n", 2.0)])
 def test_ars_top_directions_use_only_the_best_by_max_reward(divisor, sigma):
-    ars = ARS(torch.zeros(2, dtype=torch.float64), quadratic, step_size=0.1, samples_per_iteration=3,
-              exploration_noise=0.1, standard_deviation_scaling=True, num_top_directions=1, reward_std_divisor=divisor)
+    ars = ARS(
+        torch.zeros(2, dtype=torch.float64),
+        quadratic,
+        step_size=0.1,
+        samples_per_iteration=3,
+        exploration_noise=0.1,
+        standard_deviation_scaling=True,
+        num_top_directions=1,
+        reward_std_divisor=divisor,
+    )
     directions = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
     r_plus = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
     r_minus = torch.tensor([0.0, 5.0, 1.0], dtype=torch.float64)  # max(r+, r−) = 0, 5, 2: direction 1 wins
@@ -75,14 +93,23 @@ def test_ars_top_directions_use_only_the_best_by_max_reward(divisor, sigma):
 
 def test_ars_rejects_an_unknown_std_divisor():
     with pytest.raises(ValueError, match="reward_std_divisor"):
-        ARS(torch.zeros(2), quadratic, step_size=0.1, samples_per_iteration=1, exploration_noise=0.1, reward_std_divisor="n+1")
+        ARS(
+            torch.zeros(2),
+            quadratic,
+            step_size=0.1,
+            samples_per_iteration=1,
+            exploration_noise=0.1,
+            reward_std_divisor="n+1",
+        )
 
 
 def test_ars_step_matches_hand_computation_with_fixed_directions():
     c = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     linear = RecordingObjective(lambda x: c @ x)
     theta0 = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
-    ars = ARS(theta0, linear, step_size=0.02, samples_per_iteration=2, exploration_noise=0.1, standard_deviation_scaling=True)
+    ars = ARS(
+        theta0, linear, step_size=0.02, samples_per_iteration=2, exploration_noise=0.1, standard_deviation_scaling=True
+    )
     torch.manual_seed(7)
     directions = torch.randn(2, 3, dtype=torch.float64)
     torch.manual_seed(7)
@@ -122,7 +149,9 @@ def test_ars_updates_the_state_normalizer_every_iteration():
             return True
 
     objective = NormalizingObjective()
-    ars = ARS(torch.zeros(2, dtype=torch.float64), objective, step_size=0.02, samples_per_iteration=2, exploration_noise=0.1)
+    ars = ARS(
+        torch.zeros(2, dtype=torch.float64), objective, step_size=0.02, samples_per_iteration=2, exploration_noise=0.1
+    )
     result = run_optimization(ars, max_iterations=3)
     assert objective.updates == 3
     np.testing.assert_array_equal(result.calls, [0, 4, 8, 12])
@@ -130,13 +159,26 @@ def test_ars_updates_the_state_normalizer_every_iteration():
 
 def test_ars_rejects_more_top_directions_than_samples():
     with pytest.raises(ValueError, match="num_top_directions"):
-        ARS(torch.zeros(2), quadratic, step_size=0.1, samples_per_iteration=2, exploration_noise=0.1, num_top_directions=3)
+        ARS(
+            torch.zeros(2),
+            quadratic,
+            step_size=0.1,
+            samples_per_iteration=2,
+            exploration_noise=0.1,
+            num_top_directions=3,
+        )
 
 
 def test_ars_improves_and_respects_the_budget():
     objective = RecordingObjective(quadratic)
-    ars = ARS(torch.full((2,), 0.5, dtype=torch.float64), objective, step_size=0.02, samples_per_iteration=1,
-              exploration_noise=0.05, standard_deviation_scaling=True)
+    ars = ARS(
+        torch.full((2,), 0.5, dtype=torch.float64),
+        objective,
+        step_size=0.02,
+        samples_per_iteration=1,
+        exploration_noise=0.05,
+        standard_deviation_scaling=True,
+    )
     result = run_optimization(ars, max_objective_calls=61)
     assert len(objective.values) <= 61
     assert result.calls[-1] == 60  # 2 calls per iteration: the 31st iteration is cut off
@@ -153,8 +195,11 @@ def _gp_pair(D=4, N=20):
     g = torch.Generator().manual_seed(3)
     X = torch.rand(N, D, generator=g, dtype=torch.float64)
     y = torch.sin(4 * X).sum(-1)
-    hypers = {"covar_module.base_kernel.lengthscale": 0.2 + torch.rand(D, generator=g, dtype=torch.float64),
-              "covar_module.outputscale": 1.7, "likelihood.noise": 0.03}
+    hypers = {
+        "covar_module.base_kernel.lengthscale": 0.2 + torch.rand(D, generator=g, dtype=torch.float64),
+        "covar_module.outputscale": 1.7,
+        "likelihood.noise": 0.03,
+    }
     plain = ExactGPSEModel(X, y, ard_num_dims=D, prior_mean=0.3)
     plain.initialize(**hypers)
     derivative = DerivativeExactGPSEModel(D, train_x=X, train_y=y, prior_mean=0.3)
@@ -204,9 +249,18 @@ def test_vanilla_bo_fits_hyperparameters_once_more_than_20_points_exist():
 
     objective = RecordingObjective(quadratic)
     bounds = torch.stack([torch.zeros(2), torch.ones(2)]).double()
-    bo = VanillaBO(torch.full((2,), 0.5, dtype=torch.float64), objective, bounds=bounds,
-                   model_kwargs={"lengthscale_hyperprior": UniformPrior(0.05, 2.0), "outputscale_hyperprior": UniformPrior(0.1, 5.0)},
-                   hypers={"likelihood.noise": 1e-4}, optimize_hyperparameters=True, no_noise_optimization=True)
+    bo = VanillaBO(
+        torch.full((2,), 0.5, dtype=torch.float64),
+        objective,
+        bounds=bounds,
+        model_kwargs={
+            "lengthscale_hyperprior": UniformPrior(0.05, 2.0),
+            "outputscale_hyperprior": UniformPrior(0.1, 5.0),
+        },
+        hypers={"likelihood.noise": 1e-4},
+        optimize_hyperparameters=True,
+        no_noise_optimization=True,
+    )
     run_optimization(bo, max_objective_calls=20)
     initial = bo.model.lengthscale.detach().clone()
     torch.testing.assert_close(initial, torch.full((2,), 1.025, dtype=torch.float64))  # prior mean, not fitted yet
@@ -268,13 +322,25 @@ def test_baseline_configs_build(name, setting):
 def test_baseline_config_values_follow_the_paper():
     from gibo.synthetic_functions import lengthscale_scale
 
-    ars = resolve_dimension(load_experiment_config(ROOT / "configs/synthetic_experiment/rs_fixed_hypers.yaml"), 16).optimizer_config
+    ars = resolve_dimension(
+        load_experiment_config(ROOT / "configs/synthetic_experiment/rs_fixed_hypers.yaml"), 16
+    ).optimizer_config
     assert (ars.step_size, ars.samples_per_iteration, ars.standard_deviation_scaling) == (0.02, 3, True)
     assert ars.exploration_noise == pytest.approx(0.1 * 2 * lengthscale_scale(16))
-    assert resolve_dimension(load_experiment_config(ROOT / "configs/synthetic_experiment/rs_learned_hypers.yaml"), 16).optimizer_config.exploration_noise == 0.01
-    cmaes = resolve_dimension(load_experiment_config(ROOT / "configs/synthetic_experiment/cmaes_fixed_hypers.yaml"), 16).optimizer_config
+    assert (
+        resolve_dimension(
+            load_experiment_config(ROOT / "configs/synthetic_experiment/rs_learned_hypers.yaml"), 16
+        ).optimizer_config.exploration_noise
+        == 0.01
+    )
+    cmaes = resolve_dimension(
+        load_experiment_config(ROOT / "configs/synthetic_experiment/cmaes_fixed_hypers.yaml"), 16
+    ).optimizer_config
     assert cmaes.sigma == pytest.approx(0.3 * lengthscale_scale(16))
-    assert load_experiment_config(ROOT / "configs/synthetic_experiment/cmaes_learned_hypers.yaml").optimizer_config.sigma == 0.5
+    assert (
+        load_experiment_config(ROOT / "configs/synthetic_experiment/cmaes_learned_hypers.yaml").optimizer_config.sigma
+        == 0.5
+    )
     vbo = load_experiment_config(ROOT / "configs/synthetic_experiment/vbo_fixed_hypers.yaml")
     assert vbo.set_hypers and not vbo.optimizer_config.hyperparameter_config.optimize_hyperparameters
     learned = load_experiment_config(ROOT / "configs/synthetic_experiment/vbo_learned_hypers.yaml")

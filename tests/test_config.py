@@ -66,13 +66,21 @@ def test_default_gibo_config_values(tmp_path):
 
 
 def test_variable_values_resolve():
-    ars = load_experiment_config_from({"method": "rs", "out_dir": "x", "max_objective_calls": 10,
-                                       "optimizer_config": {"samples_per_iteration": "variable", "exploration_noise": "variable"}})
+    ars = load_experiment_config_from(
+        {
+            "method": "rs",
+            "out_dir": "x",
+            "max_objective_calls": 10,
+            "optimizer_config": {"samples_per_iteration": "variable", "exploration_noise": "variable"},
+        }
+    )
     resolved = resolve_dimension(ars, 17, factor_lengthscale=2.0).optimizer_config
     assert isinstance(resolved, ARSConfig)
     assert resolved.samples_per_iteration == 1 + 17 // 8
     assert resolved.exploration_noise == pytest.approx(0.1 * 2 * lengthscale_scale(17))
-    cma = load_experiment_config_from({"method": "cmaes", "out_dir": "x", "max_objective_calls": 10, "optimizer_config": {"sigma": "variable"}})
+    cma = load_experiment_config_from(
+        {"method": "cmaes", "out_dir": "x", "max_objective_calls": 10, "optimizer_config": {"sigma": "variable"}}
+    )
     assert isinstance(cma.optimizer_config, CMAESConfig)
     assert resolve_dimension(cma, 4).optimizer_config.sigma == pytest.approx(0.3 * lengthscale_scale(4))
 
@@ -85,9 +93,14 @@ def load_experiment_config_from(data, tmp_dir=Path("/tmp")):
 
 def test_historical_spellings_and_priors(tmp_path):
     data = gibo_config()
-    data["optimizer_config"]["model_config"]["outputscale_constraint"] = {"constraint": "greather_than", "kwargs": {"lower_bound": 0.001}}
+    data["optimizer_config"]["model_config"]["outputscale_constraint"] = {
+        "constraint": "greather_than",
+        "kwargs": {"lower_bound": 0.001},
+    }
     data["optimizer_config"]["model_config"]["lengthscale_hyperprior"] = {
-        "prior": "get_lengthscale_hyperprior", "kwargs": {"dim": "dim_search_space", "factor_lengthscale": 2, "gamma": 0.3}}
+        "prior": "get_lengthscale_hyperprior",
+        "kwargs": {"dim": "dim_search_space", "factor_lengthscale": 2, "gamma": 0.3},
+    }
     data["optimizer_config"]["lr_schedular"] = {0: 0.8, 3: 0.3}
     config = resolve_dimension(load_experiment_config(write(tmp_path, data)), 8)
     optimizer = build_optimizer(config, torch.zeros(8), lambda p: p.sum())
@@ -134,7 +147,10 @@ def test_unknown_method_and_prior(tmp_path):
     data = gibo_config()
     data["optimizer_config"]["model_config"]["lengthscale_hyperprior"] = {"prior": "cauchy", "kwargs": {}}
     assert "lengthscale_hyperprior.prior" in _error(tmp_path, data)
-    data["optimizer_config"]["model_config"]["lengthscale_hyperprior"] = {"prior": "uniform", "kwargs": {"a": 0.1, "c": 1}}
+    data["optimizer_config"]["model_config"]["lengthscale_hyperprior"] = {
+        "prior": "uniform",
+        "kwargs": {"a": 0.1, "c": 1},
+    }
     assert "unknown key c for uniform" in _error(tmp_path, data)
 
 
@@ -146,7 +162,10 @@ def test_prior_and_constraint_kwargs_are_typed(tmp_path):
     assert "outputscale_hyperprior.kwargs.loc: expected a valid number" in _error(tmp_path, data)
     model["outputscale_hyperprior"] = {"prior": "gamma", "kwargs": {"rate": 1}}
     assert "outputscale_hyperprior.kwargs.concentration: missing required key" in _error(tmp_path, data)
-    model["outputscale_hyperprior"] = {"prior": "get_lengthscale_hyperprior", "kwargs": {"dim": 0, "factor_lengthscale": 2, "gamma": 0.3}}
+    model["outputscale_hyperprior"] = {
+        "prior": "get_lengthscale_hyperprior",
+        "kwargs": {"dim": 0, "factor_lengthscale": 2, "gamma": 0.3},
+    }
     assert "kwargs.dim: got 0, allowed an integer ≥ 1 or 'dim_search_space'" in _error(tmp_path, data)
     model["outputscale_hyperprior"] = None
     model["noise_constraint"] = {"constraint": "positive", "kwargs": {"lower_bound": 0.1}}
@@ -212,7 +231,9 @@ def test_train_prior_mean_reaches_the_model(tmp_path):
         if train is not None:
             data["optimizer_config"]["model_config"]["train_prior_mean"] = train
         config = load_experiment_config(write(tmp_path, data))
-        optimizer = build_optimizer(resolve_dimension(config, 9), torch.zeros(9, dtype=torch.float64), lambda p: -(p**2).sum())
+        optimizer = build_optimizer(
+            resolve_dimension(config, 9), torch.zeros(9, dtype=torch.float64), lambda p: -(p**2).sum()
+        )
         assert optimizer.model.mean_module.constant.requires_grad is trainable, (prior_mean, train)
         assert float(optimizer.model.prior_mean.detach()) == prior_mean
 
@@ -220,7 +241,9 @@ def test_train_prior_mean_reaches_the_model(tmp_path):
 def test_constrain_to_prior_support_reaches_the_model():
     for name, interval in (("gibo.yaml", False), ("gibo_constrained.yaml", True)):
         config = load_experiment_config(CONFIGS / "lqr_experiment" / name)
-        optimizer = build_optimizer(resolve_dimension(config, 9), torch.zeros(9, dtype=torch.float64), lambda p: -(p**2).sum())
+        optimizer = build_optimizer(
+            resolve_dimension(config, 9), torch.zeros(9, dtype=torch.float64), lambda p: -(p**2).sum()
+        )
         upper = float(optimizer.model.covar_module.base_kernel.raw_lengthscale_constraint.upper_bound)
         assert (upper < 0.3) if interval else upper == float("inf"), name
 

@@ -53,12 +53,37 @@ EXPERIMENT_RULES = [
     (GIBO, "optimizer_config/generate_initial_data", -3, "generate_initial_data"),
     (GIBO, "optimizer_config/hyperparameter_config/hypers/likelihood.noise", -0.01, "likelihood.noise"),
     (GIBO, "optimizer_config/hyperparameter_config/hypers/covar_module.outputscale", 0, "covar_module.outputscale"),
-    (GIBO, "optimizer_config/hyperparameter_config/hypers/covar_module.base_kernel.lengthscale", [0.1, -0.2], "lengthscale"),
+    (
+        GIBO,
+        "optimizer_config/hyperparameter_config/hypers/covar_module.base_kernel.lengthscale",
+        [0.1, -0.2],
+        "lengthscale",
+    ),
     (GIBO, "optimizer_config/model_config/lengthscale_hyperprior", UNIFORM, "lengthscale_hyperprior"),
-    (GIBO, "optimizer_config/model_config/outputscale_hyperprior", {"prior": "normal", "kwargs": {"loc": 2.0, "scale": 0}}, "kwargs.scale: got 0"),
-    (GIBO, "optimizer_config/model_config/outputscale_hyperprior", {"prior": "gamma", "kwargs": {"concentration": 2, "rate": -1.5}}, "rate"),
-    (GIBO, "optimizer_config/model_config/outputscale_constraint", {"constraint": "greather_than", "kwargs": {"lower_bound": -0.001}}, "lower_bound"),
-    (GIBO, "optimizer_config/model_config/noise_constraint", {"constraint": "interval", "kwargs": {"lower_bound": 0.5, "upper_bound": 0.25}}, "noise_constraint"),
+    (
+        GIBO,
+        "optimizer_config/model_config/outputscale_hyperprior",
+        {"prior": "normal", "kwargs": {"loc": 2.0, "scale": 0}},
+        "kwargs.scale: got 0",
+    ),
+    (
+        GIBO,
+        "optimizer_config/model_config/outputscale_hyperprior",
+        {"prior": "gamma", "kwargs": {"concentration": 2, "rate": -1.5}},
+        "rate",
+    ),
+    (
+        GIBO,
+        "optimizer_config/model_config/outputscale_constraint",
+        {"constraint": "greather_than", "kwargs": {"lower_bound": -0.001}},
+        "lower_bound",
+    ),
+    (
+        GIBO,
+        "optimizer_config/model_config/noise_constraint",
+        {"constraint": "interval", "kwargs": {"lower_bound": 0.5, "upper_bound": 0.25}},
+        "noise_constraint",
+    ),
     (GIBO, "optimizer_config/bounds", {"lower_bound": 1.0, "upper_bound": 0.0}, "bounds"),
     (ARS, "optimizer_config/step_size", 0, "step_size"),
     (ARS, "optimizer_config/samples_per_iteration", 0, "samples_per_iteration"),
@@ -74,7 +99,12 @@ RL_RULES = [
     (RL, "mlp/discretize", 1, "discretize"),
     (RL, "mlp/manipulate_reward/scale", 0, "scale"),
     (RL, "mlp/manipulate_reward/shift", float("inf"), "shift: expected a finite number, got inf"),
-    (RL, "optimizer_config/hyperparameter_config/hypers/likelihood.noise", 1e-6, "likelihood.noise: got 1e-06, allowed ≥ 0.0001"),
+    (
+        RL,
+        "optimizer_config/hyperparameter_config/hypers/likelihood.noise",
+        1e-6,
+        "likelihood.noise: got 1e-06, allowed ≥ 0.0001",
+    ),
 ]
 DATA_RULES = [
     ("dimensions", [0], "dimensions"),
@@ -161,8 +191,17 @@ def test_out_of_range_as_a_subprocess_exits_nonzero_without_traceback(tmp_path):
     config.write_text(yaml.safe_dump(data))
     (tmp_path / "data.yaml").write_text(yaml.safe_dump({**DATA, "out_dir": str(tmp_path / "data")}))
     result = subprocess.run(
-        [sys.executable, str(ROOT / "run_synthetic_experiment.py"), "-c", str(config), "-cd", str(tmp_path / "data.yaml")],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            str(ROOT / "run_synthetic_experiment.py"),
+            "-c",
+            str(config),
+            "-cd",
+            str(tmp_path / "data.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert result.returncode != 0
     assert result.stderr.strip() == f"error: {config}: max_objective_calls: got -5, allowed ≥ 1"

@@ -6,8 +6,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT_FILES = [
-    p for p in ROOT.rglob("*")
-    if p.is_file() and p.suffix in {".py", ".md", ".yaml", ".ipynb", ".sh", ".toml", ".txt", ".cfg", ".json"}
+    p
+    for p in ROOT.rglob("*")
+    if p.is_file()
+    and p.suffix in {".py", ".md", ".yaml", ".ipynb", ".sh", ".toml", ".txt", ".cfg", ".json"}
     and not {".venv", ".git", "experiments", "__pycache__"} & set(p.relative_to(ROOT).parts)
     and not any(part.endswith(".egg-info") for part in p.relative_to(ROOT).parts)
 ]

@@ -56,7 +56,11 @@ def test_normalized_error_curves_by_hand():
 def _results(per_dim):
     """{D: (values, calls, f_star)} of per-objective lists → {D: {"values", "calls", "f_star"}} as `load_results` returns."""
     return {
-        D: {"values": [np.asarray(v, float) for v in values], "calls": [np.asarray(c) for c in calls], "f_star": np.asarray(f_star, float)}
+        D: {
+            "values": [np.asarray(v, float) for v in values],
+            "calls": [np.asarray(c) for c in calls],
+            "f_star": np.asarray(f_star, float),
+        }
         for D, (values, calls, f_star) in per_dim.items()
     }
 
@@ -94,10 +98,16 @@ def test_mean_error_table_and_its_text():
 def _method(rng, dims=(2, 4), n=3, calls=30, per_iteration=3, quality=1.0):
     """Random increasing values on n objectives per D, one iterate every `per_iteration` calls, f* = 12."""
     steps = calls // per_iteration + 1
-    return _results({
-        D: ([np.cumsum(rng.random(steps)) * quality for _ in range(n)], [np.arange(steps) * per_iteration] * n, [12.0] * n)
-        for D in dims
-    })
+    return _results(
+        {
+            D: (
+                [np.cumsum(rng.random(steps)) * quality for _ in range(n)],
+                [np.arange(steps) * per_iteration] * n,
+                [12.0] * n,
+            )
+            for D in dims
+        }
+    )
 
 
 def test_figures_have_one_panel_per_dimension_and_every_method():
@@ -127,7 +137,14 @@ def test_figure_grid_wraps_after_three_panels():
 def _write_run(run_dir, results):
     for D, entry in results.items():
         for i, (v, c, f) in enumerate(zip(entry["values"], entry["calls"], entry["f_star"])):
-            save_unit(run_dir / f"dim{D}" / f"objective{i:03d}.npz", params=np.zeros((len(v), D)), calls=c, values=v, f_star=f, seed=i)
+            save_unit(
+                run_dir / f"dim{D}" / f"objective{i:03d}.npz",
+                params=np.zeros((len(v), D)),
+                calls=c,
+                values=v,
+                f_star=f,
+                seed=i,
+            )
 
 
 def test_command_line_writes_figures_and_table(tmp_path, capsys):
@@ -135,9 +152,27 @@ def test_command_line_writes_figures_and_table(tmp_path, capsys):
     _write_run(tmp_path / "gibo", _method(rng, quality=1.2))
     _write_run(tmp_path / "rs", _method(rng))
     out = tmp_path / "figures"
-    code = evaluate.main(["synthetic-figures", "--runs", f"gibo={tmp_path / 'gibo'}", f"rs={tmp_path / 'rs'}", "--out", str(out), "--calls", "10", "30"])
+    code = evaluate.main(
+        [
+            "synthetic-figures",
+            "--runs",
+            f"gibo={tmp_path / 'gibo'}",
+            f"rs={tmp_path / 'rs'}",
+            "--out",
+            str(out),
+            "--calls",
+            "10",
+            "30",
+        ]
+    )
     assert code == 0
-    for name in ["normalized_error_curves.pdf", "normalized_error_curves.png", "final_error_boxes.pdf", "final_error_boxes.png", "mean_errors.txt"]:
+    for name in [
+        "normalized_error_curves.pdf",
+        "normalized_error_curves.png",
+        "final_error_boxes.pdf",
+        "final_error_boxes.png",
+        "mean_errors.txt",
+    ]:
         assert (out / name).stat().st_size > 0
     table = json.loads((out / "mean_errors.json").read_text())
     assert table["calls"] == [10, 30] and set(table["mean_error"]) == {"gibo", "rs"}
@@ -160,7 +195,14 @@ def test_parse_runs():
 def test_loaded_partial_runs_line_up_by_objective_index(tmp_path):
     full = _results({4: ([[1.0], [1.0], [1.0]], [[0], [0], [0]], [2.0, 4.0, 5.0])})
     _write_run(tmp_path / "full", full)
-    save_unit(tmp_path / "partial" / "dim4" / "objective002.npz", params=np.zeros((1, 4)), calls=[0], values=[6.0], f_star=5.0, seed=0)
+    save_unit(
+        tmp_path / "partial" / "dim4" / "objective002.npz",
+        params=np.zeros((1, 4)),
+        calls=[0],
+        values=[6.0],
+        f_star=5.0,
+        seed=0,
+    )
     methods = evaluate.load_synthetic_methods({"full": tmp_path / "full", "partial": tmp_path / "partial"})
     np.testing.assert_array_equal(methods["partial"][4]["index"], [2])
     curves = synthetic_error_curves(methods, np.array([0]))
@@ -171,9 +213,12 @@ def test_loaded_partial_runs_line_up_by_objective_index(tmp_path):
 def _gp_unit(calls, outputscale, lengthscales):
     T = len(calls) - 1
     return dict(
-        calls=np.asarray(calls), params=np.zeros((T + 1, 2)),
-        gp_lengthscale=np.asarray(lengthscales, dtype=float), gp_outputscale=np.asarray(outputscale, dtype=float),
-        gp_noise=np.full(T, 0.5), gp_mean=np.zeros(T),
+        calls=np.asarray(calls),
+        params=np.zeros((T + 1, 2)),
+        gp_lengthscale=np.asarray(lengthscales, dtype=float),
+        gp_outputscale=np.asarray(outputscale, dtype=float),
+        gp_noise=np.full(T, 0.5),
+        gp_mean=np.zeros(T),
     )
 
 
@@ -216,7 +261,9 @@ def test_iteration_counts_by_hand():
     unit = {"calls": np.array([0, 3, 6, 19, 32, 35, 40])}
     counts = evaluate.iteration_counts([unit], calls=40, max_samples=12)
     assert counts["iterations"] == 6 and counts["calls per iteration"] == pytest.approx(40 / 6)
-    assert counts["2-sample %"] == pytest.approx(60.0) and counts["early stop %"] == pytest.approx(60.0)  # 3 of the other 5
+    assert counts["2-sample %"] == pytest.approx(60.0) and counts["early stop %"] == pytest.approx(
+        60.0
+    )  # 3 of the other 5
     first = evaluate.iteration_counts([unit, {"calls": np.array([0, 13, 26, 39])}], calls=32, max_samples=12)
     assert first["iterations"] == pytest.approx((4 + 2) / 2)  # 4 and 2 iterations ended by call 32
     assert first["2-sample %"] == pytest.approx(100 * 2 / 6) and first["early stop %"] == pytest.approx(100 * 2 / 6)
@@ -228,14 +275,20 @@ def test_iteration_command_reads_m_per_dimension_from_the_saved_config(tmp_path,
 
     save_unit(tmp_path / "dim2" / "objective000.npz", calls=np.array([0, 3, 6, 9]), params=np.zeros((4, 2)))
     save_unit(tmp_path / "dim4" / "objective000.npz", calls=np.array([0, 3, 8, 13]), params=np.zeros((4, 4)))
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
-        "experiment": {"max_objective_calls": 13},
-        "resolved": {2: {"max_samples_per_iteration": 2}, 4: {"max_samples_per_iteration": 4}},
-    }))
+    (tmp_path / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "experiment": {"max_objective_calls": 13},
+                "resolved": {2: {"max_samples_per_iteration": 2}, 4: {"max_samples_per_iteration": 4}},
+            }
+        )
+    )
     assert evaluate.main(["iterations", str(tmp_path)]) == 0
     rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:]}
     assert [float(v) for v in rows["dim2"]] == pytest.approx([1, 3, 3, 100, 0], abs=0.05)  # 2 samples is M at D = 2
-    assert [float(v) for v in rows["dim4"]] == pytest.approx([1, 3, 13 / 3, 50, 50], abs=0.05)  # shares of the 2 before the one at the budget
+    assert [float(v) for v in rows["dim4"]] == pytest.approx(
+        [1, 3, 13 / 3, 50, 50], abs=0.05
+    )  # shares of the 2 before the one at the budget
     with pytest.raises(SystemExit, match="run directory not found"):
         evaluate.main(["iterations", str(tmp_path / "missing")])
 
@@ -250,8 +303,14 @@ def test_iteration_counts_of_a_gibo_run_whose_epsilon_always_stops():
     torch.manual_seed(0)
     D = 4
     model = DerivativeExactGPSEModel(D, N_max=5 * D)
-    gibo = GIBO(torch.full((D,), 0.5), lambda p: -(p**2).sum(-1), model, max_samples_per_iteration=D, delta=0.2,
-                epsilon_diff_acq_value=1e6)
+    gibo = GIBO(
+        torch.full((D,), 0.5),
+        lambda p: -(p**2).sum(-1),
+        model,
+        max_samples_per_iteration=D,
+        delta=0.2,
+        epsilon_diff_acq_value=1e6,
+    )
     result = run_optimization(gibo, max_objective_calls=20)
     counts = evaluate.iteration_counts([{"calls": result.calls}], calls=20, max_samples=D)
     assert counts["iterations"] == 7  # six of 3 calls (iterate + 2 samples), then the 2 calls left

@@ -29,7 +29,9 @@ def tiny(tmp_path_factory):
     """Data for dims 2 and 3 (2 objectives each) and a 20-call GIBO config."""
     tmp = tmp_path_factory.mktemp("faults")
     data = tmp / "data.yaml"
-    data.write_text(yaml.safe_dump({"out_dir": str(tmp / "data"), "dimensions": [2, 3], "num_objectives": 2, "num_samples": 60}))
+    data.write_text(
+        yaml.safe_dump({"out_dir": str(tmp / "data"), "dimensions": [2, 3], "num_objectives": 2, "num_samples": 60})
+    )
     assert generate.main(["-c", str(data)]) == 0
     method = yaml.safe_load((CONFIGS / "synthetic_experiment" / "gibo_default.yaml").read_text())
     method.update(out_dir=str(tmp / "unused"), max_objective_calls=20)
@@ -39,7 +41,10 @@ def tiny(tmp_path_factory):
 
 
 def _arrays(directory):
-    return {p.relative_to(directory).as_posix(): dict(np.load(p)) for p in sorted(Path(directory).glob("dim*/objective*.npz"))}
+    return {
+        p.relative_to(directory).as_posix(): dict(np.load(p))
+        for p in sorted(Path(directory).glob("dim*/objective*.npz"))
+    }
 
 
 def test_nan_at_call_k_stops_that_unit_only_and_resume_equals_an_uninterrupted_run(tiny, monkeypatch):
@@ -67,7 +72,9 @@ def test_nan_at_call_k_stops_that_unit_only_and_resume_equals_an_uninterrupted_r
         run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(run)])
     message = str(info.value)
     record = run / "dim3" / "objective001.failed.json"
-    assert "\n" not in message and "dim3/objective001" in message and f"at call {k}" in message and str(record) in message
+    assert (
+        "\n" not in message and "dim3/objective001" in message and f"at call {k}" in message and str(record) in message
+    )
     assert "--resume" in message
     saved = json.loads(record.read_text())
     assert saved["call"] == k and len(saved["params"]) == 3 and saved["unit"] == "dim3/objective001"
@@ -99,10 +106,14 @@ class _Wrapped:
 
 def test_cholesky_failure_names_the_hyperparameters():
     model = DerivativeExactGPSEModel(2, dtype=torch.float64)
-    model.initialize(**{"covar_module.base_kernel.lengthscale": 1e6, "covar_module.outputscale": 1e12, "likelihood.noise": 1e-4})
+    model.initialize(
+        **{"covar_module.base_kernel.lengthscale": 1e6, "covar_module.outputscale": 1e12, "likelihood.noise": 1e-4}
+    )
     x = torch.rand(6, 2, dtype=torch.float64)
     model.append_train_data(x, torch.rand(6, dtype=torch.float64))
-    matrix = torch.full((6, 6), 1.0, dtype=torch.float64) - 2 * torch.eye(6, dtype=torch.float64)  # indefinite beyond jitter
+    matrix = torch.full((6, 6), 1.0, dtype=torch.float64) - 2 * torch.eye(
+        6, dtype=torch.float64
+    )  # indefinite beyond jitter
 
     import gibo.model as gibo_model
 
@@ -146,7 +157,10 @@ def test_each_script_refuses_the_other_kind_of_config(tiny):
 
 def test_max_calls_shortens_a_run(tiny):
     tmp, config, data = tiny
-    assert run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "short"), "--max-calls", "8"]) == 0
+    assert (
+        run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "short"), "--max-calls", "8"])
+        == 0
+    )
     for arrays in _arrays(tmp / "short").values():
         assert arrays["calls"][-1] <= 8
     saved = yaml.safe_load((tmp / "short" / "config.yaml").read_text())
@@ -163,8 +177,19 @@ def test_two_workers_with_output_to_a_file_write_no_warnings_and_no_long_lines(t
     learned.write_text(yaml.safe_dump(method))
     with open(tmp / "stderr.txt", "w") as stderr:
         result = subprocess.run(
-            [sys.executable, str(ROOT / "run_synthetic_experiment.py"), "-c", str(learned), "-cd", str(data), "--workers", "2"],
-            stdout=subprocess.DEVNULL, stderr=stderr, cwd=tmp,
+            [
+                sys.executable,
+                str(ROOT / "run_synthetic_experiment.py"),
+                "-c",
+                str(learned),
+                "-cd",
+                str(data),
+                "--workers",
+                "2",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            cwd=tmp,
         )
     lines = (tmp / "stderr.txt").read_text().splitlines()
     assert result.returncode == 0
@@ -197,7 +222,9 @@ def test_rl_summary_past_the_budget_says_n_a():
     config = load_experiment_config(CONFIGS / "rl_experiment" / "cartpole" / "gibo.yaml")
     config.max_objective_calls = 20
     run = RLRun(source="x.yaml", config=config, run_dir=Path("."), trial_files=[], label="GIBO")
-    curves = [OfflineCurve(calls=np.array([0, 10, 20]), rewards=np.array([10.0, 50.0, 100.0 + i]), seed=i) for i in range(3)]
+    curves = [
+        OfflineCurve(calls=np.array([0, 10, 20]), rewards=np.array([10.0, 50.0, 100.0 + i]), seed=i) for i in range(3)
+    ]
     table = summary_table([EvaluatedRun(run, curves)], [10, 20, 40]).splitlines()
     cells = table[1].split("  ")
     assert "50.0 ± 0.0" in table[1] and "101.0 ± 1.0" in table[1]  # n - 1 divisor: std of 100, 101, 102 is 1
@@ -211,13 +238,19 @@ def test_rl_summary_past_the_budget_says_n_a():
 
 def _script(name, *args, cwd=None):
     return subprocess.Popen(
-        [sys.executable, str(ROOT / f"{name}.py"), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
+        [sys.executable, str(ROOT / f"{name}.py"), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
     )
 
 
 def test_runs_started_together_with_one_out_dir_end_in_separate_consistent_directories(tmp_path):
     data = tmp_path / "data.yaml"
-    data.write_text(yaml.safe_dump({"out_dir": str(tmp_path / "data"), "dimensions": [2], "num_objectives": 2, "num_samples": 30}))
+    data.write_text(
+        yaml.safe_dump({"out_dir": str(tmp_path / "data"), "dimensions": [2], "num_objectives": 2, "num_samples": 30})
+    )
     assert generate.main(["-c", str(data), "-q"]) == 0
     method = yaml.safe_load((CONFIGS / "synthetic_experiment" / "gibo_default.yaml").read_text())
     method.update(out_dir=str(tmp_path / "unused"))
@@ -226,7 +259,17 @@ def test_runs_started_together_with_one_out_dir_end_in_separate_consistent_direc
     budgets = (3, 6)  # GIBO at D = 2 spends 3 calls per iteration
     # 5 pairs, all started at once: each pair shares an out_dir (10 processes on 2 cores: the claims interleave)
     children = {
-        (pair, budget): _script("run_synthetic_experiment", "-c", config, "-cd", data, "--out-dir", tmp_path / f"pair{pair}" / "run", "--max-calls", budget)
+        (pair, budget): _script(
+            "run_synthetic_experiment",
+            "-c",
+            config,
+            "-cd",
+            data,
+            "--out-dir",
+            tmp_path / f"pair{pair}" / "run",
+            "--max-calls",
+            budget,
+        )
         for pair in range(5)
         for budget in budgets
     }
@@ -244,7 +287,10 @@ def test_runs_started_together_with_one_out_dir_end_in_separate_consistent_direc
             saved = yaml.safe_load((run_dir / "config.yaml").read_text())
             assert saved["experiment"]["max_objective_calls"] == budget
             units = _arrays(run_dir)
-            assert len(units) == 2 and all(int(arrays["calls"][-1]) == budget for arrays in units.values()), (run_dir, budget)
+            assert len(units) == 2 and all(int(arrays["calls"][-1]) == budget for arrays in units.values()), (
+                run_dir,
+                budget,
+            )
             assert not (run_dir / "run.lock").exists()  # released at the end
         assert len(claimed) == 2
 
@@ -277,7 +323,11 @@ def test_resume_sets_damaged_unit_files_aside_and_reruns_them(tiny, caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 2, warnings
     assert "dim2/objective001" in warnings[0] and "objective001.npz.damaged" in warnings[0]
-    assert "dim3/objective000" in warnings[1] and "not an npz file" in warnings[1] and "objective000.npz.damaged-2" in warnings[1]
+    assert (
+        "dim3/objective000" in warnings[1]
+        and "not an npz file" in warnings[1]
+        and "objective000.npz.damaged-2" in warnings[1]
+    )
     assert (run / "dim2" / "objective001.npz.damaged").read_bytes() == truncated
     assert (run / "dim3" / "objective000.npz.damaged").read_text() == "an earlier damaged file\n"
     assert (run / "dim3" / "objective000.npz.damaged-2").read_text() == "results\n"
@@ -294,7 +344,10 @@ def test_resume_sets_a_unit_of_another_budget_aside(tiny, caplog):
     run = tmp / "budget_mix"
     common = ["-c", str(config), "-cd", str(data), "--out-dir", str(run)]
     assert run_synthetic.main(common) == 0
-    assert run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "longer"), "--max-calls", "40"]) == 0
+    assert (
+        run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "longer"), "--max-calls", "40"])
+        == 0
+    )
     (run / "dim2" / "objective000.npz").write_bytes((tmp / "longer" / "dim2" / "objective000.npz").read_bytes())
     caplog.clear()
     assert run_synthetic.main(common + ["--resume"]) == 0
@@ -337,7 +390,9 @@ def test_resume_sets_a_damaged_rl_trial_and_offline_cache_aside(tmp_path, caplog
     caplog.clear()
     assert evaluation.main(["-cs", str(config)]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1 and "trial000.offline.npz" in warnings[0] and "trial000.offline.npz.damaged" in warnings[0]
+    assert (
+        len(warnings) == 1 and "trial000.offline.npz" in warnings[0] and "trial000.offline.npz.damaged" in warnings[0]
+    )
     assert (run / "trial000.offline.npz.damaged").is_file()
     for name, arrays in offline.items():  # recomputed where damaged: the same offline rewards
         np.testing.assert_array_equal(np.load(run / name)["rewards"], arrays["rewards"])
@@ -359,17 +414,26 @@ def test_resume_into_a_directory_held_by_a_live_run_is_refused_and_a_stale_lock_
     common = ["-c", str(config), "-cd", str(data), "--max-calls", "6"]
     assert run_synthetic.main(common + ["--out-dir", str(run)]) == 0
     empty.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(run), str(empty)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(run), str(empty)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(SystemExit) as info:
             run_synthetic.main(common + ["--out-dir", str(run), "--resume"])
         message = str(info.value)
-        assert "\n" not in message and str(run) in message and f"pid {holder.pid}" in message and "--resume refused" in message
+        assert (
+            "\n" not in message
+            and str(run) in message
+            and f"pid {holder.pid}" in message
+            and "--resume refused" in message
+        )
         caplog.clear()  # a new run does not take a directory another run holds, even an empty one
         assert run_synthetic.main(common + ["--out-dir", str(empty)]) == 0
         assert any(f"{empty} is in use by another run (pid {holder.pid}" in r.getMessage() for r in caplog.records)
-        assert len(list((tmp / "held_empty-2").glob("dim*/*.npz"))) == 4 and [p.name for p in empty.iterdir()] == ["run.lock"]
+        assert len(list((tmp / "held_empty-2").glob("dim*/*.npz"))) == 4 and [p.name for p in empty.iterdir()] == [
+            "run.lock"
+        ]
     finally:
         holder.kill()
         holder.wait()
@@ -377,7 +441,10 @@ def test_resume_into_a_directory_held_by_a_live_run_is_refused_and_a_stale_lock_
     assert json.loads((run / "run.lock").read_text())["pid"] == holder.pid
     caplog.clear()
     assert run_synthetic.main(common + ["--out-dir", str(run), "--resume"]) == 0
-    assert any("taking over the lock of a run that is gone" in r.getMessage() and f"pid {holder.pid}" in r.getMessage() for r in caplog.records)
+    assert any(
+        "taking over the lock of a run that is gone" in r.getMessage() and f"pid {holder.pid}" in r.getMessage()
+        for r in caplog.records
+    )
     assert not (run / "run.lock").exists()
 
 
@@ -389,6 +456,8 @@ def test_a_policy_that_does_not_fit_the_environment_ends_before_any_unit(tmp_pat
     with pytest.raises(SystemExit) as info:
         run_rl.main(["-c", str(config)])
     message = str(info.value)
-    assert message == (f"error: {config}: mlp.layers: the policy does not fit the environment: Walker2d-v5: observations of shape (17,), "
-                       "actions of shape (6,); the policy (layers [11, 3]) takes 11 inputs and gives 3 continuous outputs")
+    assert message == (
+        f"error: {config}: mlp.layers: the policy does not fit the environment: Walker2d-v5: observations of shape (17,), "
+        "actions of shape (6,); the policy (layers [11, 3]) takes 11 inputs and gives 3 continuous outputs"
+    )
     assert not (tmp_path / "walker").exists()  # nor was a result directory made

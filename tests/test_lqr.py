@@ -144,25 +144,17 @@ def test_lqr_curves_read_iterates_as_step_functions_of_calls():
 
 def test_stability_frequency_ignores_missing_trials():
     stable_on_grid = np.array([[np.nan, 0.0, 1.0, 1.0], [np.nan, np.nan, 0.0, 1.0]])
-    np.testing.assert_array_equal(
-        lqr.stability_frequency(stable_on_grid), [np.nan, 0.0, 0.5, 1.0]
-    )
-    np.testing.assert_array_equal(
-        lqr.stability_frequency(np.array([[True, False], [True, True]])), [1.0, 0.5]
-    )
+    np.testing.assert_array_equal(lqr.stability_frequency(stable_on_grid), [np.nan, 0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(lqr.stability_frequency(np.array([[True, False], [True, True]])), [1.0, 0.5])
 
 
 def test_cost_percentiles_match_numpy_and_keep_inf():
     rng = np.random.default_rng(3)
     finite = rng.exponential(size=(100, 6))
-    np.testing.assert_allclose(
-        lqr.cost_percentiles(finite), np.percentile(finite, [2, 50, 98], axis=0), rtol=1e-12
-    )
+    np.testing.assert_allclose(lqr.cost_percentiles(finite), np.percentile(finite, [2, 50, 98], axis=0), rtol=1e-12)
     column = np.array([[0.1], [0.2], [0.3], [np.inf], [np.inf], [np.nan]])
     # 5 values: positions 0.08, 2, 3.92 -> 0.1 + 0.08 * 0.1, exactly 0.3, towards inf
-    np.testing.assert_allclose(
-        lqr.cost_percentiles(column), [[0.108], [0.3], [np.inf]], rtol=1e-12
-    )
+    np.testing.assert_allclose(lqr.cost_percentiles(column), [[0.108], [0.3], [np.inf]], rtol=1e-12)
     assert np.isnan(lqr.cost_percentiles(np.full((2, 1), np.nan))).all()
 
 

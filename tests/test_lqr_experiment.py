@@ -70,7 +70,11 @@ def test_configs_have_the_papers_lqr_settings(name):
     assert model["lengthscale_hyperprior"] == {"prior": "uniform", "kwargs": {"a": 0.01, "b": 0.3}}
     assert model["outputscale_hyperprior"] == {"prior": "normal", "kwargs": {"loc": 20.0, "scale": 5.0}}
     assert model["outputscale_constraint"] == {"constraint": "greather_than", "kwargs": {"lower_bound": 0.001}}
-    assert {k: raw["optimize_acqf_config"][k] for k in ("q", "num_restarts", "raw_samples")} == {"q": 1, "num_restarts": 5, "raw_samples": 64}
+    assert {k: raw["optimize_acqf_config"][k] for k in ("q", "num_restarts", "raw_samples")} == {
+        "q": 1,
+        "num_restarts": 5,
+        "raw_samples": 64,
+    }
 
 
 def test_loader_and_metrics_on_a_tiny_run(tiny_run):
@@ -140,7 +144,13 @@ def test_notebook_runs_a_tiny_experiment(tmp_path):
     assert (tmp_path / "notebook_run" / "lqr.pdf").stat().st_size > 0
     text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "1 trials, 10 calls" in text and "median" in text
-    images = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    images = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
     assert images
 
 
@@ -152,8 +162,14 @@ def test_notebook_runs_with_the_documented_command(tmp_path):
         "GIBO_LQR_TRIALS": "1",
         "GIBO_LQR_RUN_DIR": str(tmp_path / "documented_run"),
     }
-    result = subprocess.run([sys.executable, "-m", "jupyter", "execute", "notebooks/lqr_experiment.ipynb"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter", "execute", "notebooks/lqr_experiment.ipynb"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "documented_run" / "trial000.npz").is_file()
     assert (tmp_path / "documented_run" / "lqr.png").stat().st_size > 0

@@ -14,10 +14,16 @@ def make_model(D, N, dtype=torch.float64, N_max=None, seed=0):
     g = torch.Generator().manual_seed(seed)
     model = DerivativeExactGPSEModel(D, N_max=N_max, dtype=dtype)
     lengthscale = (0.2 + 0.6 * torch.rand(D, generator=g, dtype=torch.float64)).to(dtype)
-    model.initialize(**{"covar_module.base_kernel.lengthscale": lengthscale, "covar_module.outputscale": 1.7, "likelihood.noise": 0.03})
+    model.initialize(
+        **{
+            "covar_module.base_kernel.lengthscale": lengthscale,
+            "covar_module.outputscale": 1.7,
+            "likelihood.noise": 0.03,
+        }
+    )
     model.mean_module.constant.data.fill_(0.3)
     X = torch.rand(N, D, generator=g, dtype=torch.float64).to(dtype)
-    y = (torch.sin(3 * X).sum(-1) + 0.1 * torch.randn(N, generator=g, dtype=torch.float64).to(dtype))
+    y = torch.sin(3 * X).sum(-1) + 0.1 * torch.randn(N, generator=g, dtype=torch.float64).to(dtype)
     model.append_train_data(X, y)
     return model
 
@@ -106,8 +112,11 @@ def test_window_keeps_newest_points():
 
 def test_prior_means_initialise_and_uniform_prior_adds_no_constraint_by_default():
     model = ExactGPSEModel(
-        torch.rand(4, 2, dtype=torch.float64), torch.rand(4, dtype=torch.float64),
-        lengthscale_hyperprior=UniformPrior(0.1, 0.3), outputscale_hyperprior=NormalPrior(2.0, 1.0), ard_num_dims=2,
+        torch.rand(4, 2, dtype=torch.float64),
+        torch.rand(4, dtype=torch.float64),
+        lengthscale_hyperprior=UniformPrior(0.1, 0.3),
+        outputscale_hyperprior=NormalPrior(2.0, 1.0),
+        ard_num_dims=2,
     )
     torch.testing.assert_close(model.lengthscale, torch.full((2,), 0.2, dtype=torch.float64))
     assert float(model.outputscale) == pytest.approx(2.0)
@@ -120,8 +129,11 @@ def test_prior_means_initialise_and_uniform_prior_adds_no_constraint_by_default(
 
 def test_constrain_to_prior_support_adds_an_interval_inside_the_uniform_prior():
     model = ExactGPSEModel(
-        torch.rand(4, 2, dtype=torch.float64), torch.rand(4, dtype=torch.float64),
-        lengthscale_hyperprior=UniformPrior(0.1, 0.3), ard_num_dims=2, constrain_to_prior_support=True,
+        torch.rand(4, 2, dtype=torch.float64),
+        torch.rand(4, dtype=torch.float64),
+        lengthscale_hyperprior=UniformPrior(0.1, 0.3),
+        ard_num_dims=2,
+        constrain_to_prior_support=True,
     )
     constraint = model.covar_module.base_kernel.raw_lengthscale_constraint
     assert isinstance(constraint, Interval)
@@ -129,8 +141,12 @@ def test_constrain_to_prior_support_adds_an_interval_inside_the_uniform_prior():
     # a constraint the caller gives is kept
     given = GreaterThan(0.05)
     model = ExactGPSEModel(
-        torch.rand(4, 2, dtype=torch.float64), torch.rand(4, dtype=torch.float64), lengthscale_hyperprior=UniformPrior(0.1, 0.3),
-        lengthscale_constraint=given, ard_num_dims=2, constrain_to_prior_support=True,
+        torch.rand(4, 2, dtype=torch.float64),
+        torch.rand(4, dtype=torch.float64),
+        lengthscale_hyperprior=UniformPrior(0.1, 0.3),
+        lengthscale_constraint=given,
+        ard_num_dims=2,
+        constrain_to_prior_support=True,
     )
     assert model.covar_module.base_kernel.raw_lengthscale_constraint is given
 
@@ -141,7 +157,9 @@ def test_fit_runs_with_and_without_the_interval_and_a_fit_that_cannot_improve_ke
     X = torch.rand(40, 2, generator=g, dtype=torch.float64)
     y = torch.sin(6 * X[:, 0]) + 0.01 * torch.randn(40, generator=g, dtype=torch.float64)
     model = DerivativeExactGPSEModel(
-        2, lengthscale_hyperprior=UniformPrior(0.05, 2.0), outputscale_hyperprior=NormalPrior(1.0, 1.0),
+        2,
+        lengthscale_hyperprior=UniformPrior(0.05, 2.0),
+        outputscale_hyperprior=NormalPrior(1.0, 1.0),
         constrain_to_prior_support=constrain,
     )
     model.likelihood.noise = 0.01
@@ -198,7 +216,9 @@ def test_fit_moves_lengthscales_inside_uniform_prior_and_keeps_fixed_noise():
     g = torch.Generator().manual_seed(1)
     X = torch.rand(40, 2, generator=g, dtype=torch.float64)
     y = torch.sin(6 * X[:, 0]) + 0.01 * torch.randn(40, generator=g, dtype=torch.float64)
-    model = DerivativeExactGPSEModel(2, lengthscale_hyperprior=UniformPrior(0.05, 2.0), outputscale_hyperprior=NormalPrior(1.0, 1.0))
+    model = DerivativeExactGPSEModel(
+        2, lengthscale_hyperprior=UniformPrior(0.05, 2.0), outputscale_hyperprior=NormalPrior(1.0, 1.0)
+    )
     model.likelihood.noise = 0.01
     model.append_train_data(X, y)
     before = model.lengthscale.detach().clone()

@@ -66,7 +66,9 @@ def test_most_probable_ascent_maximises_the_probability(D):
 
 
 def test_most_probable_ascent_at_a_zero_mean():
-    direction, probability = most_probable_ascent(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+    direction, probability = most_probable_ascent(
+        torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)
+    )
     assert torch.all(direction == 0) and float(probability) == pytest.approx(0.5)
 
 
@@ -201,7 +203,9 @@ def quadratic(params):
 def quadratic_model(D=2, N=20, seed=0):
     g = torch.Generator().manual_seed(seed)
     model = DerivativeExactGPSEModel(D)
-    model.initialize(**{"covar_module.base_kernel.lengthscale": 0.5, "covar_module.outputscale": 1.0, "likelihood.noise": 1e-3})
+    model.initialize(
+        **{"covar_module.base_kernel.lengthscale": 0.5, "covar_module.outputscale": 1.0, "likelihood.noise": 1e-3}
+    )
     X = torch.rand(N, D, generator=g, dtype=torch.float64)
     model.append_train_data(X, torch.stack([quadratic(x) for x in X]))
     return model
@@ -260,11 +264,14 @@ def test_walk_stays_put_when_the_probability_is_already_low_and_obeys_the_step_c
     torch.testing.assert_close(end, points[3])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"ascent_probability": 0.5}, "ascent_probability"),
-    ({"step_size": 0.0}, "step_size"),
-    ({"max_walk_steps": -1}, "max_walk_steps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"ascent_probability": 0.5}, "ascent_probability"),
+        ({"step_size": 0.0}, "step_size"),
+        ({"max_walk_steps": -1}, "max_walk_steps"),
+    ],
+)
 def test_mpd_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_mpd(quadratic_model(N=3), torch.zeros(2, dtype=torch.float64), **kwargs)
@@ -277,7 +284,9 @@ def test_mpd_rejects_bad_arguments(kwargs, message):
 
 def fresh_model(D):
     model = DerivativeExactGPSEModel(D, N_max=5 * D)
-    model.initialize(**{"covar_module.base_kernel.lengthscale": 0.5, "covar_module.outputscale": 1.0, "likelihood.noise": 1e-4})
+    model.initialize(
+        **{"covar_module.base_kernel.lengthscale": 0.5, "covar_module.outputscale": 1.0, "likelihood.noise": 1e-4}
+    )
     return model
 
 
@@ -311,8 +320,9 @@ def test_mpd_refits_when_the_window_is_full():
 
     model = DerivativeExactGPSEModel(2, N_max=6, lengthscale_hyperprior=UniformPrior(0.05, 1.0))
     model.likelihood.noise = 1e-3
-    mpd = make_mpd(model, torch.tensor([0.2, 0.8], dtype=torch.float64), optimize_hyperparameters=True,
-                   no_noise_optimization=True)
+    mpd = make_mpd(
+        model, torch.tensor([0.2, 0.8], dtype=torch.float64), optimize_hyperparameters=True, no_noise_optimization=True
+    )
     run_optimization(mpd, max_iterations=3)
     status = mpd.hyperparameter_arrays()["gp_fit_status"].tolist()
     assert status[:2] == [0, 0] and status[2] != 0  # N after observing θ_t: 1, 4, 6 (window full): fit in iteration 2

@@ -12,7 +12,9 @@ def test_notebook_executes_on_a_small_budget(tmp_path, monkeypatch):
     monkeypatch.setenv("GIBO_OWN_BUDGET", "24")
     monkeypatch.setenv("GIBO_OWN_STATE", str(tmp_path / "run.gibo"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
 
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

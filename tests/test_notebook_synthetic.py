@@ -39,7 +39,9 @@ def test_notebook_executes_on_tiny_results(tiny_runs, tmp_path, monkeypatch):
     monkeypatch.setenv("GIBO_SYNTHETIC_RUNS", ",".join(f"{label}={run_dir}" for label, run_dir in tiny_runs.items()))
     monkeypatch.setenv("GIBO_SYNTHETIC_FIGURES", str(tmp_path / "figures"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
 
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -17,7 +17,9 @@ def quadratic(params):
 
 def make_gibo(D=3, objective=quadratic, **kwargs):
     model = DerivativeExactGPSEModel(D, N_max=5 * D)
-    model.initialize(**{"covar_module.base_kernel.lengthscale": 0.5, "covar_module.outputscale": 1.0, "likelihood.noise": 1e-4})
+    model.initialize(
+        **{"covar_module.base_kernel.lengthscale": 0.5, "covar_module.outputscale": 1.0, "likelihood.noise": 1e-4}
+    )
     options = dict(max_samples_per_iteration=D, delta=0.1, optimizer_torch_config={"lr": 0.5}, normalize_gradient=True)
     options.update(kwargs)
     return GIBO(torch.full((D,), 0.1, dtype=torch.float64), objective, model, **options)
@@ -37,12 +39,21 @@ def test_gibo_climbs_a_quadratic_within_budget():
 def test_gibo_with_hyperparameter_fitting_and_adam():
     from gpytorch.priors import NormalPrior, UniformPrior
 
-    model = DerivativeExactGPSEModel(2, N_max=10, lengthscale_hyperprior=UniformPrior(0.05, 1.0), outputscale_hyperprior=NormalPrior(1.0, 0.5))
+    model = DerivativeExactGPSEModel(
+        2, N_max=10, lengthscale_hyperprior=UniformPrior(0.05, 1.0), outputscale_hyperprior=NormalPrior(1.0, 0.5)
+    )
     model.likelihood.noise = 1e-3
     gibo = GIBO(
-        torch.zeros(2, dtype=torch.float64), quadratic, model, max_samples_per_iteration=2, delta=0.1,
-        OptimizerTorch=torch.optim.Adam, optimizer_torch_config={"lr": 0.05}, optimize_hyperparameters=True,
-        no_noise_optimization=True, normalize_gradient=True,
+        torch.zeros(2, dtype=torch.float64),
+        quadratic,
+        model,
+        max_samples_per_iteration=2,
+        delta=0.1,
+        OptimizerTorch=torch.optim.Adam,
+        optimizer_torch_config={"lr": 0.05},
+        optimize_hyperparameters=True,
+        no_noise_optimization=True,
+        normalize_gradient=True,
     )
     before = model.lengthscale.detach().clone()
     result = run_optimization(gibo, max_iterations=8)
@@ -53,7 +64,9 @@ def test_gibo_with_hyperparameter_fitting_and_adam():
     hypers = gibo.hyperparameter_arrays()
     T = len(result.calls) - 1
     assert hypers["gp_lengthscale"].shape == (T, 2) and hypers["gp_outputscale"].shape == (T,)
-    assert (hypers["gp_lengthscale"][:3] == pytest.approx(0.525)) and (hypers["gp_outputscale"][:3] == pytest.approx(1.0))
+    assert (hypers["gp_lengthscale"][:3] == pytest.approx(0.525)) and (
+        hypers["gp_outputscale"][:3] == pytest.approx(1.0)
+    )
     assert not (hypers["gp_lengthscale"][3:] == pytest.approx(0.525))
     assert hypers["gp_lengthscale"][-1] == pytest.approx(model.lengthscale.detach().numpy())
     assert hypers["gp_noise"] == pytest.approx(1e-3, rel=1e-6) and (hypers["gp_mean"] == 0).all()

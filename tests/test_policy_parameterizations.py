@@ -92,9 +92,7 @@ def test_normalisation_maps_are_inverse_and_preserve_actions(layers):
     raw = policy.unnormalize_params(params, mean, std)
     assert raw.shape == params.shape and raw.dtype == torch.float64
     torch.testing.assert_close(policy.normalize_params(raw, mean, std), params, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(
-        policy.unnormalize_params(policy.normalize_params(params, mean, std), mean, std), params
-    )
+    torch.testing.assert_close(policy.unnormalize_params(policy.normalize_params(params, mean, std), mean, std), params)
 
     states = rng.normal(loc=mean, scale=std, size=(11, 5))
     policy.set_params(params[1, 2])

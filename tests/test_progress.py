@@ -26,7 +26,11 @@ def test_progress_without_values_names_no_best(caplog):
         with Progress("objectives", units=2, log_interval=0.0) as progress:
             progress.unit_done("dim4/objective000")
             progress.unit_done("dim4/objective001")
-    assert [r.getMessage() for r in caplog.records] == ["objectives: 1/2 units", "objectives: 2/2 units", "objectives: 2/2 units"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "objectives: 1/2 units",
+        "objectives: 2/2 units",
+        "objectives: 2/2 units",
+    ]
 
 
 def test_a_unit_that_failed_counts_only_the_calls_it_made(caplog):

@@ -33,16 +33,27 @@ def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     results = tmp / "results"
     data_config = tmp / "data.yaml"
-    data_config.write_text(yaml.safe_dump({"out_dir": str(tmp / "data"), "dimensions": [4, 8], "num_objectives": 2, "num_samples": 150}))
+    data_config.write_text(
+        yaml.safe_dump({"out_dir": str(tmp / "data"), "dimensions": [4, 8], "num_objectives": 2, "num_samples": 150})
+    )
     assert load_script("generate_data_synthetic_functions").main(["-c", str(data_config)]) == 0
     synthetic = load_script("run_synthetic_experiment")
     for method in ("gibo", "rs"):
-        config = _tiny_config(f"synthetic_experiment/{method}_fixed_hypers.yaml", tmp / f"{method}.yaml",
-                              out_dir=str(results / "synthetic" / method), max_objective_calls=50)
+        config = _tiny_config(
+            f"synthetic_experiment/{method}_fixed_hypers.yaml",
+            tmp / f"{method}.yaml",
+            out_dir=str(results / "synthetic" / method),
+            max_objective_calls=50,
+        )
         assert synthetic.main(["-c", config, "-cd", str(data_config)]) == 0
     rl = load_script("run_rl_experiment")
-    for name, source in (("cartpole_gibo", "rl_experiment/cartpole/gibo.yaml"), ("lqr_gibo", "lqr_experiment/gibo_quick.yaml")):
-        config = _tiny_config(source, tmp / f"{name}.yaml", out_dir=str(results / name), max_objective_calls=20, trials=2)
+    for name, source in (
+        ("cartpole_gibo", "rl_experiment/cartpole/gibo.yaml"),
+        ("lqr_gibo", "lqr_experiment/gibo_quick.yaml"),
+    ):
+        config = _tiny_config(
+            source, tmp / f"{name}.yaml", out_dir=str(results / name), max_objective_calls=20, trials=2
+        )
         assert rl.main(["-c", config]) == 0
     assert report.main([str(results), "--out", str(tmp / "report")]) == 0
     return tmp
@@ -63,7 +74,7 @@ def _table_row(markdown, *first_cells):
 def _section(markdown, heading):
     start = markdown.index(heading)
     end = markdown.find("\n## ", start + len(heading))
-    return markdown[start: end if end >= 0 else None]
+    return markdown[start : end if end >= 0 else None]
 
 
 def test_report_folder_has_markdown_html_and_every_figure(tiny):
@@ -74,8 +85,14 @@ def test_report_folder_has_markdown_html_and_every_figure(tiny):
     markdown = _markdown(tiny)
     for name in figures:
         assert f"](figures/{name})" in markdown
-    for heading in ("## Synthetic functions", "## Reinforcement learning", "### CartPole-v1", "## Linear quadratic regulator",
-                    "## Benchmarks of the paper without a run", "## How a cell is judged"):
+    for heading in (
+        "## Synthetic functions",
+        "## Reinforcement learning",
+        "### CartPole-v1",
+        "## Linear quadratic regulator",
+        "## Benchmarks of the paper without a run",
+        "## How a cell is judged",
+    ):
         assert heading in markdown
 
 
@@ -100,7 +117,9 @@ def test_tables_hold_the_papers_values_from_the_data_file(tiny):
     synthetic = {row["name"]: row for row in paper["synthetic"]["sets"]["fixed_hypers"]}
     for label, name in (("GIBO", "gibo"), ("ARS", "rs")):
         for D in (4, 8):
-            cells = _table_row(_section(markdown, "## Synthetic functions"), label, report.row_label(synthetic[name]), str(D))
+            cells = _table_row(
+                _section(markdown, "## Synthetic functions"), label, report.row_label(synthetic[name]), str(D)
+            )
             assert cells[3] == "2"  # objectives of ours
             # per calls: paper, ours, within; 50 calls is within the runs' budget, the rest is not
             assert cells[4::3] == [f"{v:.3f}" for v in synthetic[name]["mean"][D]]
@@ -132,7 +151,11 @@ def test_data_file_matches_numbers_copied_from_the_published_results():
     assert learned["cmaes"]["mean"][16][1] == 0.806 and learned["cmaes"]["median"][16][1] == 0.818
     swimmer = {row["name"]: row for row in paper["rl"]["swimmer"]["rows"]}
     assert paper["rl"]["swimmer"]["calls"][2] == 500
-    assert (swimmer["gibo_10runs"]["mean"][2], swimmer["gibo_10runs"]["std"][2], swimmer["gibo_10runs"]["runs"]) == (349.9, 10.9, 10)
+    assert (swimmer["gibo_10runs"]["mean"][2], swimmer["gibo_10runs"]["std"][2], swimmer["gibo_10runs"]["runs"]) == (
+        349.9,
+        10.9,
+        10,
+    )
     hopper = {row["name"]: row for row in paper["rl"]["hopper"]["rows"]}
     assert (hopper["rs_10runs"]["mean"][-1], hopper["rs_10runs"]["std"][-1]) == (3002.0, 1018.5)
     lqr = paper["lqr"]
@@ -152,10 +175,19 @@ def test_a_cell_far_from_the_paper_is_flagged(tiny, monkeypatch):
     out = tiny / "flagged"
     report.write_report([tiny / "results"], out)
     markdown = (out / "report.md").read_text(encoding="utf-8")
-    assert _table_row(_section(markdown, "## Synthetic functions"), "GIBO", "GIBO", "4")[4:7][::2] == ["10.000", "**no ✗**"]
-    assert _table_row(_section(markdown, "## Reinforcement learning"), "GIBO (cartpole_gibo)")[3:6][::2] == ["5000.0 ± 0.0", "**no ✗**"]
+    assert _table_row(_section(markdown, "## Synthetic functions"), "GIBO", "GIBO", "4")[4:7][::2] == [
+        "10.000",
+        "**no ✗**",
+    ]
+    assert _table_row(_section(markdown, "## Reinforcement learning"), "GIBO (cartpole_gibo)")[3:6][::2] == [
+        "5000.0 ± 0.0",
+        "**no ✗**",
+    ]
     summary = _section(markdown, "## Summary")
-    assert "synthetic, fixed hyperparameters, GIBO, D = 4, 50 calls" in summary and "RL, CartPole, GIBO (cartpole_gibo), 10 calls" in summary
+    assert (
+        "synthetic, fixed hyperparameters, GIBO, D = 4, 50 calls" in summary
+        and "RL, CartPole, GIBO (cartpole_gibo), 10 calls" in summary
+    )
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<td><strong>no ✗</strong></td>" in page
 
@@ -169,7 +201,10 @@ def test_missing_benchmarks_are_listed_with_commands_naming_existing_configs(tin
             assert (ROOT / path).is_file(), path
     commands = {bullet.split(": ", 1)[0]: bullet.split(": ", 1)[1] for bullet in bullets if ": `python" in bullet}
     vbo = commands["synthetic, fixed hyperparameters, Vanilla BO, D = 4, 8, 12, 16, 20, 24, 28, 32, 36"]
-    assert "-c configs/synthetic_experiment/vbo_fixed_hypers.yaml -cd configs/synthetic_experiment/generate_data_default.yaml" in vbo
+    assert (
+        "-c configs/synthetic_experiment/vbo_fixed_hypers.yaml -cd configs/synthetic_experiment/generate_data_default.yaml"
+        in vbo
+    )
     assert "synthetic, fixed hyperparameters, GIBO, D = 12, 16, 20, 24, 28, 32, 36" in commands  # 4 and 8 are covered
     assert "-c configs/rl_experiment/swimmer/gibo_10runs.yaml" in commands["Swimmer, GIBO, 10 runs"]
     assert "--trials 10" in commands["Hopper, GIBO, no state normalisation, 10 runs"]
@@ -215,11 +250,17 @@ def test_shipped_rl_configs_map_to_their_rows(environment):
         config = load_experiment_config(ROOT / row["config"])
         experiment = config_to_dict(config)
         trials = int(row.get("extra_args", ["--trials", config.trials])[1])
-        assert report.matching_row(rows, experiment["method"], report.run_features(experiment), trials) is row, row["config"]
+        assert report.matching_row(rows, experiment["method"], report.run_features(experiment), trials) is row, row[
+            "config"
+        ]
 
 
 def test_markdown_and_html_rendering():
-    blocks = [report.Heading(2, "T"), report.Paragraph("a `b<c>` **d**"), report.Table(["x", "y"], [["1|2", "**no ✗**"]])]
+    blocks = [
+        report.Heading(2, "T"),
+        report.Paragraph("a `b<c>` **d**"),
+        report.Table(["x", "y"], [["1|2", "**no ✗**"]]),
+    ]
     markdown = report.render_markdown(blocks)
     assert "## T" in markdown and "| 1\\|2 | **no ✗** |" in markdown
     page = report.render_html(blocks, "title")

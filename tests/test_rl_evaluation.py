@@ -51,7 +51,9 @@ def test_script_writes_figure_and_reuses_cache(tiny, tmp_path, monkeypatch, capl
     assert figure.stat().st_size > 0
     caches = sorted(tmp.glob("*/trial*.offline.npz"))
     assert [str(p.relative_to(tmp)) for p in caches] == [
-        "gibo/trial000.offline.npz", "gibo/trial001.offline.npz", "rs/trial000.offline.npz"
+        "gibo/trial000.offline.npz",
+        "gibo/trial001.offline.npz",
+        "rs/trial000.offline.npz",
     ]
 
     _forbid_evaluation(monkeypatch)
@@ -70,7 +72,10 @@ def test_cache_holds_the_offline_rewards_and_is_invalidated_by_changed_trials(ti
     curve, _ = rl_evaluation.evaluate_trial(run_, trial_file)
     trial = dict(np.load(trial_file))
     expected = offline_rewards(
-        "CartPole-v1", MLP([4, 1], discretize=2), trial["params"], seed=int(trial["seed"]) + rl_evaluation.EVAL_SEED_OFFSET
+        "CartPole-v1",
+        MLP([4, 1], discretize=2),
+        trial["params"],
+        seed=int(trial["seed"]) + rl_evaluation.EVAL_SEED_OFFSET,
     )
     np.testing.assert_array_equal(curve.rewards, expected)
     np.testing.assert_array_equal(curve.calls, trial["calls"])
@@ -131,7 +136,10 @@ def test_default_labels(tiny):
     labels = [rl_evaluation.load_run(c).label for c in configs]
     assert labels == ["GIBO", "ARS"]
     config = rl_evaluation.load_run(configs[0]).config
-    assert rl_evaluation.default_label(config, "x/gibo_no_gradient_normalization.yaml") == "GIBO (no gradient normalization)"
+    assert (
+        rl_evaluation.default_label(config, "x/gibo_no_gradient_normalization.yaml")
+        == "GIBO (no gradient normalization)"
+    )
     assert rl_evaluation.default_label(config, "x/gibo_10runs.yaml") == "GIBO"
 
 

@@ -135,7 +135,12 @@ def test_rl_configs_have_the_papers_settings():
     for env in ("cartpole", "swimmer", "hopper"):
         for name in ("gibo", "rs", "gibo_10runs", "rs_10runs", "gibo_no_gradient_normalization"):
             assert f"{env}/{name}.yaml" in names
-    assert {"gibo_default.yaml", "rs_default.yaml", "vbo_default.yaml", "hopper/gibo_no_state_normalization.yaml"} <= names
+    assert {
+        "gibo_default.yaml",
+        "rs_default.yaml",
+        "vbo_default.yaml",
+        "hopper/gibo_no_state_normalization.yaml",
+    } <= names
     expected_D = {"CartPole-v1": 4, "Swimmer-v5": 16, "Hopper-v5": 36}
     for path in files:
         config = load_experiment_config(path)
@@ -147,7 +152,9 @@ def test_rl_configs_have_the_papers_settings():
         if config.method == "gibo":
             assert search_space_dimension(config) == expected_D[config.environment_name], path
             assert opt.model_config_.ard_num_dims == expected_D[config.environment_name]
-            assert opt.hyperparameter_config.optimize_hyperparameters and opt.hyperparameter_config.no_noise_optimization
+            assert (
+                opt.hyperparameter_config.optimize_hyperparameters and opt.hyperparameter_config.no_noise_optimization
+            )
             assert opt.normalize_gradient == ("no_gradient_normalization" not in path.stem), path
             assert (opt.epsilon_diff_acq_value is None) == ten_runs, path
             assert config.mlp.state_normalization == (

@@ -34,7 +34,11 @@ def fake_unit(seed: int, sleep: float = 0.0) -> dict:
     time.sleep(sleep)
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(60, 60, generator=generator, dtype=torch.float64)
-    return dict(value=torch.linalg.cholesky(x @ x.T + torch.eye(60, dtype=torch.float64)).numpy(), seed=seed, threads=torch.get_num_threads())
+    return dict(
+        value=torch.linalg.cholesky(x @ x.T + torch.eye(60, dtype=torch.float64)).numpy(),
+        seed=seed,
+        threads=torch.get_num_threads(),
+    )
 
 
 def failing_unit(seed: int, bad: int) -> dict:
@@ -61,7 +65,12 @@ def unit_path(directory: Path, seed: int) -> Path:
 
 def run_fake(directory, run_unit=fake_unit, seeds=range(5), **kwargs):
     return run_units(
-        list(seeds), run_unit, path_of=functools.partial(unit_path, Path(directory)), name_of=lambda s: f"unit{s}", progress=False, **kwargs
+        list(seeds),
+        run_unit,
+        path_of=functools.partial(unit_path, Path(directory)),
+        name_of=lambda s: f"unit{s}",
+        progress=False,
+        **kwargs,
     )
 
 
@@ -138,7 +147,10 @@ run_units(list(range(6)), functools.partial(fake_unit, sleep=0.3), functools.par
 def run_child(out: Path) -> subprocess.Popen:
     """A serial run of 6 slow fake units in its own process (after a one-unit probe run)."""
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD.format(repo=str(REPO), out=str(out))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", CHILD.format(repo=str(REPO), out=str(out))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -180,7 +192,11 @@ def test_a_damaged_unit_file_is_set_aside_and_run_again(tmp_path, caplog):
     assert "unit1" in warnings[0] and "empty" in warnings[0] and "unit1.npz.damaged" in warnings[0]
     assert "unit3" in warnings[1] and "not a readable npz file" in warnings[1]
     assert "unit4" in warnings[2] and "missing array(s) seed, threads" in warnings[2]
-    assert sorted(p.name for p in (tmp_path / "run").glob("*.damaged")) == ["unit1.npz.damaged", "unit3.npz.damaged", "unit4.npz.damaged"]
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.damaged")) == [
+        "unit1.npz.damaged",
+        "unit3.npz.damaged",
+        "unit4.npz.damaged",
+    ]
     run_fake(tmp_path / "reference")
     assert_same_results(tmp_path / "run", tmp_path / "reference")
 

@@ -45,7 +45,9 @@ def test_dataset_objective_is_the_gp_posterior_mean_and_optimum_beats_samples(sa
         X, y = torch.from_numpy(data.X[i]), torch.from_numpy(data.y[i])
         values = f.noise_free(X).numpy()
         # independent computation: GPyTorch's exact GP posterior mean (zero mean, the dataset's posterior noise)
-        likelihood = gpytorch.likelihoods.GaussianLikelihood(noise_constraint=gpytorch.constraints.GreaterThan(1e-8)).double()
+        likelihood = gpytorch.likelihoods.GaussianLikelihood(
+            noise_constraint=gpytorch.constraints.GreaterThan(1e-8)
+        ).double()
         likelihood.noise = data.posterior_noise
         gp = _ReferenceGP(X, y, likelihood, data.lengthscale, data.outputscale).double().eval()
         with torch.no_grad():
@@ -95,9 +97,17 @@ def test_dataset_roundtrip(tmp_path):
 def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("synthetic")
     data_cfg = tmp / "data.yaml"
-    data_cfg.write_text(yaml.safe_dump({
-        "out_dir": str(tmp / "data"), "dimensions": [2, 3], "num_objectives": 2, "num_samples": 150, "noise_variance": 0.01,
-    }))
+    data_cfg.write_text(
+        yaml.safe_dump(
+            {
+                "out_dir": str(tmp / "data"),
+                "dimensions": [2, 3],
+                "num_objectives": 2,
+                "num_samples": 150,
+                "noise_variance": 0.01,
+            }
+        )
+    )
     assert generate.main(["-c", str(data_cfg)]) == 0
     method = yaml.safe_load((ROOT / "configs/synthetic_experiment/gibo_default.yaml").read_text())
     method.update(out_dir=str(tmp / "gibo"), max_objective_calls=30)
@@ -116,7 +126,12 @@ def test_scripts_write_finite_results(tiny):
     tmp, _, _ = tiny
     assert (tmp / "data" / "data_dim2.npz").is_file() and (tmp / "data" / "data_dim3.npz").is_file()
     units = _unit_arrays(tmp / "gibo")
-    assert sorted(units) == ["dim2/objective000.npz", "dim2/objective001.npz", "dim3/objective000.npz", "dim3/objective001.npz"]
+    assert sorted(units) == [
+        "dim2/objective000.npz",
+        "dim2/objective001.npz",
+        "dim3/objective000.npz",
+        "dim3/objective001.npz",
+    ]
     for arrays in units.values():
         assert np.all(np.isfinite(arrays["values"])) and np.all(np.isfinite(arrays["params"]))
         assert arrays["calls"][0] == 0 and arrays["calls"][-1] <= 30
@@ -160,18 +175,27 @@ def test_missing_data_file_is_one_clear_line(tiny, tmp_path):
 def test_bad_config_is_one_clear_line(tiny, tmp_path):
     _, data_cfg, _ = tiny
     bad = tmp_path / "bad.yaml"
-    bad.write_text("method: gibo\nout_dir: x\nmax_objective_calls: 10\noptimizer_config:\n  delta: 0.1\n  learning_rate: 3\n")
+    bad.write_text(
+        "method: gibo\nout_dir: x\nmax_objective_calls: 10\noptimizer_config:\n  delta: 0.1\n  learning_rate: 3\n"
+    )
     with pytest.raises(SystemExit) as info:
         run.main(["-c", str(bad), "-cd", str(data_cfg)])
-    assert str(info.value) == f"error: {bad}: optimizer_config: unknown key learning_rate (allowed: " + str(info.value).split("(allowed: ")[1]
+    assert (
+        str(info.value)
+        == f"error: {bad}: optimizer_config: unknown key learning_rate (allowed: "
+        + str(info.value).split("(allowed: ")[1]
+    )
 
 
-@pytest.mark.parametrize("name,arrays", [
-    ("mpd_fixed_hypers", ("mpd_walk_steps", "mpd_ascent_probability", "gp_lengthscale")),
-    ("mpd_learned_hypers", ("mpd_walk_steps", "gp_fit_status")),
-    ("turbo_fixed_hypers", ("turbo_length", "turbo_restarts")),
-    ("turbo_learned_hypers", ("turbo_length", "turbo_restarts")),
-])
+@pytest.mark.parametrize(
+    "name,arrays",
+    [
+        ("mpd_fixed_hypers", ("mpd_walk_steps", "mpd_ascent_probability", "gp_lengthscale")),
+        ("mpd_learned_hypers", ("mpd_walk_steps", "gp_fit_status")),
+        ("turbo_fixed_hypers", ("turbo_length", "turbo_restarts")),
+        ("turbo_learned_hypers", ("turbo_length", "turbo_restarts")),
+    ],
+)
 def test_new_methods_run_end_to_end_and_save_their_diagnostics(tiny, tmp_path, name, arrays):
     _, data_cfg, _ = tiny
     method = yaml.safe_load((ROOT / f"configs/synthetic_experiment/{name}.yaml").read_text())

@@ -19,6 +19,7 @@ def _one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 CENTER = torch.tensor([0.2, 0.8, 0.6, 0.3], dtype=torch.float64)
 
 
@@ -57,7 +58,9 @@ def unit_box(D):
 def make_turbo(D=2, objective=quadratic, bounds=None, **kwargs):
     options = dict(n_candidates=300, fit_maxiter=20)
     options.update(kwargs)
-    return TuRBO(torch.full((D,), 0.5, dtype=torch.float64), objective, unit_box(D) if bounds is None else bounds, **options)
+    return TuRBO(
+        torch.full((D,), 0.5, dtype=torch.float64), objective, unit_box(D) if bounds is None else bounds, **options
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,7 +115,12 @@ def test_restart_once_the_side_falls_below_length_min():
     state.register(False)
     assert state.restart_triggered and state.length == pytest.approx(0.8 / 2**7)
     state.reset()
-    assert (state.length, state.failure_counter, state.restart_triggered, state.best_value) == (0.8, 0, False, -math.inf)
+    assert (state.length, state.failure_counter, state.restart_triggered, state.best_value) == (
+        0.8,
+        0,
+        False,
+        -math.inf,
+    )
 
 
 def test_trust_region_is_weighted_by_lengthscales_and_clipped():
@@ -135,10 +143,13 @@ def test_trust_region_is_weighted_by_lengthscales_and_clipped():
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("budget, expected_calls, restarts", [
-    (10, [0, 4, 5, 9, 10], [0, 1, 1, 2]),  # design, query (fails: restart), design, query
-    (7, [0, 4, 5, 7], [0, 1, 1]),           # the restart's design gets only the 2 calls left
-])
+@pytest.mark.parametrize(
+    "budget, expected_calls, restarts",
+    [
+        (10, [0, 4, 5, 9, 10], [0, 1, 1, 2]),  # design, query (fails: restart), design, query
+        (7, [0, 4, 5, 7], [0, 1, 1]),  # the restart's design gets only the 2 calls left
+    ],
+)
 def test_call_budget_is_spent_exactly_across_restarts(budget, expected_calls, restarts):
     objective = WorseEveryCall()
     turbo = make_turbo(2, objective, n_init=4, failure_tolerance=1, length_min=0.5)  # one failure collapses the region
@@ -216,7 +227,11 @@ def test_repeatable_with_a_fixed_torch_seed():
 
 def test_fixed_hyperparameters_in_objective_units():
     bounds = torch.stack([torch.zeros(2), torch.full((2,), 2.0)]).double()
-    hypers = {"covar_module.base_kernel.lengthscale": [0.4, 0.8], "covar_module.outputscale": 1.5, "likelihood.noise": 0.01}
+    hypers = {
+        "covar_module.base_kernel.lengthscale": [0.4, 0.8],
+        "covar_module.outputscale": 1.5,
+        "likelihood.noise": 0.01,
+    }
     turbo = make_turbo(2, bounds=bounds, kernel="rbf", optimize_hyperparameters=False, hypers=hypers)
     run_optimization(turbo, max_iterations=1)
     model = turbo.fit_model()
@@ -226,8 +241,11 @@ def test_fixed_hyperparameters_in_objective_units():
     assert not hasattr(model, "outcome_transform")
     torch.testing.assert_close(model.likelihood.noise.detach().reshape(-1), torch.full((4,), 0.01, dtype=torch.float64))
     with pytest.raises(ValueError, match="likelihood.noise"):
-        make_turbo(2, optimize_hyperparameters=False,
-                   hypers={"covar_module.outputscale": 1.0, "covar_module.base_kernel.lengthscale": 0.3})
+        make_turbo(
+            2,
+            optimize_hyperparameters=False,
+            hypers={"covar_module.outputscale": 1.0, "covar_module.base_kernel.lengthscale": 0.3},
+        )
 
 
 def test_known_noise_is_scaled_with_the_standardisation():
@@ -236,4 +254,6 @@ def test_known_noise_is_scaled_with_the_standardisation():
     model = turbo.fit_model()
     std = float(model.outcome_transform.stdvs.reshape(()))
     assert std == pytest.approx(float(turbo.Y.std()), rel=1e-9)
-    torch.testing.assert_close(model.likelihood.noise.detach().reshape(-1), torch.full((4,), 0.01 / std**2, dtype=torch.float64))
+    torch.testing.assert_close(
+        model.likelihood.noise.detach().reshape(-1), torch.full((4,), 0.01 / std**2, dtype=torch.float64)
+    )

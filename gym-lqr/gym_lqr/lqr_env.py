@@ -15,9 +15,7 @@ logger = logging.getLogger(__name__)
 EPISODE_STEPS = 300
 
 #: The paper's system (Dean et al. 2017): open loop unstable, spectral radius of A about 1.024.
-DEFAULT_A = np.array(
-    [[1.01, 0.01, 0.0], [0.01, 1.01, 0.01], [0.0, 0.01, 1.01]], dtype=np.float64
-)
+DEFAULT_A = np.array([[1.01, 0.01, 0.0], [0.01, 1.01, 0.01], [0.0, 0.01, 1.01]], dtype=np.float64)
 DEFAULT_B = np.eye(3, dtype=np.float64)
 DEFAULT_Q = np.eye(3, dtype=np.float64) / 1000.0
 DEFAULT_R = np.eye(3, dtype=np.float64)
@@ -100,15 +98,11 @@ class LQREnv(gymnasium.Env):
         self.state = self.np_random.standard_normal(self.A.shape[0])
         return self.state.copy(), {}
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply u (n_action,): reward -(x^T Q x + u^T R u), then x <- A x + B u + L e, L L^T = W, e ~ N(0, I)."""
         u = np.asarray(action, dtype=np.float64)
         if u.shape != self.action_space.shape:
-            raise ValueError(
-                f"LQREnv.step: action must have shape {self.action_space.shape}, got {u.shape}"
-            )
+            raise ValueError(f"LQREnv.step: action must have shape {self.action_space.shape}, got {u.shape}")
         x = self.state
         cost = float(x @ self.Q @ x + u @ self.R @ u)
         noise = self._noise_factor @ self.np_random.standard_normal(x.shape[0])

@@ -107,7 +107,11 @@ def default_options(method: str, D: int, bounded: bool) -> dict:
             "min_points_for_fit": D + 1,
         }
         if method == "gibo":
-            options.update(max_samples_per_iteration=max(1, (D + 1) // 2), optimizer_torch_config={"lr": 0.25}, normalize_gradient=True)
+            options.update(
+                max_samples_per_iteration=max(1, (D + 1) // 2),
+                optimizer_torch_config={"lr": 0.25},
+                normalize_gradient=True,
+            )
         else:
             options.update(max_walk_steps=100)
         if bounded:
@@ -116,7 +120,12 @@ def default_options(method: str, D: int, bounded: bool) -> dict:
     if method == "cmaes":
         return {"sigma": 0.2, **({"bounds": unit_box} if bounded else {})}
     if method == "ars":
-        return {"step_size": 0.02, "exploration_noise": 0.02, "samples_per_iteration": 1 + D // 8, "standard_deviation_scaling": True}
+        return {
+            "step_size": 0.02,
+            "exploration_noise": 0.02,
+            "samples_per_iteration": 1 + D // 8,
+            "standard_deviation_scaling": True,
+        }
     if method == "vbo":
         return {
             "model_config": gp_model,
@@ -230,8 +239,14 @@ class AskTell:
             raise ValueError(f"{where}: budget must be a positive integer, got {budget!r}")
         D = x0.size
         self._settings = dict(
-            method=method, x0=x0.tolist(), budget=int(budget), seed=int(seed), direction=direction,
-            bounds=None, scale=None, options=_jsonable(options),
+            method=method,
+            x0=x0.tolist(),
+            budget=int(budget),
+            seed=int(seed),
+            direction=direction,
+            bounds=None,
+            scale=None,
+            options=_jsonable(options),
         )
         if bounds is not None:
             lower, upper = _box(bounds, D, where)
@@ -262,8 +277,12 @@ class AskTell:
         try:
             config = parse_experiment_config(data, source=where)
         except ConfigError as error:
-            raise ConfigError(str(error).replace("optimizer_config.", "").replace("optimizer_config: ", "")
-                              .replace("unknown key", "unknown option")) from None
+            raise ConfigError(
+                str(error)
+                .replace("optimizer_config.", "")
+                .replace("optimizer_config: ", "")
+                .replace("unknown key", "unknown option")
+            ) from None
         from gibo.build import build_optimizer, resolve_dimension
 
         self._torch_state = torch.Generator().manual_seed(int(seed)).get_state()
@@ -337,7 +356,11 @@ class AskTell:
         """
         if self._asked is None:
             raise AskTellError("tell: no point is waiting for its value (call ask() first)")
-        x = np.asarray(x, dtype=np.float64) if not isinstance(x, torch.Tensor) else x.detach().cpu().numpy().astype(np.float64)
+        x = (
+            np.asarray(x, dtype=np.float64)
+            if not isinstance(x, torch.Tensor)
+            else x.detach().cpu().numpy().astype(np.float64)
+        )
         if x.shape != (self.D,):
             raise AskTellError(f"tell: x must have shape ({self.D},), got {x.shape}")
         tolerance = 1e-9 * np.maximum(np.abs(self._asked), 1e-300) + 1e-12 * self._width
@@ -434,7 +457,9 @@ class AskTell:
         if not isinstance(content, dict) or content.get("format") != STATE_FORMAT:
             raise StateFileError(f"{path}: not a gibo ask-tell state file")
         if content.get("version") != STATE_VERSION:
-            raise StateFileError(f"{path}: state file version {content.get('version')!r}; this gibo reads version {STATE_VERSION}")
+            raise StateFileError(
+                f"{path}: state file version {content.get('version')!r}; this gibo reads version {STATE_VERSION}"
+            )
         if content.get("sha256") != _digest({k: v for k, v in content.items() if k != "sha256"}):
             raise StateFileError(f"{path}: damaged (its checksum does not match its content)")
         settings = dict(content["settings"])
@@ -456,7 +481,11 @@ class AskTell:
 def _no_replay(path, call: int, asked, recorded, saved: dict) -> str:
     here = _library_versions()
     changed = [f"{name} {saved.get(name)} → {version}" for name, version in here.items() if saved.get(name) != version]
-    why = "versions changed: " + ", ".join(changed) if changed else "same library versions: another machine or thread setup?"
+    why = (
+        "versions changed: " + ", ".join(changed)
+        if changed
+        else "same library versions: another machine or thread setup?"
+    )
     difference = float(np.abs(np.asarray(asked) - np.asarray(recorded, dtype=np.float64)).max())
     return f"{path}: the saved run does not replay here: call {call} asks another point (largest difference {difference:.3g}; {why})"
 
@@ -467,8 +496,14 @@ def _library_versions() -> Dict[str, str]:
 
     import gibo
 
-    versions = {"gibo": gibo.__version__, "torch": torch.__version__, "gpytorch": gpytorch.__version__,
-                "botorch": botorch.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    versions = {
+        "gibo": gibo.__version__,
+        "torch": torch.__version__,
+        "gpytorch": gpytorch.__version__,
+        "botorch": botorch.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+    }
     cma = sys.modules.get("cma")
     if cma is not None:
         versions["cma"] = cma.__version__
@@ -567,7 +602,9 @@ def _optimize(f, x0, budget, method, direction, seed, bounds, scale, progress, o
             try:
                 run.tell(x, value)
             except AskTellError:
-                raise ValueError(f"f returned {value!r} at call {run.calls + 1} (x = {x.tolist()}); it must return one finite number") from None
+                raise ValueError(
+                    f"f returned {value!r} at call {run.calls + 1} (x = {x.tolist()}); it must return one finite number"
+                ) from None
             bar.update(1)
             if run.best is not None:
                 bar.set_postfix_str(f"best {run.best[1]:.6g}", refresh=False)

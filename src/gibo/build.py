@@ -48,7 +48,11 @@ def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: floa
         if model.N_max == "variable":
             model.N_max = 5 * D
         prior = model.lengthscale_hyperprior
-        if prior is not None and prior.prior == "get_lengthscale_hyperprior" and prior.kwargs.get("dim") in (None, "dim_search_space"):
+        if (
+            prior is not None
+            and prior.prior == "get_lengthscale_hyperprior"
+            and prior.kwargs.get("dim") in (None, "dim_search_space")
+        ):
             prior.kwargs["dim"] = D
     if isinstance(opt, ARSConfig):
         if opt.samples_per_iteration == "variable":
@@ -59,7 +63,9 @@ def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: floa
         opt.sigma = 0.3 * lengthscale_scale(D)
     if isinstance(opt, TuRBOConfig):
         rules = {
-            "n_init": 2 * D, "n_candidates": min(5000, max(2000, 200 * D)), "perturbation_probability": min(20.0 / D, 1.0),
+            "n_init": 2 * D,
+            "n_candidates": min(5000, max(2000, 200 * D)),
+            "perturbation_probability": min(20.0 / D, 1.0),
             "failure_tolerance": math.ceil(max(4.0 / opt.batch_size, D / opt.batch_size)),
         }
         for name, value in rules.items():
@@ -135,7 +141,9 @@ def _acqf_options(opt) -> dict:
     return {k: getattr(opt.optimize_acqf_config, k) for k in ("q", "num_restarts", "raw_samples")}
 
 
-def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objective, hypers: Optional[HypersConfig] = None):
+def build_optimizer(
+    config: ExperimentConfig, params_init: torch.Tensor, objective, hypers: Optional[HypersConfig] = None
+):
     """The optimizer a resolved config describes, starting at params_init (`D`).
 
     `hypers` overrides the config's hyperparameter values (the synthetic experiments' true hyperparameters).
@@ -153,7 +161,9 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
         values.update({k: v for k, v in (hypers.model_dump() if hypers is not None else {}).items() if v is not None})
         hyper_values = HypersConfig(**values).as_gpytorch()
     if isinstance(opt, LocalGPConfig):
-        model = optimizers.DerivativeExactGPSEModel(D, N_max=opt.model_config_.N_max, dtype=dtype, **model_kwargs(opt.model_config_))
+        model = optimizers.DerivativeExactGPSEModel(
+            D, N_max=opt.model_config_.N_max, dtype=dtype, **model_kwargs(opt.model_config_)
+        )
         model.initialize(**hyper_values)
         local = dict(
             optimize_hyperparameters=opt.hyperparameter_config.optimize_hyperparameters,
@@ -169,8 +179,14 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
         )
     if isinstance(opt, MPDConfig):
         return optimizers.MPD(
-            params_init, objective, model, max_samples_per_iteration=opt.max_samples_per_iteration, step_size=opt.step_size,
-            ascent_probability=opt.ascent_probability, max_walk_steps=opt.max_walk_steps, **local,
+            params_init,
+            objective,
+            model,
+            max_samples_per_iteration=opt.max_samples_per_iteration,
+            step_size=opt.step_size,
+            ascent_probability=opt.ascent_probability,
+            max_walk_steps=opt.max_walk_steps,
+            **local,
         )
     if isinstance(opt, GIBOConfig):
         torch_kwargs = {"lr": opt.optimizer_torch_config.lr, "weight_decay": opt.optimizer_torch_config.weight_decay}
@@ -206,7 +222,9 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
     if isinstance(opt, VBOConfig):
         bounds = _box(opt.optimize_acqf_config.bounds, D, dtype)
         if bounds is None:
-            raise ConfigError("optimizer_config.optimize_acqf_config.bounds: vanilla BO needs lower_bound and upper_bound")
+            raise ConfigError(
+                "optimizer_config.optimize_acqf_config.bounds: vanilla BO needs lower_bound and upper_bound"
+            )
         return optimizers.VanillaBO(
             params_init,
             objective,
@@ -221,18 +239,38 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             generate_initial_data=opt.generate_initial_data,
         )
     if isinstance(opt, TuRBOConfig):
-        symbolic = [n for n in ("n_init", "n_candidates", "perturbation_probability", "failure_tolerance") if getattr(opt, n) == "variable"]
+        symbolic = [
+            n
+            for n in ("n_init", "n_candidates", "perturbation_probability", "failure_tolerance")
+            if getattr(opt, n) == "variable"
+        ]
         if symbolic:
-            raise ConfigError(f"optimizer_config.{symbolic[0]}: 'variable' must be resolved with resolve_dimension first")
+            raise ConfigError(
+                f"optimizer_config.{symbolic[0]}: 'variable' must be resolved with resolve_dimension first"
+            )
         hp = opt.hyperparameter_config
         try:
             return optimizers.TuRBO(
-                params_init, objective, _box(opt.bounds, D, dtype), batch_size=opt.batch_size, n_init=opt.n_init,
-                n_candidates=opt.n_candidates, perturbation_probability=opt.perturbation_probability, length_init=opt.length_init,
-                length_min=opt.length_min, length_max=opt.length_max, success_tolerance=opt.success_tolerance,
-                failure_tolerance=opt.failure_tolerance, kernel=opt.kernel, optimize_hyperparameters=hp.optimize_hyperparameters,
-                hypers=hyper_values, no_noise_optimization=hp.no_noise_optimization, fit_maxiter=opt.fit_maxiter,
-                warm_start=opt.warm_start, thompson_sampling=opt.thompson_sampling, verbose=opt.verbose,
+                params_init,
+                objective,
+                _box(opt.bounds, D, dtype),
+                batch_size=opt.batch_size,
+                n_init=opt.n_init,
+                n_candidates=opt.n_candidates,
+                perturbation_probability=opt.perturbation_probability,
+                length_init=opt.length_init,
+                length_min=opt.length_min,
+                length_max=opt.length_max,
+                success_tolerance=opt.success_tolerance,
+                failure_tolerance=opt.failure_tolerance,
+                kernel=opt.kernel,
+                optimize_hyperparameters=hp.optimize_hyperparameters,
+                hypers=hyper_values,
+                no_noise_optimization=hp.no_noise_optimization,
+                fit_maxiter=opt.fit_maxiter,
+                warm_start=opt.warm_start,
+                thompson_sampling=opt.thompson_sampling,
+                verbose=opt.verbose,
             )
         except ValueError as error:  # hyperparameters missing for the chosen mode
             raise ConfigError(f"optimizer_config.hyperparameter_config: {error}") from None
@@ -240,17 +278,27 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
         if opt.sigma == "variable":
             raise ConfigError("optimizer_config.sigma: 'variable' must be resolved with resolve_dimension first")
         return optimizers.CMAES(
-            params_init, objective, sigma=opt.sigma, population_size=opt.population_size, seed=config.seed,
+            params_init,
+            objective,
+            sigma=opt.sigma,
+            population_size=opt.population_size,
+            seed=config.seed,
             bounds=_box(opt.bounds, D, dtype),
         )
     raise ConfigError(f"method {config.method!r} is not supported")
 
 
 def _reject_symbolic(opt, D: int) -> None:
-    symbolic = [name for name, value in (
-        ("max_samples_per_iteration", getattr(opt, "max_samples_per_iteration", None)),
-        ("model_config.ard_num_dims", opt.model_config_.ard_num_dims),
-        ("model_config.N_max", opt.model_config_.N_max),
-    ) if value in ("dim_search_space", "variable")]
+    symbolic = [
+        name
+        for name, value in (
+            ("max_samples_per_iteration", getattr(opt, "max_samples_per_iteration", None)),
+            ("model_config.ard_num_dims", opt.model_config_.ard_num_dims),
+            ("model_config.N_max", opt.model_config_.N_max),
+        )
+        if value in ("dim_search_space", "variable")
+    ]
     if symbolic:
-        raise ConfigError(f"optimizer_config.{symbolic[0]}: symbolic value not resolved for D={D} (call resolve_dimension)")
+        raise ConfigError(
+            f"optimizer_config.{symbolic[0]}: symbolic value not resolved for D={D} (call resolve_dimension)"
+        )

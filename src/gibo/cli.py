@@ -26,9 +26,19 @@ def add_run_options(parser: argparse.ArgumentParser, units: str) -> None:
     """--out-dir, --resume, --max-calls, --workers, --ray-address for the run scripts (`units`: 'trials', ...)."""
     parser.add_argument("--out-dir", help="write here instead of the config's out_dir")
     parser.add_argument("--resume", action="store_true", help=f"complete the {units} missing in the output directory")
-    parser.add_argument("--max-calls", type=int, metavar="N", help="override the config's max_objective_calls (budget per unit)")
-    parser.add_argument("--workers", type=int, default=1, help=f"{units} run at once: 1 runs in this process, more on local Ray (default 1)")
-    parser.add_argument("--ray-address", help=f"run the {units} on this Ray cluster (e.g. auto); --workers then caps how many run at once")
+    parser.add_argument(
+        "--max-calls", type=int, metavar="N", help="override the config's max_objective_calls (budget per unit)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help=f"{units} run at once: 1 runs in this process, more on local Ray (default 1)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        help=f"run the {units} on this Ray cluster (e.g. auto); --workers then caps how many run at once",
+    )
     add_verbosity(parser)
 
 
@@ -41,7 +51,13 @@ def check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace)
 
 def setup_logging(args: argparse.Namespace) -> None:
     """INFO by default, WARNING with -q, DEBUG with -v; library warnings go through logging (one line each)."""
-    level = logging.WARNING if getattr(args, "quiet", False) else logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
+    level = (
+        logging.WARNING
+        if getattr(args, "quiet", False)
+        else logging.DEBUG
+        if getattr(args, "verbose", False)
+        else logging.INFO
+    )
     root = logging.getLogger()
     if root.handlers:  # already configured (an embedding program, pytest): only the level
         root.setLevel(level)

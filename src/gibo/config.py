@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -23,7 +33,11 @@ class ConfigError(ValueError):
 
 def _empty_is_none(value):
     """`{constraint: , kwargs: }` / `{prior: , kwargs: }`: the paper's way of writing "none"."""
-    empty = isinstance(value, dict) and {"prior", "constraint"} & set(value) and all(v in (None, {}) for v in value.values())
+    empty = (
+        isinstance(value, dict)
+        and {"prior", "constraint"} & set(value)
+        and all(v in (None, {}) for v in value.values())
+    )
     return None if empty else value
 
 
@@ -39,7 +53,11 @@ class Model(BaseModel):
         fields = {key: f for n, f in cls.model_fields.items() for key in (n, f.alias) if key}
         nullable = lambda f: type(None) in getattr(f.annotation, "__args__", ()) or f.annotation is Any  # noqa: E731
         data = {k: _empty_is_none(v) for k, v in data.items()}
-        return {k: v for k, v in data.items() if not (v is None and k in fields and not nullable(fields[k]) and not fields[k].is_required())}
+        return {
+            k: v
+            for k, v in data.items()
+            if not (v is None and k in fields and not nullable(fields[k]) and not fields[k].is_required())
+        }
 
 
 def _symbolic(word: str, kind: type, low: float, strict: bool):
@@ -52,7 +70,9 @@ def _symbolic(word: str, kind: type, low: float, strict: bool):
         rule = f"{'an integer' if kind is int else 'a number'} {'>' if strict else '≥'} {low:g} or {word!r}"
         raise ValueError(f"got {value!r}, allowed {rule}")
 
-    return Annotated[Union[kind, Literal[word]], PlainValidator(check, json_schema_input_type=Union[kind, Literal[word]])]
+    return Annotated[
+        Union[kind, Literal[word]], PlainValidator(check, json_schema_input_type=Union[kind, Literal[word]])
+    ]
 
 
 Pos = Annotated[float, Field(gt=0)]
@@ -65,13 +85,19 @@ VarPos = _symbolic("variable", float, 0, strict=True)
 
 # name → its keyword arguments and their ranges (the lengthscale prior's "dim" defaults to D)
 KWARGS_OF = {
-    "normal": {"loc": Pos, "scale": Pos}, "gamma": {"concentration": Pos, "rate": Pos}, "uniform": {"a": Pos, "b": Pos},
+    "normal": {"loc": Pos, "scale": Pos},
+    "gamma": {"concentration": Pos, "rate": Pos},
+    "uniform": {"a": Pos, "b": Pos},
     "get_lengthscale_hyperprior": {"dim": (Optional[DimCount], None), "factor_lengthscale": Pos, "gamma": NonNeg},
-    "greather_than": {"lower_bound": NonNeg}, "less_than": {"upper_bound": Pos},
-    "interval": {"lower_bound": NonNeg, "upper_bound": NonNeg}, "positive": {},
+    "greather_than": {"lower_bound": NonNeg},
+    "less_than": {"upper_bound": Pos},
+    "interval": {"lower_bound": NonNeg, "upper_bound": NonNeg},
+    "positive": {},
 }
-KWARGS_MODELS = {name: create_model(name, __base__=Model, **{k: t if isinstance(t, tuple) else (t, ...) for k, t in fields.items()})
-                 for name, fields in KWARGS_OF.items()}
+KWARGS_MODELS = {
+    name: create_model(name, __base__=Model, **{k: t if isinstance(t, tuple) else (t, ...) for k, t in fields.items()})
+    for name, fields in KWARGS_OF.items()
+}
 
 
 class Spec(Model):
@@ -88,9 +114,15 @@ class Spec(Model):
         fields = KWARGS_OF[self.name]
         unknown = sorted(set(self.kwargs or {}) - set(fields))
         if unknown:
-            raise ValueError(f"kwargs: unknown key {', '.join(unknown)} for {self.name} (allowed: {', '.join(fields) or 'none'})")
-        self.kwargs = _validate(KWARGS_MODELS[self.name], self.kwargs, ("kwargs",), ValueError).model_dump(exclude_unset=True)
-        low, high = (self.kwargs.get(k) for k in (("a", "b") if self.name == "uniform" else ("lower_bound", "upper_bound")))
+            raise ValueError(
+                f"kwargs: unknown key {', '.join(unknown)} for {self.name} (allowed: {', '.join(fields) or 'none'})"
+            )
+        self.kwargs = _validate(KWARGS_MODELS[self.name], self.kwargs, ("kwargs",), ValueError).model_dump(
+            exclude_unset=True
+        )
+        low, high = (
+            self.kwargs.get(k) for k in (("a", "b") if self.name == "uniform" else ("lower_bound", "upper_bound"))
+        )
         if low is not None and high is not None and not low < high:
             raise ValueError(f"kwargs: the lower end {low!r} must lie below the upper end {high!r}")
         return self
@@ -109,7 +141,9 @@ class ModelConfig(Model):
     prior_mean: float = 0.0
     train_prior_mean: Optional[bool] = None  # fit the constant mean; unset: the paper's rule (iff prior_mean is 0)
     constrain_to_prior_support: bool = False  # an interval inside each uniform hyperprior without a constraint
-    standardize_outputs: bool = False  # the GP models the window's y standardised (mean 0, std 1), refreshed with the data
+    standardize_outputs: bool = (
+        False  # the GP models the window's y standardised (mean 0, std 1), refreshed with the data
+    )
     ard_num_dims: Optional[DimCount] = "dim_search_space"
     N_max: Optional[VarCount] = None
     lengthscale_constraint: Optional[ConstraintConfig] = None
@@ -120,7 +154,11 @@ class ModelConfig(Model):
     noise_hyperprior: Optional[PriorConfig] = None
 
 
-HYPER_NAMES = {"lengthscale": "covar_module.base_kernel.lengthscale", "outputscale": "covar_module.outputscale", "noise": "likelihood.noise"}
+HYPER_NAMES = {
+    "lengthscale": "covar_module.base_kernel.lengthscale",
+    "outputscale": "covar_module.outputscale",
+    "noise": "likelihood.noise",
+}
 
 
 class HypersConfig(Model):
@@ -150,7 +188,9 @@ class BoundsConfig(Model):
             n = max(len(low), len(high))
             low, high = (v * n if len(v) == 1 else v for v in (low, high))
             if len(low) != len(high) or not all(a < b for a, b in zip(low, high)):
-                raise ValueError(f"lower_bound {self.lower_bound!r} must lie below upper_bound {self.upper_bound!r} in every entry")
+                raise ValueError(
+                    f"lower_bound {self.lower_bound!r} must lie below upper_bound {self.upper_bound!r} in every entry"
+                )
         return self
 
 
@@ -181,8 +221,10 @@ class GPMethodConfig(Model):
     def _noise_within_default_constraint(self):
         noise = self.hyperparameter_config.hypers.noise
         if noise is not None and self.model_config_.noise_constraint is None and noise < 1e-4:
-            raise ValueError(f"hyperparameter_config.hypers.likelihood.noise: got {noise!r}, allowed ≥ 0.0001 (GPyTorch's default "
-                             "noise constraint; give model_config.noise_constraint to allow less)")
+            raise ValueError(
+                f"hyperparameter_config.hypers.likelihood.noise: got {noise!r}, allowed ≥ 0.0001 (GPyTorch's default "
+                "noise constraint; give model_config.noise_constraint to allow less)"
+            )
         return self
 
 
@@ -194,7 +236,9 @@ class LocalGPConfig(GPMethodConfig):
     bounds: Optional[BoundsConfig] = None
     delta: Optional[Pos] = None
     epsilon_diff_acq_value: Optional[NonNeg] = None
-    min_points_for_fit: Optional[Count] = None  # fit once the window holds this many points (unset: N_max, the paper's rule)
+    min_points_for_fit: Optional[Count] = (
+        None  # fit once the window holds this many points (unset: N_max, the paper's rule)
+    )
     clip_to_bounds: bool = False  # keep θ inside `bounds` after every step (the paper's GIBO does not)
 
     @model_validator(mode="after")
@@ -207,7 +251,9 @@ class LocalGPConfig(GPMethodConfig):
 class GIBOConfig(LocalGPConfig):
     OptimizerTorch: Literal["sgd", "adam"] = "sgd"
     optimizer_torch_config: TorchOptimizerConfig = TorchOptimizerConfig()
-    lr_schedular: Optional[Dict[Index, Pos]] = Field(None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler"))
+    lr_schedular: Optional[Dict[Index, Pos]] = Field(
+        None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler")
+    )
     standard_deviation_scaling: bool = False
     normalize_gradient: bool = True
     acquisition_lengthscale_slip: bool = False  # the paper's runs' acquisition: ∂k/∂θ_i over l_i, not l_i²
@@ -242,7 +288,9 @@ class TuRBOConfig(Model):
         if self.bounds.lower_bound is None or self.bounds.upper_bound is None:
             raise ValueError("bounds: TuRBO needs lower_bound and upper_bound (its search box)")
         if not self.length_min <= self.length_init <= self.length_max:
-            raise ValueError(f"length_init {self.length_init} must lie in [length_min {self.length_min}, length_max {self.length_max}]")
+            raise ValueError(
+                f"length_init {self.length_init} must lie in [length_min {self.length_min}, length_max {self.length_max}]"
+            )
         if isinstance(self.perturbation_probability, float) and self.perturbation_probability > 1:
             raise ValueError(f"perturbation_probability: got {self.perturbation_probability}, allowed at most 1")
         return self
@@ -276,7 +324,14 @@ class CMAESConfig(Model):
     verbose: bool = False
 
 
-OPTIMIZER_CONFIGS = {"gibo": GIBOConfig, "rs": ARSConfig, "vbo": VBOConfig, "cmaes": CMAESConfig, "mpd": MPDConfig, "turbo": TuRBOConfig}
+OPTIMIZER_CONFIGS = {
+    "gibo": GIBOConfig,
+    "rs": ARSConfig,
+    "vbo": VBOConfig,
+    "cmaes": CMAESConfig,
+    "mpd": MPDConfig,
+    "turbo": TuRBOConfig,
+}
 
 
 class RewardConfig(Model):
@@ -296,7 +351,9 @@ class MLPConfig(Model):
     @model_validator(mode="after")
     def _normalization_needs_bias(self):
         if self.state_normalization and not self.add_bias:
-            raise ValueError("state_normalization: needs add_bias: true (a policy on normalised states needs a bias to equal one on raw states)")
+            raise ValueError(
+                "state_normalization: needs add_bias: true (a policy on normalised states needs a bias to equal one on raw states)"
+            )
         return self
 
     @field_validator("layers", mode="before")
@@ -304,7 +361,9 @@ class MLPConfig(Model):
     def _tuple_string(cls, value):  # the paper once wrote `layers: (8,2)`
         text = value.strip() if isinstance(value, str) else ""
         if text.startswith("(") and text.endswith(")"):
-            return [int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in text[1:-1].split(",") if v.strip()]
+            return [
+                int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in text[1:-1].split(",") if v.strip()
+            ]
         return value
 
 
@@ -366,7 +425,9 @@ def _one_line(error: ValidationError, cls, prefix=()) -> str:
     ops = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}
     if kind == "extra_forbidden":
         where = _model_at(cls, loc[len(prefix) : -1])
-        allowed = f" (allowed: {', '.join(sorted(f.alias or n for n, f in where.model_fields.items()))})" if where else ""
+        allowed = (
+            f" (allowed: {', '.join(sorted(f.alias or n for n, f in where.model_fields.items()))})" if where else ""
+        )
         return f"{'.'.join(loc[:-1]) + ': ' if len(loc) > 1 else ''}unknown key {loc[-1]}{allowed}"
     if kind == "missing":
         return f"{path}: missing required key"
@@ -380,7 +441,11 @@ def _one_line(error: ValidationError, cls, prefix=()) -> str:
     if kind == "value_error":
         message = e["msg"].removeprefix("Value error, ")
         head = message.split(":", 1)[0]  # a message that starts with a key path continues the location
-        return f"{path}.{message}" if path and ":" in message and " " not in head else f"{path + ': ' if path else ''}{message}"
+        return (
+            f"{path}.{message}"
+            if path and ":" in message and " " not in head
+            else f"{path + ': ' if path else ''}{message}"
+        )
     return f"{path}: expected {e['msg'].removeprefix('Input should be ')}, got {e['input']!r}"
 
 
@@ -410,7 +475,9 @@ def parse_experiment_config(data: dict, source: str = "<config>") -> ExperimentC
     """Validate an experiment config mapping; errors name `source` and the key."""
     try:
         config = _validate(ExperimentConfig, {**data, "optimizer_config": None})
-        config.optimizer_config = _validate(OPTIMIZER_CONFIGS[config.method], data.get("optimizer_config"), ("optimizer_config",))
+        config.optimizer_config = _validate(
+            OPTIMIZER_CONFIGS[config.method], data.get("optimizer_config"), ("optimizer_config",)
+        )
         return config
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
@@ -443,16 +510,22 @@ def json_schema(kind: str) -> dict:
     if kind == "data":
         return SyntheticDataConfig.model_json_schema(by_alias=True)
     methods = Optional[Union[tuple(OPTIMIZER_CONFIGS.values())]]
-    return create_model("ExperimentConfig", __base__=ExperimentConfig, optimizer_config=(methods, None)).model_json_schema(by_alias=True)
+    return create_model(
+        "ExperimentConfig", __base__=ExperimentConfig, optimizer_config=(methods, None)
+    ).model_json_schema(by_alias=True)
 
 
 def main(argv=None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m gibo.config", description="JSON Schema of the YAML configs, for editors.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gibo.config", description="JSON Schema of the YAML configs, for editors."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     schema = sub.add_parser("schema", help="print the JSON Schema of one kind of config")
-    schema.add_argument("kind", choices=["experiment", "data"], help="experiment (method) configs or synthetic-data configs")
+    schema.add_argument(
+        "kind", choices=["experiment", "data"], help="experiment (method) configs or synthetic-data configs"
+    )
     sys.stdout.write(json.dumps(json_schema(parser.parse_args(argv).kind), indent=2) + "\n")
     return 0
 

@@ -183,9 +183,10 @@ def policy_fit_problem(env: gym.Env, policy: MLP) -> str | None:
     hint = ""
     if isinstance(space, gym.spaces.Discrete) and not fits_action:
         n = int(space.n)
-        hint = f" (a policy for {n} discrete actions needs discretize={n}" + (" and 1 or 2 outputs)" if n == 2 else f" and {n} outputs)")
-    return (f"{_env_name(env)}: observations of shape {obs_shape}, {_space_text(space)}; "
-            f"{_policy_text(policy)}{hint}")
+        hint = f" (a policy for {n} discrete actions needs discretize={n}" + (
+            " and 1 or 2 outputs)" if n == 2 else f" and {n} outputs)"
+        )
+    return f"{_env_name(env)}: observations of shape {obs_shape}, {_space_text(space)}; {_policy_text(policy)}{hint}"
 
 
 def _check_policy_fits(env: gym.Env, policy: MLP) -> None:
@@ -390,10 +391,7 @@ class EnvironmentObjective:
         self.env.close()
 
     def __repr__(self) -> str:
-        return (
-            f"EnvironmentObjective({self.env_id}, {self.policy}, calls={self.calls}, "
-            f"timesteps={self.timesteps})"
-        )
+        return f"EnvironmentObjective({self.env_id}, {self.policy}, calls={self.calls}, timesteps={self.timesteps})"
 
 
 def _episode_seeds(seed: int, episodes: int) -> list[int]:

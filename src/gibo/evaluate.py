@@ -78,7 +78,11 @@ def corrected_f_star(f_star: np.ndarray, best_values: Sequence[np.ndarray]) -> n
 
 
 def normalized_error_curves(
-    values: Sequence[np.ndarray], calls: Sequence[np.ndarray], f_star: np.ndarray, grid: np.ndarray, limit: Optional[int] = None
+    values: Sequence[np.ndarray],
+    calls: Sequence[np.ndarray],
+    f_star: np.ndarray,
+    grid: np.ndarray,
+    limit: Optional[int] = None,
 ) -> np.ndarray:
     """(f* − best-so-far J)/f* on the call grid, per objective: `n x G` (NaN past `limit`, the budget)."""
     curves = np.stack([step_function(best_so_far(v), c, grid, limit) for v, c in zip(values, calls)])
@@ -116,7 +120,9 @@ def summarize_synthetic(
         bests = [np.array([np.max(v) for v in entry["values"]])]
         bests += [np.array([np.max(v) for v in other[D]["values"]]) for other in other_methods if D in other]
         f_star = corrected_f_star(entry["f_star"], bests)
-        errors = normalized_error_curves(entry["values"], entry["calls"], f_star, grid, limit=max_calls or entry.get("budget"))
+        errors = normalized_error_curves(
+            entry["values"], entry["calls"], f_star, grid, limit=max_calls or entry.get("budget")
+        )
         summary.errors[int(D)] = errors.tolist()
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (past the budget) give NaN
@@ -153,7 +159,12 @@ def load_synthetic_methods(runs: Mapping[str, object]) -> Dict[str, Dict[int, di
             raise FileNotFoundError(f"{run_dir}: no results (dim*/objective*.npz) found for method {label!r}")
         for D, entry in results.items():
             # load_results keeps file order (objective000, objective001, …); the indices let partial runs line up.
-            entry.setdefault("index", np.array(sorted(int(p.stem[len("objective"):]) for p in Path(run_dir, f"dim{D}").glob("objective*.npz"))))
+            entry.setdefault(
+                "index",
+                np.array(
+                    sorted(int(p.stem[len("objective") :]) for p in Path(run_dir, f"dim{D}").glob("objective*.npz"))
+                ),
+            )
             if len(entry["index"]) != len(entry["values"]):
                 raise ValueError(f"{run_dir}/dim{D}: objective files changed while loading; load again")
         methods[label] = results
@@ -181,8 +192,10 @@ def synthetic_error_curves(methods: MethodResults, grid: np.ndarray) -> Dict[str
         for label, entry in present.items():
             for i, value in zip(_objective_indices(entry), entry["f_star"]):
                 if int(i) in f_star and not np.isclose(f_star[int(i)], value):
-                    raise ValueError(f"D={D}, objective {i}: method {label!r} has f* {value}, another method {f_star[int(i)]}; "
-                                     "were the runs made on the same data?")
+                    raise ValueError(
+                        f"D={D}, objective {i}: method {label!r} has f* {value}, another method {f_star[int(i)]}; "
+                        "were the runs made on the same data?"
+                    )
                 f_star[int(i)] = float(value)
         order = np.array(sorted(f_star))
         position = {i: k for k, i in enumerate(order)}
@@ -194,7 +207,9 @@ def synthetic_error_curves(methods: MethodResults, grid: np.ndarray) -> Dict[str
         corrected = corrected_f_star(np.array([f_star[i] for i in order]), bests)
         for label, entry in present.items():
             rows = [position[int(i)] for i in _objective_indices(entry)]
-            curves[label][D] = normalized_error_curves(entry["values"], entry["calls"], corrected[rows], grid, limit=entry.get("budget"))
+            curves[label][D] = normalized_error_curves(
+                entry["values"], entry["calls"], corrected[rows], grid, limit=entry.get("budget")
+            )
     return curves
 
 
@@ -208,7 +223,10 @@ def mean_error_table(methods: MethodResults, calls: Sequence[int]) -> Dict[str, 
     curves = synthetic_error_curves(methods, np.asarray(calls))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (past a budget) give NaN: n/a
-        return {label: {D: np.nanmean(errors, axis=0).tolist() for D, errors in per_dim.items()} for label, per_dim in curves.items()}
+        return {
+            label: {D: np.nanmean(errors, axis=0).tolist() for D, errors in per_dim.items()}
+            for label, per_dim in curves.items()
+        }
 
 
 def format_error_table(table: Mapping[str, Mapping[int, Sequence[float]]], calls: Sequence[int]) -> str:
@@ -258,14 +276,16 @@ def plot_error_curves(methods: MethodResults, max_calls: Optional[int] = None, n
         ax.set_xlabel("function calls")
     for ax in axes[:, 0]:
         ax.set_ylabel("normalised error")
-    for ax in list(axes.flat)[len(dims):]:
+    for ax in list(axes.flat)[len(dims) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
     return fig
 
 
-def plot_final_error_boxes(methods: MethodResults, calls: Optional[int] = None, ncols: int = 3, panel_size=(3.6, 2.8), log_scale: bool = True):
+def plot_final_error_boxes(
+    methods: MethodResults, calls: Optional[int] = None, ncols: int = 3, panel_size=(3.6, 2.8), log_scale: bool = True
+):
     """Figure: box plots of the normalised error at `calls` (default: the final call), one panel per dimension,
     one box per method. Returns a `matplotlib.figure.Figure`."""
     from matplotlib.figure import Figure
@@ -296,7 +316,7 @@ def plot_final_error_boxes(methods: MethodResults, calls: Optional[int] = None, 
         ax.grid(True, axis="y", which="major", alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("normalised error")
-    for ax in list(axes.flat)[len(dims):]:
+    for ax in list(axes.flat)[len(dims) :]:
         ax.set_visible(False)
     return fig
 
@@ -357,7 +377,7 @@ def hyperparameters_at(unit: Mapping[str, np.ndarray], calls: Sequence[int]) -> 
         raise ValueError(f"no GP hyperparameters saved (missing {missing}); only GIBO runs record them")
     ended = np.asarray(unit["calls"])[1:]
     names = GP_ARRAYS + (("gp_fit_status",) if "gp_fit_status" in unit else ())
-    return {name[len("gp_"):]: step_function(unit[name], ended, calls) for name in names}
+    return {name[len("gp_") :]: step_function(unit[name], ended, calls) for name in names}
 
 
 def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Sequence[int]) -> str:
@@ -398,7 +418,9 @@ def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Seque
     return "\n".join(rows)
 
 
-def iteration_counts(units: Sequence[Mapping[str, np.ndarray]], calls: int, max_samples: Optional[int] = None) -> Dict[str, float]:
+def iteration_counts(
+    units: Sequence[Mapping[str, np.ndarray]], calls: int, max_samples: Optional[int] = None
+) -> Dict[str, float]:
     """How the first `calls` objective calls of each unit split into iterations.
 
     Iteration t ended after `unit["calls"][t + 1]` calls; counted are the iterations that ended by `calls`.
@@ -480,7 +502,9 @@ def load_gp_units(run_dir) -> Dict[str, List[Dict[str, np.ndarray]]]:
         try:
             unit = read_unit(path, ("params", "calls"), budget)
         except DamagedUnit as error:
-            raise DamagedUnit(f"{error} (the run script with --resume --out-dir {run_dir} sets it aside and runs it again)") from None
+            raise DamagedUnit(
+                f"{error} (the run script with --resume --out-dir {run_dir} sets it aside and runs it again)"
+            ) from None
         groups.setdefault(path.parent.relative_to(run_dir).as_posix(), []).append(unit)
     return {name: groups[name] for name in sorted(groups, key=_natural_key)}
 
@@ -494,21 +518,49 @@ def main(argv=None) -> int:
     from gibo.results import DamagedUnit
     from gibo.synthetic_experiment import load_results
 
-    parser = argparse.ArgumentParser(prog="python -m gibo.evaluate", description="Summaries and figures of saved runs.", epilog=PATHS_NOTE)
+    parser = argparse.ArgumentParser(
+        prog="python -m gibo.evaluate", description="Summaries and figures of saved runs.", epilog=PATHS_NOTE
+    )
     sub = parser.add_subparsers(dest="experiment", required=True)
     synthetic = sub.add_parser("synthetic", help="mean normalised error of synthetic runs")
     synthetic.add_argument("run_dirs", nargs="+", help="result directories of run_synthetic_experiment.py")
-    synthetic.add_argument("--calls", type=int, nargs="+", default=None, help="numbers of calls of the table (default: 100, 200, ... up to the budget)")
-    figures = sub.add_parser("synthetic-figures", help="error-vs-calls and final-error box-plot figures of several methods")
-    figures.add_argument("--runs", nargs="+", required=True, metavar="LABEL=RUN_DIR", help="e.g. GIBO=experiments/.../gibo")
-    figures.add_argument("--out", required=True, metavar="DIR", help="directory for the PDF/PNG figures and the mean-error table")
-    figures.add_argument("--calls", type=int, nargs="+", default=[100, 200, 300], help="calls of the mean-error table (default: %(default)s)")
+    synthetic.add_argument(
+        "--calls",
+        type=int,
+        nargs="+",
+        default=None,
+        help="numbers of calls of the table (default: 100, 200, ... up to the budget)",
+    )
+    figures = sub.add_parser(
+        "synthetic-figures", help="error-vs-calls and final-error box-plot figures of several methods"
+    )
+    figures.add_argument(
+        "--runs", nargs="+", required=True, metavar="LABEL=RUN_DIR", help="e.g. GIBO=experiments/.../gibo"
+    )
+    figures.add_argument(
+        "--out", required=True, metavar="DIR", help="directory for the PDF/PNG figures and the mean-error table"
+    )
+    figures.add_argument(
+        "--calls",
+        type=int,
+        nargs="+",
+        default=[100, 200, 300],
+        help="calls of the mean-error table (default: %(default)s)",
+    )
     hypers = sub.add_parser("hypers", help="medians of GIBO's GP hyperparameters over calls (RL or synthetic run)")
     hypers.add_argument("run_dir", help="result directory of a GIBO run")
-    hypers.add_argument("--calls", type=int, nargs="+", default=None, help="numbers of calls (default: 1/8, 1/4, 1/2 and all of the budget)")
+    hypers.add_argument(
+        "--calls",
+        type=int,
+        nargs="+",
+        default=None,
+        help="numbers of calls (default: 1/8, 1/4, 1/2 and all of the budget)",
+    )
     iterations = sub.add_parser("iterations", help="iterations per unit and how often GIBO's ε stopped sampling early")
     iterations.add_argument("run_dirs", nargs="+", help="result directories (synthetic or RL runs)")
-    iterations.add_argument("--calls", type=int, default=None, help="count the first N calls (default: the run's budget)")
+    iterations.add_argument(
+        "--calls", type=int, default=None, help="count the first N calls (default: the run's budget)"
+    )
     for command in (synthetic, figures, hypers, iterations):
         add_verbosity(command)
     args = parser.parse_args(argv)
@@ -517,7 +569,9 @@ def main(argv=None) -> int:
         try:
             groups = load_gp_units(args.run_dir)
             if args.calls is None:
-                budget = run_budget(args.run_dir) or max(int(u["calls"][-1]) for units in groups.values() for u in units)
+                budget = run_budget(args.run_dir) or max(
+                    int(u["calls"][-1]) for units in groups.values() for u in units
+                )
                 args.calls = sorted({max(1, round(budget * f)) for f in (0.125, 0.25, 0.5, 1.0)})
             for group, units in groups.items():
                 name = args.run_dir if group == "." else f"{args.run_dir}/{group}"

@@ -64,7 +64,9 @@ class CountingObjective:
         value = torch.as_tensor(self.objective(params))
         if not bool(torch.isfinite(value).all()):
             raw = getattr(self.objective, "params_to_raw", lambda p: p)(params.detach())
-            raise NonFiniteObjective(f"objective returned {value.item()} at call {self.calls}", self.calls, raw.reshape(-1).tolist())
+            raise NonFiniteObjective(
+                f"objective returned {value.item()} at call {self.calls}", self.calls, raw.reshape(-1).tolist()
+            )
         self.best = float(value) if self.best is None else max(self.best, float(value))
         return value
 

@@ -66,9 +66,7 @@ def default_system() -> dict[str, np.ndarray]:
     return gym_lqr.LQREnv().get_params()
 
 
-def riccati(
-    A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def riccati(A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """P = A^T P A - A^T P B (R + B^T P B)^-1 B^T P A + Q and K* = -(R + B^T P B)^-1 B^T P A.
 
     Args:
@@ -91,9 +89,7 @@ def is_stable(A: np.ndarray, B: np.ndarray, K: np.ndarray) -> bool:
     return bool(np.max(np.abs(np.linalg.eigvals(A + B @ K))) < 1.0)
 
 
-def stationary_covariance(
-    A: np.ndarray, B: np.ndarray, K: np.ndarray, W: np.ndarray | None = None
-) -> np.ndarray:
+def stationary_covariance(A: np.ndarray, B: np.ndarray, K: np.ndarray, W: np.ndarray | None = None) -> np.ndarray:
     """Sigma_K = (A + B K) Sigma_K (A + B K)^T + W, the stationary state covariance (stable K only).
 
     Args:
@@ -154,8 +150,7 @@ def lqr_metrics(
     shape = (B.shape[1], A.shape[0])
     if params_history.ndim != 2 or params_history.shape[1] != shape[0] * shape[1]:
         raise ValueError(
-            f"lqr_metrics: params_history must have shape (T, {shape[0] * shape[1]}), "
-            f"got {params_history.shape}"
+            f"lqr_metrics: params_history must have shape (T, {shape[0] * shape[1]}), got {params_history.shape}"
         )
     gains = params_history.reshape(-1, *shape)
     stable = np.array([is_stable(A, B, K) for K in gains], dtype=bool)
@@ -178,9 +173,7 @@ def stability_frequency(stable_on_grid: np.ndarray) -> np.ndarray:
         return np.nanmean(stable_on_grid, axis=0)
 
 
-def cost_percentiles(
-    cost_on_grid: np.ndarray, q: Sequence[float] = (2, 50, 98)
-) -> np.ndarray:
+def cost_percentiles(cost_on_grid: np.ndarray, q: Sequence[float] = (2, 50, 98)) -> np.ndarray:
     """Percentiles over trials (linear interpolation, as numpy's default) with inf kept as inf.
 
     Unstable iterates have cost inf; any percentile that interpolates towards inf is inf.
@@ -206,9 +199,7 @@ def cost_percentiles(
         fraction = position - low
         with np.errstate(invalid="ignore"):
             interpolated = values[low] + (values[high] - values[low]) * fraction
-        out[:, column] = np.where(
-            fraction == 0, values[low], np.where(np.isinf(values[high]), np.inf, interpolated)
-        )
+        out[:, column] = np.where(fraction == 0, values[low], np.where(np.isinf(values[high]), np.inf, interpolated))
     return out
 
 
@@ -235,9 +226,7 @@ def lqr_curves(
         first iterate) and "cost_on_grid" (trials x G relative costs, inf where unstable)}.
     """
     if len(params_histories) != len(calls):
-        raise ValueError(
-            f"lqr_curves: {len(params_histories)} parameter histories but {len(calls)} call arrays"
-        )
+        raise ValueError(f"lqr_curves: {len(params_histories)} parameter histories but {len(calls)} call arrays")
     for trial, (history, trial_calls) in enumerate(zip(params_histories, calls)):
         if len(history) != len(trial_calls):
             raise ValueError(
@@ -251,9 +240,7 @@ def lqr_curves(
     stable_on_grid = np.empty((len(calls), grid.size))
     cost_on_grid = np.empty((len(calls), grid.size))
     for trial, (history, trial_calls) in enumerate(zip(params_histories, calls)):
-        metrics = lqr_metrics(
-            history, system["A"], system["B"], system["Q"], system["R"], system.get("W")
-        )
+        metrics = lqr_metrics(history, system["A"], system["B"], system["Q"], system["R"], system.get("W"))
         stable_on_grid[trial] = step_function(metrics["stable"], trial_calls, grid, limit)
         cost_on_grid[trial] = step_function(metrics["relative_cost"], trial_calls, grid, limit)
     return {
@@ -271,9 +258,7 @@ def _new_axes() -> Axes:
     return Figure(figsize=(5, 3.5), layout="constrained").subplots()
 
 
-def plot_stability(
-    timesteps: np.ndarray, frequency: np.ndarray, ax: Axes | None = None
-) -> Axes:
+def plot_stability(timesteps: np.ndarray, frequency: np.ndarray, ax: Axes | None = None) -> Axes:
     """Plot the frequency of stable policies over timesteps, with LSPI's and ARS's published points.
 
     Args:
@@ -285,8 +270,12 @@ def plot_stability(
     ax.plot(timesteps, frequency, label="GIBO")
     for (name, reference), marker in zip(REFERENCE_POINTS.items(), ("o", "s")):
         ax.plot(
-            reference["stable_at_timesteps"], 1.0, marker=marker, linestyle="none",
-            color="black", label=f"{name} (stable)",
+            reference["stable_at_timesteps"],
+            1.0,
+            marker=marker,
+            linestyle="none",
+            color="black",
+            label=f"{name} (stable)",
         )
     ax.set_xlabel("timesteps")
     ax.set_ylabel("frequency of stability")
@@ -295,9 +284,7 @@ def plot_stability(
     return ax
 
 
-def plot_relative_cost(
-    timesteps: np.ndarray, percentiles: np.ndarray, ax: Axes | None = None
-) -> Axes:
+def plot_relative_cost(timesteps: np.ndarray, percentiles: np.ndarray, ax: Axes | None = None) -> Axes:
     """Plot the median relative cost and its 2nd-98th percentile band (log scale) over timesteps.
 
     Infinite percentiles (unstable policies) are drawn at the top edge of the axes. The final
@@ -318,9 +305,7 @@ def plot_relative_cost(
     low, median, high = shown
     ax.fill_between(timesteps, low, high, alpha=0.3, label="2nd–98th percentile")
     ax.plot(timesteps, median, label="GIBO (median)")
-    for (name, cost), style in zip(
-        ((n, r["final_relative_cost"]) for n, r in REFERENCE_POINTS.items()), (":", "--")
-    ):
+    for (name, cost), style in zip(((n, r["final_relative_cost"]) for n, r in REFERENCE_POINTS.items()), (":", "--")):
         ax.axhline(cost, color="black", linestyle=style, linewidth=1, label=f"{name} (final)")
     ax.set_yscale("log")
     ax.set_ylim(top=top)
@@ -406,7 +391,9 @@ def load_lqr_run(run_dir: str | Path) -> tuple[list[np.ndarray], list[np.ndarray
         try:
             arrays = read_unit(path, ("params", "calls"), budget)
         except DamagedUnit as error:
-            raise DamagedUnit(f"{error} (run_rl_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)") from None
+            raise DamagedUnit(
+                f"{error} (run_rl_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)"
+            ) from None
         params_histories.append(np.asarray(arrays["params"], dtype=np.float64))
         calls.append(np.asarray(arrays["calls"]))
     return params_histories, calls
@@ -414,38 +401,39 @@ def load_lqr_run(run_dir: str | Path) -> tuple[list[np.ndarray], list[np.ndarray
 
 def lqr_table(curves: dict[str, np.ndarray]) -> str:
     """One row per grid point of ``lqr_curves``: calls, timesteps, stable fraction, cost percentiles."""
-    rows = [
-        f"{'calls':>6} {'timesteps':>10} {'stable':>7} {'cost p2':>9} {'median':>9} {'p98':>9}"
-    ]
+    rows = [f"{'calls':>6} {'timesteps':>10} {'stable':>7} {'cost p2':>9} {'median':>9} {'p98':>9}"]
     for n, steps, frequency, (low, median, high) in zip(
         curves["calls"], curves["timesteps"], curves["stability_frequency"], curves["cost_percentiles"].T
     ):
         if np.isnan(frequency):  # before the first iterate or past the run's budget
             rows.append(f"{int(n):>6d} {int(steps):>10d} {'n/a':>7} {'n/a':>9} {'n/a':>9} {'n/a':>9}")
             continue
-        rows.append(
-            f"{int(n):>6d} {int(steps):>10d} {frequency:>7.1%} {low:>9.4f} {median:>9.4f} {high:>9.4f}"
-        )
+        rows.append(f"{int(n):>6d} {int(steps):>10d} {frequency:>7.1%} {low:>9.4f} {median:>9.4f} {high:>9.4f}")
     return "\n".join(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m gibo.lqr figures RUN_DIR --figure FIG.pdf``: print the numbers, write the figure."""
     parser = argparse.ArgumentParser(
-        prog="python -m gibo.lqr", description="Numbers and figures of an LQR run (docs/experiments.md#linear-quadratic-regulator).",
+        prog="python -m gibo.lqr",
+        description="Numbers and figures of an LQR run (docs/experiments.md#linear-quadratic-regulator).",
         epilog=PATHS_NOTE,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    figures = sub.add_parser(
-        "figures", help="stability frequency and relative cost of a run's iterates over calls"
-    )
+    figures = sub.add_parser("figures", help="stability frequency and relative cost of a run's iterates over calls")
     figures.add_argument("run_dir", help="directory with the trial files of run_rl_experiment.py")
     figures.add_argument(
-        "--figure", nargs="+", default=[], metavar="FILE",
+        "--figure",
+        nargs="+",
+        default=[],
+        metavar="FILE",
         help="figure file(s) to write; the format follows the suffix (.pdf, .png)",
     )
     figures.add_argument(
-        "--calls", type=int, nargs="+", default=list(REPORT_CALLS),
+        "--calls",
+        type=int,
+        nargs="+",
+        default=list(REPORT_CALLS),
         help="numbers of calls at which to print the numbers (default: %(default)s)",
     )
     add_verbosity(figures)

@@ -152,7 +152,9 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
         lengthscale_hyperprior, outputscale_hyperprior, noise_hyperprior = (
             _without_validation(p) for p in (lengthscale_hyperprior, outputscale_hyperprior, noise_hyperprior)
         )
-        likelihood = GaussianLikelihood(noise_prior=noise_hyperprior, noise_constraint=inside(noise_hyperprior, noise_constraint))
+        likelihood = GaussianLikelihood(
+            noise_prior=noise_hyperprior, noise_constraint=inside(noise_hyperprior, noise_constraint)
+        )
         super().__init__(train_x, train_y, likelihood)
         self.mean_module = ConstantMean()
         self.mean_module.constant.data.fill_(float(prior_mean))
@@ -218,7 +220,11 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
             raw_noise.requires_grad_(True)
             self.eval()
         after = self.state_dict()
-        moved = any(not torch.equal(state[k], after[k]) for k in state if k.startswith(("covar_module", "likelihood", "mean_module")))
+        moved = any(
+            not torch.equal(state[k], after[k])
+            for k in state
+            if k.startswith(("covar_module", "likelihood", "mean_module"))
+        )
         return "moved" if moved else "unchanged"
 
 

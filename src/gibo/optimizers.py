@@ -201,7 +201,9 @@ class GIBO(Optimizer):
         self.verbose = verbose
         self.iteration = 0
         self._fit_status = "none"  # what this iteration's hyperparameter fit did (FIT_STATUS)
-        self.random_starts = [0]  # acquisition optimisations that started from random points (see counting_random_starts)
+        self.random_starts = [
+            0
+        ]  # acquisition optimisations that started from random points (see counting_random_starts)
         self.acquisition_values: List[List[float]] = []  # per iteration, for diagnostics
         # per iteration: the GP hyperparameters behind that iteration's gradient step
         self.hyperparameter_history: List[Dict[str, object]] = []
@@ -447,7 +449,9 @@ class MPD(GIBO):
         self.walk_steps.append(steps)
         self.walk_probabilities.append(probability)
         if self.verbose:
-            logger.info("iteration %d: %d walk steps, ascent probability %.3f at the end", self.iteration, steps, probability)
+            logger.info(
+                "iteration %d: %d walk steps, ascent probability %.3f at the end", self.iteration, steps, probability
+            )
 
     def diagnostics(self) -> Dict[str, np.ndarray]:
         """GIBO's arrays (hyperparameters, random starts) and the walk's (`mpd_arrays`)."""
@@ -599,7 +603,12 @@ class VanillaBO(Optimizer):
         if self.model is None:
             # Every point is kept (N_max None); the derivative model is used only for its closed-form solve.
             self.model = DerivativeExactGPSEModel(
-                self.D, N_max=None, train_x=self.train_x, train_y=self.train_y, dtype=self.params.dtype, **self.model_kwargs
+                self.D,
+                N_max=None,
+                train_x=self.train_x,
+                train_y=self.train_y,
+                dtype=self.params.dtype,
+                **self.model_kwargs,
             )
             self.model.initialize(**self.hypers)
         else:
@@ -617,12 +626,19 @@ class VanillaBO(Optimizer):
                 yield from self._observe(self.bounds[0] + u * (self.bounds[1] - self.bounds[0]))
         model = self._fit_model()
         best_f = model.to_targets(self.train_y.max() if self.best_f is None else self.best_f)
-        acquisition = ClosedFormExpectedImprovement(model, best_f, log=self.acquisition_function == "log_expected_improvement")
+        acquisition = ClosedFormExpectedImprovement(
+            model, best_f, log=self.acquisition_function == "log_expected_improvement"
+        )
         cfg = self.optimize_acqf_config
         with counting_random_starts(self.random_starts):
             candidate, _ = optimize_acqf(
-                acquisition, bounds=self.bounds, q=1, num_restarts=cfg["num_restarts"],
-                raw_samples=cfg["raw_samples"], options={"maxiter": 200}, retry_on_optimization_warning=False,
+                acquisition,
+                bounds=self.bounds,
+                q=1,
+                num_restarts=cfg["num_restarts"],
+                raw_samples=cfg["raw_samples"],
+                options={"maxiter": 200},
+                retry_on_optimization_warning=False,
             )
         self.params = candidate.detach().reshape(-1)
         yield from self._observe(self.params)
@@ -657,7 +673,15 @@ class CMAES(Optimizer):
         super().__init__(params_init, objective)
         # pycma treats seed 0 as "seed from the clock": keep it ≥ 1.
         cma_seed = 1 + (int(seed) * 1_000_003 + int(torch.randint(0, 2**30, ()))) % (2**31 - 2)
-        options = {"seed": cma_seed, "verbose": -9, "verb_disp": 0, "verb_log": 0, "tolfun": 0, "tolx": 0, "tolfunhist": 0}
+        options = {
+            "seed": cma_seed,
+            "verbose": -9,
+            "verb_disp": 0,
+            "verb_log": 0,
+            "tolfun": 0,
+            "tolx": 0,
+            "tolfunhist": 0,
+        }
         if population_size is not None:
             options["popsize"] = int(population_size)
         if bounds is not None:
@@ -782,7 +806,11 @@ class TuRBO(Optimizer):
     LENGTHSCALE_CONSTRAINT = (0.005, 2.0)
     OUTPUTSCALE_CONSTRAINT = (0.05, 20.0)
     NOISE_CONSTRAINT = (5e-4, 0.2)
-    INITIAL_HYPERS = {"covar_module.base_kernel.lengthscale": 0.5, "covar_module.outputscale": 1.0, "likelihood.noise": 0.005}
+    INITIAL_HYPERS = {
+        "covar_module.base_kernel.lengthscale": 0.5,
+        "covar_module.outputscale": 1.0,
+        "likelihood.noise": 0.005,
+    }
 
     def __init__(
         self,
@@ -853,8 +881,13 @@ class TuRBO(Optimizer):
         if self.n_init < 1 or self.n_candidates < self.batch_size or not 0 < self.perturbation_probability <= 1:
             raise ValueError("need n_init >= 1, n_candidates >= batch_size and 0 < perturbation_probability <= 1")
         self.state = TurboState(
-            self.D, self.batch_size, length_init=length_init, length_min=length_min, length_max=length_max,
-            success_tolerance=success_tolerance, failure_tolerance=failure_tolerance,
+            self.D,
+            self.batch_size,
+            length_init=length_init,
+            length_min=length_min,
+            length_max=length_max,
+            success_tolerance=success_tolerance,
+            failure_tolerance=failure_tolerance,
         )
         self.kernel = kernel
         self.optimize_hyperparameters = optimize_hyperparameters
@@ -981,21 +1014,29 @@ class TuRBO(Optimizer):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InputDataWarning)  # fixed hyperparameters: outputs deliberately raw
             model = SingleTaskGP(
-                self.X, Y, train_Yvar, likelihood=likelihood, covar_module=covar,
+                self.X,
+                Y,
+                train_Yvar,
+                likelihood=likelihood,
+                covar_module=covar,
                 outcome_transform=Standardize(m=1) if fit else None,
             )
         if not fit:
             widths = self.bounds[1] - self.bounds[0]
             lengthscale = torch.as_tensor(self.hypers["covar_module.base_kernel.lengthscale"], dtype=widths.dtype)
-            model.initialize(**{
-                "covar_module.base_kernel.lengthscale": lengthscale.expand(self.D) / widths,
-                "covar_module.outputscale": float(self.hypers["covar_module.outputscale"]),
-            })
+            model.initialize(
+                **{
+                    "covar_module.base_kernel.lengthscale": lengthscale.expand(self.D) / widths,
+                    "covar_module.outputscale": float(self.hypers["covar_module.outputscale"]),
+                }
+            )
             return model.eval()
         model.initialize(**{k: v for k, v in self.INITIAL_HYPERS.items() if k != "likelihood.noise" or not known_noise})
         if self.warm_start and self._fitted is not None:
             model.load_state_dict(self._fitted, strict=False)
-        options = {} if self.fit_maxiter is None else {"optimizer_kwargs": {"options": {"maxiter": int(self.fit_maxiter)}}}
+        options = (
+            {} if self.fit_maxiter is None else {"optimizer_kwargs": {"options": {"maxiter": int(self.fit_maxiter)}}}
+        )
         try:
             fit_mll(ExactMarginalLogLikelihood(model.likelihood, model), **options)
         except ModelFittingError as error:  # keep the starting values rather than end the run

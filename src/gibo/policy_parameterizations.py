@@ -65,9 +65,7 @@ class MLP:
         if len(layers) < 2 or any(n < 1 for n in layers):
             raise ValueError(f"MLP layers must be ≥ 2 positive sizes [n_state, ..., n_action], got {layers}")
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(
-                f"MLP nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
-            )
+            raise ValueError(f"MLP nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
         n_out = layers[-1]
         if discretize is not None:
             discretize = int(discretize)

@@ -41,7 +41,9 @@ def report_calls(calls: int, best: Optional[float]) -> None:
         _report(calls, best)
 
 
-def throttled(callback: Callable[[int, Optional[float]], None], seconds: float) -> Callable[[int, Optional[float]], None]:
+def throttled(
+    callback: Callable[[int, Optional[float]], None], seconds: float
+) -> Callable[[int, Optional[float]], None]:
     """`callback` at most once per `seconds` (the first call always passes)."""
     last = [-float("inf")]
 
@@ -67,7 +69,14 @@ class Progress:
         ...     progress.calls("trial000", 250, best=312.0); progress.unit_done("trial000", calls=2000)
     """
 
-    def __init__(self, description: str, units: int, calls_per_unit: Optional[int] = None, enabled: bool = True, log_interval: float = 30.0):
+    def __init__(
+        self,
+        description: str,
+        units: int,
+        calls_per_unit: Optional[int] = None,
+        enabled: bool = True,
+        log_interval: float = 30.0,
+    ):
         self.description, self.units, self.calls_per_unit = description, units, calls_per_unit
         self.done, self.failed = 0, 0
         self.finished_calls = 0  # calls made by the units done
@@ -127,7 +136,9 @@ class Progress:
         if self._bar is not None:
             self._bar.n = self._spent()
             best = self._best()
-            self._bar.set_postfix_str(f"{len(self.running)} running" + (f", best {best[0]:.4g}" if best else ""), refresh=False)
+            self._bar.set_postfix_str(
+                f"{len(self.running)} running" + (f", best {best[0]:.4g}" if best else ""), refresh=False
+            )
             self._bar.refresh()
         elif self.enabled and time.monotonic() - self._last_log >= self.log_interval:
             self._last_log = time.monotonic()

@@ -67,7 +67,11 @@ _LENGTHSCALE_DERIVED = {"rs": "exploration_noise", "cmaes": "sigma"}
 #: Cells outside the spread listed in the summary (the tables flag all of them).
 MAX_LISTED = 30
 
-RESULT_PATTERNS = {"synthetic": "dim*/objective*.npz", "rl": "trial[0-9][0-9][0-9].npz", "lqr": "trial[0-9][0-9][0-9].npz"}
+RESULT_PATTERNS = {
+    "synthetic": "dim*/objective*.npz",
+    "rl": "trial[0-9][0-9][0-9].npz",
+    "lqr": "trial[0-9][0-9][0-9].npz",
+}
 
 
 class ReportError(ValueError):
@@ -114,7 +118,7 @@ class Run:
 
 
 def run_kind(record) -> Optional[str]:
-    """"synthetic", "rl" or "lqr" for a config record of the run scripts, None for anything else."""
+    """ "synthetic", "rl" or "lqr" for a config record of the run scripts, None for anything else."""
     from gibo.lqr import LQR_ENV_IDS
 
     experiment = record.get("experiment") if isinstance(record, dict) else None
@@ -223,7 +227,7 @@ def run_features(experiment: dict) -> Dict[str, bool]:
 
 
 def hyperparameter_set(experiment: dict) -> Optional[str]:
-    """"fixed_hypers" or "learned_hypers": which of the paper's two synthetic comparisons a run belongs to
+    """ "fixed_hypers" or "learned_hypers": which of the paper's two synthetic comparisons a run belongs to
     (None: neither)."""
     if experiment.get("set_hypers"):
         return "fixed_hypers"
@@ -235,11 +239,14 @@ def hyperparameter_set(experiment: dict) -> Optional[str]:
     return "fixed_hypers" if (experiment.get("optimizer_config") or {}).get(key) == "variable" else "learned_hypers"
 
 
-def matching_row(rows: Sequence[dict], method: str, features: Dict[str, bool], n_runs: Optional[int] = None) -> Optional[dict]:
+def matching_row(
+    rows: Sequence[dict], method: str, features: Dict[str, bool], n_runs: Optional[int] = None
+) -> Optional[dict]:
     """The paper's row a run is compared with: same method, every setting the row names equal; among several,
     the one naming most settings, then the one with the number of runs closest to `n_runs`."""
     candidates = [
-        row for row in rows
+        row
+        for row in rows
         if row["method"] == method and all(features.get(k) == v for k, v in (row.get("settings") or {}).items())
     ]
     if not candidates:
@@ -256,8 +263,13 @@ def row_label(row: dict) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def within_spread(ours: Optional[float], paper: Optional[float], se_ours: Optional[float], se_paper: Optional[float],
-                  rounding: float = 0.0) -> Optional[bool]:
+def within_spread(
+    ours: Optional[float],
+    paper: Optional[float],
+    se_ours: Optional[float],
+    se_paper: Optional[float],
+    rounding: float = 0.0,
+) -> Optional[bool]:
     """|ours − paper| ≤ 2·sqrt(se_ours² + se_paper²) + rounding; None when any input is missing or not finite."""
     values = (ours, paper, se_ours, se_paper)
     if any(v is None or not np.isfinite(v) for v in values):
@@ -265,7 +277,9 @@ def within_spread(ours: Optional[float], paper: Optional[float], se_ours: Option
     return bool(abs(ours - paper) <= SPREAD_FACTOR * math.hypot(se_ours, se_paper) + rounding + 1e-12)
 
 
-def mean_standard_errors(values: np.ndarray, n_paper: int, std_paper: Optional[float] = None) -> Tuple[float, Optional[float], Optional[float]]:
+def mean_standard_errors(
+    values: np.ndarray, n_paper: int, std_paper: Optional[float] = None
+) -> Tuple[float, Optional[float], Optional[float]]:
     """(mean of `values`, its standard error, the paper's standard error) for a comparison of means.
 
     se = std/sqrt(n) with the unbiased std. A side whose std is unknown (the paper published none, or we
@@ -432,7 +446,9 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
         elif isinstance(block, Image):
             data = base64.b64encode(block.png).decode("ascii")
             caption = html.escape(block.caption)
-            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>')
+            body.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+            )
         elif isinstance(block, Code):
             body.append(f"<pre><code>{html.escape(block.text, quote=False)}</code></pre>")
     return (
@@ -525,7 +541,14 @@ def _data_differences(data: dict, paper_data: dict) -> List[str]:
 
 
 def synthetic_section(report: Report, runs: Sequence[Run]) -> None:
-    from gibo.evaluate import load_synthetic_methods, max_calls_of, mean_error_table, plot_error_curves, plot_final_error_boxes, synthetic_error_curves
+    from gibo.evaluate import (
+        load_synthetic_methods,
+        max_calls_of,
+        mean_error_table,
+        plot_error_curves,
+        plot_final_error_boxes,
+        synthetic_error_curves,
+    )
 
     paper = report.paper["synthetic"]
     calls, read_after = paper["calls"], paper["read_after_calls"]
@@ -534,15 +557,19 @@ def synthetic_section(report: Report, runs: Sequence[Run]) -> None:
         groups.setdefault((_data_key(run.record["data"]), hyperparameter_set(run.experiment)), []).append(run)
     order = {"fixed_hypers": 0, "learned_hypers": 1, None: 2}
     report.add(Heading(2, "Synthetic functions"))
-    for number, ((_, set_name), group) in enumerate(sorted(groups.items(), key=lambda item: (order[item[0][1]], item[0][0])), 1):
+    for number, ((_, set_name), group) in enumerate(
+        sorted(groups.items(), key=lambda item: (order[item[0][1]], item[0][0])), 1
+    ):
         data = group[0].record["data"]
         title = f"{SET_TITLES[set_name][0].upper()}{SET_TITLES[set_name][1:]}: D = {', '.join(map(str, data['dimensions']))}, {data['num_objectives']} objectives per D"
         report.add(Heading(3, title))
         notes = [f"Runs: {', '.join(f'{run.label} (`{run.run_dir}`)' for run in group)}."]
         differences = _data_differences(data, paper["data"])
         if differences:
-            notes.append(f"The data differ from the paper's benchmark ({'; '.join(differences)}), so differences "
-                         "from the paper's numbers are expected.")
+            notes.append(
+                f"The data differ from the paper's benchmark ({'; '.join(differences)}), so differences "
+                "from the paper's numbers are expected."
+            )
         report.add(Paragraph(" ".join(notes)))
         try:
             methods = load_synthetic_methods({run.label: run.run_dir for run in group})
@@ -552,10 +579,16 @@ def synthetic_section(report: Report, runs: Sequence[Run]) -> None:
             report.add(Paragraph(f"Not compared: {error}"))
             continue
         stem = f"synthetic_{number}_{_slug(set_name or 'other')}"
-        report.figure(plot_error_curves(methods), f"{stem}_error_curves",
-                      f"Mean normalised error vs calls per dimension, {SET_TITLES[set_name]}")
-        report.figure(plot_final_error_boxes(methods), f"{stem}_final_error_boxes",
-                      f"Normalised error after the last call per dimension, {SET_TITLES[set_name]}")
+        report.figure(
+            plot_error_curves(methods),
+            f"{stem}_error_curves",
+            f"Mean normalised error vs calls per dimension, {SET_TITLES[set_name]}",
+        )
+        report.figure(
+            plot_final_error_boxes(methods),
+            f"{stem}_final_error_boxes",
+            f"Normalised error after the last call per dimension, {SET_TITLES[set_name]}",
+        )
         means = mean_error_table(methods, read_after)
         rows = paper["sets"].get(set_name, []) if set_name else []
         header = ["ours", "paper row", "D", "n"]
@@ -580,12 +613,18 @@ def synthetic_section(report: Report, runs: Sequence[Run]) -> None:
                     ours = f"{mean:.3f}" + (f" ± {se_ours:.3f}" if se_ours is not None else "")
                     verdict = within_spread(mean, paper_value, se_ours, se_paper, rounding=0.0005)
                     where = f"synthetic, {SET_TITLES[set_name].split(' (')[0]}, {run.label}, D = {D}, {calls[j]} calls"
-                    cells += [_fmt(paper_value, 3), ours, report.judge(where, verdict) if paper_value is not None else "–"]
+                    cells += [
+                        _fmt(paper_value, 3),
+                        ours,
+                        report.judge(where, verdict) if paper_value is not None else "–",
+                    ]
                 table.append(cells)
         report.add(
-            Paragraph(f"Mean normalised error (f* − best J so far)/f* over the objectives; ours as mean ± se over our n "
-                      f"objectives, the paper's over {paper['objectives']}. f* is corrected across the runs of this "
-                      f"table.{_calls_header(calls, read_after)}"),
+            Paragraph(
+                f"Mean normalised error (f* − best J so far)/f* over the objectives; ours as mean ± se over our n "
+                f"objectives, the paper's over {paper['objectives']}. f* is corrected across the runs of this "
+                f"table.{_calls_header(calls, read_after)}"
+            ),
             Table(header, table),
         )
 
@@ -603,7 +642,14 @@ def _environment_key(environment: str) -> str:
 
 def rl_section(report: Report, runs: Sequence[Run], workers: int = 1) -> None:
     from gibo.config import ConfigError
-    from gibo.rl_evaluation import EvaluationError, evaluate_in_parallel, evaluate_run, load_saved_run, paper_threshold, plot_reward_curves
+    from gibo.rl_evaluation import (
+        EvaluationError,
+        evaluate_in_parallel,
+        evaluate_run,
+        load_saved_run,
+        paper_threshold,
+        plot_reward_curves,
+    )
 
     report.add(Heading(2, "Reinforcement learning"))
     groups: Dict[str, List[Run]] = {}
@@ -657,11 +703,17 @@ def rl_section(report: Report, runs: Sequence[Run], workers: int = 1) -> None:
                     cells += ["–", ours, "–"]
                     continue
                 verdict = within_spread(mean, row["mean"][j], se_ours, se_paper, rounding=0.05)
-                cells += [paper_cell, ours, report.judge(f"RL, {paper['environment']}, {run.label}, {calls[j]} calls", verdict)]
+                cells += [
+                    paper_cell,
+                    ours,
+                    report.judge(f"RL, {paper['environment']}, {run.label}, {calls[j]} calls", verdict),
+                ]
             table.append(cells)
         report.add(
-            Paragraph("Offline reward (each iterate evaluated once on the raw environment), mean ± unbiased std over "
-                      f"runs.{_calls_header(calls, read_after)}"),
+            Paragraph(
+                "Offline reward (each iterate evaluated once on the raw environment), mean ± unbiased std over "
+                f"runs.{_calls_header(calls, read_after)}"
+            ),
             Table(header, table),
         )
 
@@ -682,24 +734,48 @@ def lqr_section(report: Report, runs: Sequence[Run]) -> None:
             report.skip(str(error))
             continue
         report.add(Heading(3, f"{run.label} (`{run.run_dir}`)"))
-        report.figure(lqr.plot_lqr_curves(lqr.lqr_curves(params, calls)), f"lqr_{number}_{_slug(run.run_dir.name)}",
-                      f"Frequency of stability and median relative cost (2nd–98th percentile band), {run.label}")
+        report.figure(
+            lqr.plot_lqr_curves(lqr.lqr_curves(params, calls)),
+            f"lqr_{number}_{_slug(run.run_dir.name)}",
+            f"Frequency of stability and median relative cost (2nd–98th percentile band), {run.label}",
+        )
         compared = run.method == paper.get("method", "gibo")
         if compared:
             report.cover(("lqr",), run.budget)
         at = lqr.lqr_curves(params, calls, grid=read_after)
         stable_cost = np.where(np.isfinite(at["cost_on_grid"]), at["cost_on_grid"], np.nan)
         quantiles = lqr.cost_percentiles(stable_cost, q=(50, 98))
-        header = ["calls", "stable paper", "stable ours", "within?", "median paper", "median ours", "within?",
-                  "p98 paper", "p98 ours", "within?", "stable trials (ours / paper)"]
+        header = [
+            "calls",
+            "stable paper",
+            "stable ours",
+            "within?",
+            "median paper",
+            "median ours",
+            "within?",
+            "p98 paper",
+            "p98 ours",
+            "within?",
+            "stable trials (ours / paper)",
+        ]
         table = []
         for j, n in enumerate(read_after):
             row = [str(paper["calls"][j])]
             p_paper, m_paper = paper["stable_fraction"][j], paper["n_stable"][j]
             med_paper, p98_paper = paper["median"][j], paper["p98"][j]
             if not _budget_reached(run.budget, int(n)):
-                row += [f"{100 * p_paper:.0f} %", "not reached", "–", _fmt(med_paper, 3), "not reached", "–",
-                        _fmt(p98_paper, 3), "not reached", "–", f"– / {m_paper}"]
+                row += [
+                    f"{100 * p_paper:.0f} %",
+                    "not reached",
+                    "–",
+                    _fmt(med_paper, 3),
+                    "not reached",
+                    "–",
+                    _fmt(p98_paper, 3),
+                    "not reached",
+                    "–",
+                    f"– / {m_paper}",
+                ]
                 table.append(row)
                 continue
             present = np.isfinite(at["stable_on_grid"][:, j])
@@ -709,20 +785,30 @@ def lqr_section(report: Report, runs: Sequence[Run]) -> None:
             where = f"LQR, {run.label}, {paper['calls'][j]} calls"
             se = proportion_standard_error(p_ours, n_ours, p_paper, paper["trials"])
             verdict = within_spread(p_ours, p_paper, se, 0.0, rounding=0.005) if compared else None
-            row += [f"{100 * p_paper:.0f} %", f"{100 * p_ours:.0f} %", report.judge(where + ", stable", verdict) if compared else "–"]
+            row += [
+                f"{100 * p_paper:.0f} %",
+                f"{100 * p_ours:.0f} %",
+                report.judge(where + ", stable", verdict) if compared else "–",
+            ]
             for k, (q, value) in enumerate(((0.5, med_paper), (0.98, p98_paper))):
                 ours = float(quantiles[k, j]) if finite.size else None
                 se_ours = quantile_standard_error(finite, q)
                 se_paper = se_ours * math.sqrt(finite.size / m_paper) if se_ours is not None and m_paper else None
                 verdict = within_spread(ours, value, se_ours, se_paper, rounding=0.0005)
                 name = "median" if q == 0.5 else "p98"
-                row += [_fmt(value, 3), _fmt(ours, 3), report.judge(f"{where}, {name}", verdict) if compared and value is not None else "–"]
+                row += [
+                    _fmt(value, 3),
+                    _fmt(ours, 3),
+                    report.judge(f"{where}, {name}", verdict) if compared and value is not None else "–",
+                ]
             row.append(f"{finite.size} / {m_paper}")
             table.append(row)
         report.add(
-            Paragraph(f"{len(calls)} trials. Relative cost (J(K) − J*)/J*; median and 98th percentile over the trials "
-                      f"whose policy is stable at that point.{_calls_header(paper['calls'], list(read_after))}"
-                      + ("" if compared else " The paper's LQR numbers are for GIBO; this run is shown without a comparison.")),
+            Paragraph(
+                f"{len(calls)} trials. Relative cost (J(K) − J*)/J*; median and 98th percentile over the trials "
+                f"whose policy is stable at that point.{_calls_header(paper['calls'], list(read_after))}"
+                + ("" if compared else " The paper's LQR numbers are for GIBO; this run is shown without a comparison.")
+            ),
             Table(header, table),
         )
 
@@ -751,15 +837,23 @@ def missing_section(report: Report) -> None:
     data_config = synthetic["data_config"]
     for set_name, rows in synthetic["sets"].items():
         for row in rows:
-            absent = [D for D in synthetic["dimensions"] if ("synthetic", set_name, row["name"], D) not in report.covered]
+            absent = [
+                D for D in synthetic["dimensions"] if ("synthetic", set_name, row["name"], D) not in report.covered
+            ]
             name = f"synthetic, {SET_TITLES[set_name].split(' (')[0]}, {row_label(row)}"
             if absent:
                 command = _command("run_synthetic_experiment.py", row, f"-cd {data_config}")
                 missing.append(f"{name}, D = {', '.join(map(str, absent))}: {command}")
             keys = [("synthetic", set_name, row["name"], D) for D in synthetic["dimensions"]]
-            short = [key[-1] for key in keys if key in report.covered and _stops_early(report.covered[key], synthetic["calls"][-1])]
+            short = [
+                key[-1]
+                for key in keys
+                if key in report.covered and _stops_early(report.covered[key], synthetic["calls"][-1])
+            ]
             if short:
-                partial.append(f"{name}, D = {', '.join(map(str, short))}: the runs stop before {synthetic['calls'][-1]} calls")
+                partial.append(
+                    f"{name}, D = {', '.join(map(str, short))}: the runs stop before {synthetic['calls'][-1]} calls"
+                )
     for key, environment in paper["rl"].items():
         for row in environment["rows"]:
             name = f"{environment['environment']}, {row_label(row)}, {row['runs']} runs"
@@ -775,9 +869,11 @@ def missing_section(report: Report) -> None:
     report.add(Heading(2, "Benchmarks of the paper without a run"))
     if missing:
         report.add(
-            Paragraph("No run given covers these rows of the paper's data. Commands, from the repository root (the synthetic "
-                      f"ones need the paper's data once: `python generate_data_synthetic_functions.py -c {data_config}`); "
-                      "then run this report again with the new run directories:"),
+            Paragraph(
+                "No run given covers these rows of the paper's data. Commands, from the repository root (the synthetic "
+                f"ones need the paper's data once: `python generate_data_synthetic_functions.py -c {data_config}`); "
+                "then run this report again with the new run directories:"
+            ),
             Bullets(missing),
         )
     else:
@@ -799,7 +895,9 @@ def _runs_table(runs: Sequence[Run]) -> Table:
         else:
             what = f"{run.kind.upper()}, {run.environment}"
             units = len(list(unit_files(run.run_dir, RESULT_PATTERNS[run.kind])))
-        rows.append([run.label, what, str(units), str(run.budget if run.budget is not None else "–"), f"`{run.run_dir}`"])
+        rows.append(
+            [run.label, what, str(units), str(run.budget if run.budget is not None else "–"), f"`{run.run_dir}`"]
+        )
     return Table(["run", "experiment", "result files", "budget (calls)", "directory"], rows)
 
 
@@ -825,17 +923,21 @@ def build_report(paths: Sequence, workers: int = 1, exclude=None) -> Report:
     inside = sum(j.verdict is True for j in report.judged)
     head: List[Block] = [
         Heading(1, TITLE),
-        Paragraph(f"Generated {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python -m gibo.report` from "
-                  f"{len(runs)} run(s). Paper: S. Müller, A. von Rohr, S. Trimpe, \"Local policy search with Bayesian "
-                  "optimization\", NeurIPS 2021; its numbers as recomputed from the result files released with its code."),
+        Paragraph(
+            f"Generated {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python -m gibo.report` from "
+            f'{len(runs)} run(s). Paper: S. Müller, A. von Rohr, S. Trimpe, "Local policy search with Bayesian '
+            'optimization", NeurIPS 2021; its numbers as recomputed from the result files released with its code.'
+        ),
         _runs_table(runs),
     ]
     if report.skipped:
         head += [Paragraph("Skipped:"), Bullets(report.skipped)]
     head += [
         Heading(2, "Summary"),
-        Paragraph(f"{len(report.judged)} cells compared: {inside} within the paper's spread, {len(outside)} outside "
-                  f"(**no ✗**), {len(report.judged) - inside - len(outside)} not judged."),
+        Paragraph(
+            f"{len(report.judged)} cells compared: {inside} within the paper's spread, {len(outside)} outside "
+            f"(**no ✗**), {len(report.judged) - inside - len(outside)} not judged."
+        ),
     ]
     if outside:
         more = [f"… and {len(outside) - MAX_LISTED} more (see the tables)"] if len(outside) > MAX_LISTED else []
@@ -872,18 +974,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gibo.report",
         description="Compare saved runs with the paper's published numbers: report.md and a self-contained report.html "
-                    "with the figures, tables 'paper | ours | within the paper's spread?' and the commands for the "
-                    "paper's benchmarks that no run covers.",
+        "with the figures, tables 'paper | ours | within the paper's spread?' and the commands for the "
+        "paper's benchmarks that no run covers.",
         epilog=PATHS_NOTE,
     )
-    parser.add_argument("paths", nargs="+", metavar="RUN_DIR_OR_RESULTS_FOLDER",
-                        help="a run directory (holding the config.yaml its run script wrote) or a folder searched for them")
-    parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="folder for report.md, report.html and figures/")
-    parser.add_argument("--force", action="store_true", help="write into a non-empty REPORT_DIR (replaces an earlier report)")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="RUN_DIR_OR_RESULTS_FOLDER",
+        help="a run directory (holding the config.yaml its run script wrote) or a folder searched for them",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="REPORT_DIR", help="folder for report.md, report.html and figures/"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="write into a non-empty REPORT_DIR (replaces an earlier report)"
+    )
     add_verbosity(parser)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="RL trials evaluated offline at once: 1 in this process, more on local Ray (default 1); "
-                             "evaluations are cached beside each trial")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="RL trials evaluated offline at once: 1 in this process, more on local Ray (default 1); "
+        "evaluations are cached beside each trial",
+    )
     return parser
 
 

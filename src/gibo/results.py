@@ -121,7 +121,11 @@ class RunLock:
     @staticmethod
     def stale(holder: dict) -> bool:
         """True when the holder's process is gone: same host and no process with its pid (and start time)."""
-        return bool(holder.get("pid")) and holder.get("host") == socket.gethostname() and not _alive(holder["pid"], holder.get("process_start"))
+        return (
+            bool(holder.get("pid"))
+            and holder.get("host") == socket.gethostname()
+            and not _alive(holder["pid"], holder.get("process_start"))
+        )
 
     @classmethod
     def acquire(cls, directory: Path) -> Tuple[Optional["RunLock"], dict]:
@@ -147,7 +151,9 @@ class RunLock:
                 if not cls.stale(holder):
                     return None, holder
                 if _remove_stale(path, holder):
-                    logger.warning("%s: taking over the lock of a run that is gone (%s)", path.parent, describe_holder(holder))
+                    logger.warning(
+                        "%s: taking over the lock of a run that is gone (%s)", path.parent, describe_holder(holder)
+                    )
                 continue
             try:
                 with os.fdopen(fd, "w") as file:
@@ -205,7 +211,9 @@ class ClaimedRunDir:
         self.release()
 
 
-def claim_run_dir(out_dir, config: dict, resume: bool = False, extra_files: Optional[Dict[str, dict]] = None) -> ClaimedRunDir:
+def claim_run_dir(
+    out_dir, config: dict, resume: bool = False, extra_files: Optional[Dict[str, dict]] = None
+) -> ClaimedRunDir:
     """The directory a run writes into, locked for this process, with its resolved config saved as `config.yaml`.
 
     Without `resume`, the run goes to the first of `out_dir`, `out_dir-2`, `out_dir-3`, … that it creates
@@ -221,8 +229,10 @@ def claim_run_dir(out_dir, config: dict, resume: bool = False, extra_files: Opti
             out_dir.mkdir(parents=True, exist_ok=True)
             lock, holder = RunLock.acquire(out_dir)
             if lock is None:
-                raise RunDirInUse(f"{out_dir}: another run holds it ({describe_holder(holder)}); --resume refused "
-                                  f"(if that run is gone, delete {out_dir / LOCK_FILE})")
+                raise RunDirInUse(
+                    f"{out_dir}: another run holds it ({describe_holder(holder)}); --resume refused "
+                    f"(if that run is gone, delete {out_dir / LOCK_FILE})"
+                )
             saved = out_dir / CONFIG_FILE
             try:
                 same = not saved.is_file() or yaml.safe_load(saved.read_text()) == config
@@ -239,7 +249,9 @@ def claim_run_dir(out_dir, config: dict, resume: bool = False, extra_files: Opti
     except OSError as error:  # before any unit runs: nothing is lost
         if lock is not None:
             lock.release()
-        raise ValueError(f"{out_dir}: cannot create or write the output directory ({error.strerror or error})") from None
+        raise ValueError(
+            f"{out_dir}: cannot create or write the output directory ({error.strerror or error})"
+        ) from None
     except ValueError:
         if lock is not None:
             lock.release()
@@ -275,7 +287,11 @@ def _claim_fresh(out_dir: Path) -> Tuple[Path, RunLock]:
             first_reason = first_reason or "already holds results"
             continue
         if candidate != out_dir:
-            hint = f" (--resume --out-dir {out_dir} completes the earlier run instead)" if first_reason == "already holds results" else ""
+            hint = (
+                f" (--resume --out-dir {out_dir} completes the earlier run instead)"
+                if first_reason == "already holds results"
+                else ""
+            )
             logger.warning("%s %s; this run writes to %s%s", out_dir, first_reason, candidate, hint)
         return candidate, lock
 
@@ -342,25 +358,39 @@ def read_unit(path, required: Sequence[str] = (), budget: Optional[int] = None, 
         arrays = load_unit(path)
     except Exception as error:  # noqa: BLE001 - any failure to decode the file means it is damaged
         detail = str(error).splitlines()[0] if str(error) else ""
-        raise DamagedUnit(f"{name}: not a readable npz file ({type(error).__name__}{': ' + detail if detail else ''})") from None
+        raise DamagedUnit(
+            f"{name}: not a readable npz file ({type(error).__name__}{': ' + detail if detail else ''})"
+        ) from None
     check_arrays(arrays, name, required, budget)
     return arrays
 
 
-def check_arrays(arrays: Dict[str, np.ndarray], name, required: Sequence[str] = (), budget: Optional[int] = None) -> None:
+def check_arrays(
+    arrays: Dict[str, np.ndarray], name, required: Sequence[str] = (), budget: Optional[int] = None
+) -> None:
     """The checks of `read_unit` on arrays already read (`name`: the file, for the message)."""
     missing = [key for key in required if key not in arrays]
     if missing:
         raise DamagedUnit(f"{name}: missing array(s) {', '.join(missing)}")
     calls = arrays.get("calls")
     if calls is not None:
-        if calls.ndim != 1 or calls.size == 0 or calls.dtype.kind not in "iu" or calls[0] < 0 or np.any(np.diff(calls) < 0):
-            raise DamagedUnit(f"{name}: 'calls' is not a non-decreasing list of call counts (shape {calls.shape}, dtype {calls.dtype})")
+        if (
+            calls.ndim != 1
+            or calls.size == 0
+            or calls.dtype.kind not in "iu"
+            or calls[0] < 0
+            or np.any(np.diff(calls) < 0)
+        ):
+            raise DamagedUnit(
+                f"{name}: 'calls' is not a non-decreasing list of call counts (shape {calls.shape}, dtype {calls.dtype})"
+            )
         if budget is not None and int(calls[-1]) > budget:
             raise DamagedUnit(f"{name}: {int(calls[-1])} calls recorded, more than the run's budget of {budget}")
         params = arrays.get("params")
         if params is not None and (params.ndim != 2 or params.shape[0] != calls.shape[0]):
-            raise DamagedUnit(f"{name}: 'params' has shape {params.shape}, expected one row per entry of 'calls' ({calls.shape[0]})")
+            raise DamagedUnit(
+                f"{name}: 'params' has shape {params.shape}, expected one row per entry of 'calls' ({calls.shape[0]})"
+            )
 
 
 def set_aside(path) -> Path:

@@ -160,7 +160,9 @@ def load_run(config_path, run_dir=None, label: Optional[str] = None) -> RLRun:
     check_rl_config(config, config_path)
     run_dir = Path(run_dir if run_dir is not None else config.out_dir)
     if not run_dir.is_dir():
-        raise EvaluationError(f"{config_path}: out_dir {run_dir} not found (run run_rl_experiment.py -c {config_path} first)")
+        raise EvaluationError(
+            f"{config_path}: out_dir {run_dir} not found (run run_rl_experiment.py -c {config_path} first)"
+        )
     trial_files = _trial_files(run_dir, config_path)
     saved = run_dir / CONFIG_FILE
     if saved.is_file():
@@ -203,7 +205,9 @@ def _checked_trial(path, budget: Optional[int], run_dir, raw: Optional[bytes] = 
     try:
         return read_unit(io.BytesIO(raw) if raw is not None else path, ("params", "calls", "seed"), budget, source=path)
     except DamagedUnit as error:
-        raise EvaluationError(f"{error} (run_rl_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)") from None
+        raise EvaluationError(
+            f"{error} (run_rl_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)"
+        ) from None
 
 
 def _saved_config(path: Path, run_dir: Path) -> ExperimentConfig:
@@ -217,8 +221,12 @@ def _saved_config(path: Path, run_dir: Path) -> ExperimentConfig:
     return config
 
 
-def load_runs(config_paths: Sequence, run_dirs: Optional[Sequence] = None, labels: Optional[Sequence] = None,
-              skip_missing: bool = False) -> List[RLRun]:
+def load_runs(
+    config_paths: Sequence,
+    run_dirs: Optional[Sequence] = None,
+    labels: Optional[Sequence] = None,
+    skip_missing: bool = False,
+) -> List[RLRun]:
     """`load_run` for each config; with `skip_missing` configs without results are logged and left out."""
     n = len(config_paths)
     run_dirs = list(run_dirs) if run_dirs else [None] * n
@@ -262,7 +270,9 @@ def _read_cache(path: Path, fingerprint: str, environment: str, eval_seed: int) 
             return None  # an older format: stale, not damaged
         check_arrays(data, path, CACHE_ARRAYS)
         if data["rewards"].shape != data["calls"].shape:
-            raise DamagedUnit(f"{path}: 'rewards' has shape {data['rewards'].shape}, expected one per iterate {data['calls'].shape}")
+            raise DamagedUnit(
+                f"{path}: 'rewards' has shape {data['rewards'].shape}, expected one per iterate {data['calls'].shape}"
+            )
     except DamagedUnit as error:
         logger.warning("offline-reward cache %s; moved to %s, computing it again", error, set_aside(path).name)
         return None
@@ -284,8 +294,12 @@ def _read_trial(trial_file: Path) -> Tuple[Dict[str, np.ndarray], str]:
     return trial, hashlib.sha256(raw).hexdigest()
 
 
-def _fresh_cache(run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], fingerprint: str, cache_dir=None) -> Optional[OfflineCurve]:
-    cached = _read_cache(cache_file(trial_file, cache_dir), fingerprint, run.environment, int(trial["seed"]) + EVAL_SEED_OFFSET)
+def _fresh_cache(
+    run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], fingerprint: str, cache_dir=None
+) -> Optional[OfflineCurve]:
+    cached = _read_cache(
+        cache_file(trial_file, cache_dir), fingerprint, run.environment, int(trial["seed"]) + EVAL_SEED_OFFSET
+    )
     return cached if cached is not None and cached.calls.shape == trial["calls"].shape else None
 
 
@@ -294,7 +308,9 @@ def offline_arrays(run: RLRun, trial_file) -> Dict[str, np.ndarray]:
     return _offline_arrays(run, Path(trial_file), *_read_trial(trial_file))
 
 
-def _offline_arrays(run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], fingerprint: str) -> Dict[str, np.ndarray]:
+def _offline_arrays(
+    run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], fingerprint: str
+) -> Dict[str, np.ndarray]:
     seed = int(trial["seed"])
     eval_seed = seed + EVAL_SEED_OFFSET
     env = make_env(run.environment)
@@ -309,7 +325,9 @@ def _offline_arrays(run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], 
         env.close()
     bad = np.flatnonzero(~np.isfinite(rewards))
     if bad.size:
-        raise EvaluationError(f"{trial_file}: offline reward of iterate {bad[0]} is {rewards[bad[0]]} on {run.environment}")
+        raise EvaluationError(
+            f"{trial_file}: offline reward of iterate {bad[0]} is {rewards[bad[0]]} on {run.environment}"
+        )
     return dict(
         calls=np.asarray(trial["calls"], dtype=np.int64),
         rewards=rewards,
@@ -375,7 +393,11 @@ def evaluate_run(run: RLRun, cache_dir=None, refresh: bool = False) -> Evaluated
         n_cached += from_cache
     logger.info(
         "%s (%s): %d trial(s), %d from the cache, %d evaluated",
-        run.label, run.run_dir, len(run.trial_files), n_cached, len(run.trial_files) - n_cached,
+        run.label,
+        run.run_dir,
+        len(run.trial_files),
+        n_cached,
+        len(run.trial_files) - n_cached,
     )
     return evaluated
 

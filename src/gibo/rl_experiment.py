@@ -57,12 +57,16 @@ def read_trial_file(path, budget: Optional[int] = None, trial: Optional[Trial] =
     arrays = read_unit(path, TRIAL_ARRAYS, budget, source=name)
     episodes = arrays["episode_returns"].shape
     if len(episodes) != 1 or arrays["episode_timesteps"].shape != episodes or episodes[0] < int(arrays["calls"][-1]):
-        raise DamagedUnit(f"{name}: {episodes} episode returns and {arrays['episode_timesteps'].shape} timestep counts "
-                          f"for {int(arrays['calls'][-1])} calls")
+        raise DamagedUnit(
+            f"{name}: {episodes} episode returns and {arrays['episode_timesteps'].shape} timestep counts "
+            f"for {int(arrays['calls'][-1])} calls"
+        )
     if budget is not None and episodes[0] > budget:
         raise DamagedUnit(f"{name}: {episodes[0]} episodes recorded, more than the run's budget of {budget}")
     if trial is not None and int(arrays["seed"]) != trial.seed:
-        raise DamagedUnit(f"{name}: seed {int(arrays['seed'])} is not this trial's ({trial.seed}): a file of another run")
+        raise DamagedUnit(
+            f"{name}: seed {int(arrays['seed'])} is not this trial's ({trial.seed}): a file of another run"
+        )
     return arrays
 
 
@@ -81,7 +85,9 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
     if config.mlp is None:
         raise ConfigError(f"{prefix}mlp: missing required key")
     if config.method == "turbo" and config.mlp.state_normalization:
-        raise ConfigError(f"{prefix}mlp.state_normalization: TuRBO searches a fixed box and never updates a state normaliser; set it to false")
+        raise ConfigError(
+            f"{prefix}mlp.state_normalization: TuRBO searches a fixed box and never updates a state normaliser; set it to false"
+        )
     try:
         env = make_env(config.environment_name)
     except ValueError as error:  # unknown id: fail before any result directory is made
@@ -177,7 +183,7 @@ def trial_summary(run_dir, todo: List[Trial]) -> str:
         if not path.is_file():
             continue
         returns = read_trial_file(path, trial=trial)["episode_returns"]
-        tail = returns[-max(1, len(returns) // 10):]
+        tail = returns[-max(1, len(returns) // 10) :]
         best = int(np.argmax(returns))
         rows.append(f"{trial.name:<9}{len(returns):>7d}{returns[best]:>14.6g}{best + 1:>9d}{np.median(tail):>18.6g}")
     return "\n".join(rows)

@@ -151,7 +151,9 @@ def _record_failure(failures: Dict[str, str], name: str, error: BaseException, p
     if getattr(cause, "params", None) is not None:
         record = failure_file(path)
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps({"unit": name, "call": cause.call, "error": str(cause), "params": list(cause.params)}))
+        record.write_text(
+            json.dumps({"unit": name, "call": cause.call, "error": str(cause), "params": list(cause.params)})
+        )
         message += f"; the parameters of that call are in {record}"
     logger.error("unit %s failed: %s", name, message)
     logger.debug("unit %s failed", name, exc_info=error)
@@ -189,7 +191,9 @@ def _quiet_ray_start() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _run_on_ray(todo, run_unit, path_of, name_of, bar: Progress, failures, workers: int, ray_address: Optional[str]) -> None:
+def _run_on_ray(
+    todo, run_unit, path_of, name_of, bar: Progress, failures, workers: int, ray_address: Optional[str]
+) -> None:
     try:
         import ray  # only here: the serial path does not pay for importing Ray
         from ray.util.queue import Queue

@@ -52,7 +52,9 @@ def generate_data(data_config: SyntheticDataConfig, D: int, progress=None) -> Sy
 def load_data(data_config: SyntheticDataConfig, D: int) -> SyntheticDataset:
     path = data_file(data_config, D)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: synthetic data for D={D} not found; run generate_data_synthetic_functions.py first")
+        raise FileNotFoundError(
+            f"{path}: synthetic data for D={D} not found; run generate_data_synthetic_functions.py first"
+        )
     return SyntheticDataset.load(path)
 
 
@@ -94,7 +96,9 @@ def read_unit_file(path, budget: Optional[int] = None, unit: Optional[SyntheticU
     if D is not None and arrays["params"].shape[1] != D:
         raise DamagedUnit(f"{path}: 'params' has {arrays['params'].shape[1]} columns, expected D = {D}")
     if arrays["values"].shape != arrays["calls"].shape:
-        raise DamagedUnit(f"{path}: 'values' has shape {arrays['values'].shape}, expected one value per iterate {arrays['calls'].shape}")
+        raise DamagedUnit(
+            f"{path}: 'values' has shape {arrays['values'].shape}, expected one value per iterate {arrays['calls'].shape}"
+        )
     if unit is not None and int(arrays["seed"]) != unit.seed:
         raise DamagedUnit(f"{path}: seed {int(arrays['seed'])} is not this unit's ({unit.seed}): a file of another run")
     return arrays
@@ -107,7 +111,11 @@ def check_unit(run_dir, config: ExperimentConfig, unit: SyntheticUnit) -> None:
 
 def check_synthetic_config(config: ExperimentConfig, source: str = "") -> None:
     """Refuse a config of the RL experiments (it would run here and ignore its environment and policy)."""
-    rl_keys = [k for k in ("environment_name", "mlp", "trials") if k in config.model_fields_set and getattr(config, k) is not None]
+    rl_keys = [
+        k
+        for k in ("environment_name", "mlp", "trials")
+        if k in config.model_fields_set and getattr(config, k) is not None
+    ]
     if rl_keys:
         raise ConfigError(
             f"{source + ': ' if source else ''}{rl_keys[0]}: this is a reinforcement-learning config; run it with "
@@ -134,7 +142,9 @@ def run_unit(config: ExperimentConfig, data_config: SyntheticDataConfig, unit: S
     """Run the configured method on one objective from θ_0 = 0.5·1; return the arrays to save."""
     dataset = load_data(data_config, unit.D)
     if unit.index >= dataset.num_objectives:
-        raise ConfigError(f"{data_file(data_config, unit.D)}: holds {dataset.num_objectives} objectives, unit asks for #{unit.index}")
+        raise ConfigError(
+            f"{data_file(data_config, unit.D)}: holds {dataset.num_objectives} objectives, unit asks for #{unit.index}"
+        )
     torch.manual_seed(unit.seed)
     np.random.seed(unit.seed % 2**32)
     resolved = resolved_config(config, data_config, unit.D)
@@ -169,7 +179,9 @@ def load_results(run_dir) -> dict:
         try:
             unit = read_unit_file(path, budget)
         except DamagedUnit as error:
-            raise DamagedUnit(f"{error} (run_synthetic_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)") from None
+            raise DamagedUnit(
+                f"{error} (run_synthetic_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)"
+            ) from None
         entry = results.setdefault(D, {"values": [], "calls": [], "f_star": [], "budget": budget})
         entry["values"].append(unit["values"])
         entry["calls"].append(unit["calls"])
@@ -185,6 +197,8 @@ def config_record(config: ExperimentConfig, data_config: SyntheticDataConfig) ->
     experiment.pop("out_dir")  # where the record lives; may differ between a run and its resume
     return {
         "experiment": experiment,
-        "resolved": {D: config_to_dict(resolved_config(config, data_config, D).optimizer_config) for D in data_config.dimensions},
+        "resolved": {
+            D: config_to_dict(resolved_config(config, data_config, D).optimizer_config) for D in data_config.dimensions
+        },
         "data": config_to_dict(data_config),
     }

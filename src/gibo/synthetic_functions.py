@@ -163,7 +163,11 @@ class SyntheticObjective:
     def noise_free(self, x: torch.Tensor) -> torch.Tensor:
         """x: `... x D` → `...` exact objective values."""
         x = torch.as_tensor(x, dtype=torch.float64)
-        return se_kernel(x.reshape(-1, self.D), self.X, self.lengthscale, self.outputscale).matmul(self.alpha).reshape(x.shape[:-1])
+        return (
+            se_kernel(x.reshape(-1, self.D), self.X, self.lengthscale, self.outputscale)
+            .matmul(self.alpha)
+            .reshape(x.shape[:-1])
+        )
 
     def __call__(self, params: torch.Tensor) -> torch.Tensor:
         """params: `D` → noisy scalar, in the dtype of params."""
@@ -221,15 +225,27 @@ class SyntheticDataset:
 
     def objective(self, index: int, seed: int = 0) -> SyntheticObjective:
         return SyntheticObjective(
-            torch.from_numpy(self.X[index]), torch.from_numpy(self.y[index]), torch.from_numpy(self.lengthscale),
-            self.outputscale, self.noise_variance, seed=seed, posterior_noise=self.posterior_noise,
+            torch.from_numpy(self.X[index]),
+            torch.from_numpy(self.y[index]),
+            torch.from_numpy(self.lengthscale),
+            self.outputscale,
+            self.noise_variance,
+            seed=seed,
+            posterior_noise=self.posterior_noise,
         )
 
     def save(self, path) -> None:
         np.savez(
-            path, X=self.X, y=self.y, lengthscale=self.lengthscale, outputscale=self.outputscale,
-            noise_variance=self.noise_variance, f_star=self.f_star, x_star=self.x_star,
-            sampler=np.asarray(self.sampler), posterior_noise=self.posterior_noise,
+            path,
+            X=self.X,
+            y=self.y,
+            lengthscale=self.lengthscale,
+            outputscale=self.outputscale,
+            noise_variance=self.noise_variance,
+            f_star=self.f_star,
+            x_star=self.x_star,
+            sampler=np.asarray(self.sampler),
+            posterior_noise=self.posterior_noise,
         )
 
     @classmethod
@@ -239,9 +255,15 @@ class SyntheticDataset:
             sampler = str(data["sampler"]) if "sampler" in data.files else "exact"
             noise = float(data["posterior_noise"]) if "posterior_noise" in data.files else POSTERIOR_NOISE["exact"]
             return cls(
-                X=data["X"], y=data["y"], lengthscale=data["lengthscale"], outputscale=float(data["outputscale"]),
-                noise_variance=float(data["noise_variance"]), f_star=data["f_star"], x_star=data["x_star"],
-                sampler=sampler, posterior_noise=noise,
+                X=data["X"],
+                y=data["y"],
+                lengthscale=data["lengthscale"],
+                outputscale=float(data["outputscale"]),
+                noise_variance=float(data["noise_variance"]),
+                f_star=data["f_star"],
+                x_star=data["x_star"],
+                sampler=sampler,
+                posterior_noise=noise,
             )
 
 
@@ -265,14 +287,22 @@ def generate_dataset(
     posterior_noise = POSTERIOR_NOISE[sampler]
     f_star, x_star = [], []
     for i in range(num_objectives):
-        objective = SyntheticObjective(X[i], y[i], lengthscale, outputscale, noise_variance, posterior_noise=posterior_noise)
+        objective = SyntheticObjective(
+            X[i], y[i], lengthscale, outputscale, noise_variance, posterior_noise=posterior_noise
+        )
         value, x = compute_optimum(objective, y[i], num_optimizer_starts)
         f_star.append(value)
         x_star.append(x)
         if progress is not None:
             progress()
     return SyntheticDataset(
-        X=X.numpy(), y=y.numpy(), lengthscale=lengthscale.numpy(), outputscale=float(outputscale),
-        noise_variance=float(noise_variance), f_star=np.asarray(f_star), x_star=np.stack(x_star),
-        sampler=sampler, posterior_noise=posterior_noise,
+        X=X.numpy(),
+        y=y.numpy(),
+        lengthscale=lengthscale.numpy(),
+        outputscale=float(outputscale),
+        noise_variance=float(noise_variance),
+        f_star=np.asarray(f_star),
+        x_star=np.stack(x_star),
+        sampler=sampler,
+        posterior_noise=posterior_noise,
     )
