@@ -33,13 +33,8 @@ import torch
 import yaml
 
 from gibo.acquisition_function import GradientInformation, optimize_gradient_information
-from gibo.config import (
-    load_data_config,
-    load_experiment_config,
-    model_kwargs,
-    parse_experiment_config,
-    resolve_dimension,
-)
+from gibo.build import model_kwargs, resolve_dimension
+from gibo.config import load_data_config, load_experiment_config, parse_experiment_config
 from gibo.model import DerivativeExactGPSEModel
 from gibo.results import load_unit, unit_files
 from gibo.runner import run_units

@@ -8,7 +8,8 @@ import pytest
 import torch
 from botorch.acquisition import ExpectedImprovement, LogExpectedImprovement
 
-from gibo.config import build_optimizer, load_experiment_config, resolve_dimension
+from gibo.build import build_optimizer, resolve_dimension
+from gibo.config import load_experiment_config
 from gibo.loop import run_optimization
 from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel
 from gibo.acquisition_function import ClosedFormExpectedImprovement

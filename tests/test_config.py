@@ -7,15 +7,14 @@ import pytest
 import torch
 import yaml
 
+from gibo.build import build_optimizer, resolve_dimension
 from gibo.config import (
     ARSConfig,
     CMAESConfig,
     ConfigError,
     GIBOConfig,
-    build_optimizer,
     load_data_config,
     load_experiment_config,
-    resolve_dimension,
 )
 from gibo.optimizers import GIBO
 from gibo.synthetic_functions import lengthscale_interval, lengthscale_scale

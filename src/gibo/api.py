@@ -494,10 +494,10 @@ def _library_versions() -> Dict[str, str]:
     import botorch
     import gpytorch
 
-    import gibo
+    from gibo._version import __version__
 
     versions = {
-        "gibo": gibo.__version__,
+        "gibo": __version__,
         "torch": torch.__version__,
         "gpytorch": gpytorch.__version__,
         "botorch": botorch.__version__,

@@ -1,8 +1,8 @@
 """Validated configs → what runs: values resolved for a dimension, then the one place where names become objects.
 
 `resolve_dimension` replaces "dim_search_space" by D and "variable" by its rule; `build_optimizer` builds the
-optimizer a resolved config describes (its GP model, priors, constraints, torch optimiser). Both are also
-importable from `gibo.config`.
+optimizer a resolved config describes (its GP model, priors, constraints, torch optimiser). This module sits
+above `gibo.config` (it reads the validated models; the schema never imports what it builds).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Historical spellings (`lr_schedular`, `greather_than`) and empty entries (`{constraint: , kwargs: }` = none,
 an empty value = the default) are accepted; types and ranges are checked on load, and a wrong config raises
 `ConfigError` with one line: file, key path, what was expected, what was found. "dim_search_space" and
-"variable" stay symbolic until `resolve_dimension` (gibo.build, importable from here with `build_optimizer`).
+"variable" stay symbolic until `gibo.build.resolve_dimension`; `gibo.build.build_optimizer` turns a config into an
+optimizer.
 """
 
 from __future__ import annotations
@@ -528,15 +529,6 @@ def main(argv=None) -> int:
     )
     sys.stdout.write(json.dumps(json_schema(parser.parse_args(argv).kind), indent=2) + "\n")
     return 0
-
-
-def __getattr__(name: str):
-    """`resolve_dimension`, `build_optimizer`, ... live in gibo.build and stay importable from here."""
-    if name in ("build_optimizer", "model_kwargs", "resolve_dimension", "torch_dtype"):
-        from gibo import build
-
-        return getattr(build, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

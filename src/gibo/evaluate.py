@@ -23,6 +23,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
+from gibo.results import run_budget
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +44,6 @@ def step_function(values: np.ndarray, calls: np.ndarray, grid: np.ndarray, limit
     index = np.searchsorted(calls, grid, side="right") - 1
     found = (index >= 0) & (grid <= (np.inf if limit is None else limit))
     return np.where(found.reshape((-1,) + (1,) * (values.ndim - 1)), values[np.clip(index, 0, None)], np.nan)
-
-
-def run_budget(run_dir) -> Optional[int]:
-    """The call budget (max_objective_calls) saved with a run, None where the run has no record of it."""
-    import yaml
-
-    saved = Path(run_dir) / "config.yaml"
-    if not saved.is_file():
-        return None
-    return ((yaml.safe_load(saved.read_text()) or {}).get("experiment") or {}).get("max_objective_calls")
 
 
 def cell(value: float, fmt: str = ".4f", width: int = 10) -> str:

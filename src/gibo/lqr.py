@@ -37,8 +37,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
-from gibo.evaluate import run_budget, step_function
-from gibo.results import CONFIG_FILE, DamagedUnit, read_unit, unit_files
+from gibo.evaluate import step_function
+from gibo.results import CONFIG_FILE, DamagedUnit, read_unit, run_budget, unit_files
 
 logger = logging.getLogger("gibo.lqr")  # same name when run as python -m gibo.lqr
 

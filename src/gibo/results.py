@@ -36,6 +36,14 @@ LOCK_FILE = "run.lock"
 DAMAGED_SUFFIX = ".damaged"
 
 
+def run_budget(run_dir) -> Optional[int]:
+    """The call budget (max_objective_calls) saved with a run, None where the run has no record of it."""
+    saved = Path(run_dir) / CONFIG_FILE
+    if not saved.is_file():
+        return None
+    return ((yaml.safe_load(saved.read_text()) or {}).get("experiment") or {}).get("max_objective_calls")
+
+
 class DamagedUnit(ValueError):
     """A result file that exists but cannot be used; the message is one line naming the file and what is wrong."""
 

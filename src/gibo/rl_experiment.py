@@ -11,7 +11,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from gibo.config import ConfigError, ExperimentConfig, build_optimizer, config_to_dict, resolve_dimension
+from gibo.build import build_optimizer, resolve_dimension
+from gibo.config import ConfigError, ExperimentConfig, config_to_dict
 from gibo.environment_api import EnvironmentObjective, make_env, policy_fit_problem
 from gibo.loop import run_optimization
 from gibo.policy_parameterizations import MLP

@@ -10,17 +10,16 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from gibo.build import build_optimizer, resolve_dimension
 from gibo.config import (
     ConfigError,
     ExperimentConfig,
     HypersConfig,
     SyntheticDataConfig,
-    build_optimizer,
     config_to_dict,
-    resolve_dimension,
 )
 from gibo.loop import run_optimization
-from gibo.results import DamagedUnit, read_unit, save_unit
+from gibo.results import DamagedUnit, read_unit, run_budget, save_unit
 from gibo.synthetic_functions import SyntheticDataset, generate_dataset
 
 logger = logging.getLogger(__name__)
@@ -170,8 +169,6 @@ def load_results(run_dir) -> dict:
     """{D: {"values": list of `T_i+1` arrays, "calls": list of arrays, "f_star": `n` array, "budget": the run's
     max_objective_calls or None}} from a run directory. Every file is checked (`read_unit_file`): a damaged
     one raises `DamagedUnit`, one line that names it and the command that runs it again."""
-    from gibo.evaluate import run_budget
-
     budget = run_budget(run_dir)
     results: dict = {}
     for path in sorted(Path(run_dir).glob("dim*/objective*.npz")):
