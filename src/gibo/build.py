@@ -149,6 +149,7 @@ def build_optimizer(
     `hypers` overrides the config's hyperparameter values (the synthetic experiments' true hyperparameters).
     """
     from gibo import optimizers
+    from gibo.model import DerivativeExactGPSEModel
 
     D = params_init.shape[-1]
     dtype = torch_dtype(config)
@@ -161,7 +162,7 @@ def build_optimizer(
         values.update({k: v for k, v in (hypers.model_dump() if hypers is not None else {}).items() if v is not None})
         hyper_values = HypersConfig(**values).as_gpytorch()
     if isinstance(opt, LocalGPConfig):
-        model = optimizers.DerivativeExactGPSEModel(
+        model = DerivativeExactGPSEModel(
             D, N_max=opt.model_config_.N_max, dtype=dtype, **model_kwargs(opt.model_config_)
         )
         model.initialize(**hyper_values)
