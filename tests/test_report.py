@@ -171,7 +171,7 @@ def test_a_cell_far_from_the_paper_is_flagged(tiny, monkeypatch):
     gibo["mean"][4][0] = 10.0  # a normalised error this large is impossible here
     cartpole = next(row for row in paper["rl"]["cartpole"]["rows"] if row["name"] == "gibo")
     cartpole["mean"][0], cartpole["std"][0] = 5000.0, 0.0  # CartPole returns are at most 500
-    monkeypatch.setattr(report, "load_paper_results", lambda: copy.deepcopy(paper))
+    monkeypatch.setattr(report.compose, "load_paper_results", lambda: copy.deepcopy(paper))
     out = tiny / "flagged"
     report.write_report([tiny / "results"], out)
     markdown = (out / "report.md").read_text(encoding="utf-8")
