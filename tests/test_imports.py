@@ -1,4 +1,4 @@
-"""The modules of src/gibo import each other without a circle.
+"""The modules of src/gibo import each other without a circle, and none is longer than 500 lines.
 
 The graph is read from the source (AST), with every import: at the top of a module and inside functions
 alike, since a lazy import that closes a circle still ties the two modules together. `from gibo import x`
@@ -11,6 +11,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "gibo"
+MAX_LINES = 500
+# module: why it may be longer for now
+LONGER = {"gibo.api": "split in a change of its own, once the edits under way in it have landed"}
 
 
 def module_name(path: Path) -> str:
@@ -90,6 +93,7 @@ def test_the_graph_sees_top_level_and_function_level_imports():
     graph = import_graph()
     assert "gibo.model" in graph["gibo.acquisition_function"]  # at the top
     assert "gibo.optimizers" in graph["gibo.build"]  # inside a function
+    assert "gibo.optimizers.gibo" in graph["gibo.optimizers"]  # a package's re-exports
 
 
 def test_cycles_are_found():
@@ -99,3 +103,8 @@ def test_cycles_are_found():
 
 def test_no_import_circle():
     assert cycles(import_graph()) == []
+
+
+def test_no_module_longer_than_500_lines():
+    lengths = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in modules().items()}
+    assert {name: n for name, n in lengths.items() if n > MAX_LINES and name not in LONGER} == {}

@@ -40,7 +40,7 @@ def _forbid_evaluation(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("offline_rewards called although the cache is fresh")
 
-    monkeypatch.setattr(rl_evaluation, "offline_rewards", fail)
+    monkeypatch.setattr(rl_evaluation.offline, "offline_rewards", fail)
 
 
 def test_script_writes_figure_and_reuses_cache(tiny, tmp_path, monkeypatch, caplog):
@@ -81,7 +81,7 @@ def test_cache_holds_the_offline_rewards_and_is_invalidated_by_changed_trials(ti
     np.testing.assert_array_equal(curve.calls, trial["calls"])
 
     calls = []
-    monkeypatch.setattr(rl_evaluation, "offline_rewards", lambda *a, **k: calls.append(1) or expected)
+    monkeypatch.setattr(rl_evaluation.offline, "offline_rewards", lambda *a, **k: calls.append(1) or expected)
     stamp = trial_file.stat().st_mtime_ns
     os.utime(trial_file, ns=(stamp + 10**9, stamp + 10**9))  # touched, content unchanged: cache still valid
     _, from_cache = rl_evaluation.evaluate_trial(run_, trial_file)
