@@ -69,7 +69,10 @@ def paper_reduction(model, theta, Z):
     lengthscale, outputscale, noise = (
         v.detach() for v in (model.lengthscale.reshape(-1), model.outputscale, model.noise)
     )
-    kernel = lambda a, b: outputscale * torch.exp(-0.5 * (((a[:, None] - b[None]) / lengthscale) ** 2).sum(-1))  # noqa: E731
+
+    def kernel(a, b):
+        return outputscale * torch.exp(-0.5 * (((a[:, None] - b[None]) / lengthscale) ** 2).sum(-1))
+
     K = kernel(X, X) + noise * torch.eye(len(X), dtype=X.dtype)
     G = -((theta[None] - X) / lengthscale * kernel(theta[None], X).T).T  # D x N'
     return torch.trace(G @ torch.linalg.solve(K, G.T))

@@ -1,10 +1,10 @@
-"""Gradient-information acquisition (docs/method.md#gradient-information-acquisition) and its optimisation over a box; closed-form EI for vanilla BO."""
+"""Gradient-information acquisition (docs/method.md#gradient-information-acquisition) and its optimisation over a
+box; closed-form EI for vanilla BO."""
 
 from __future__ import annotations
 
 import logging
 import warnings
-from typing import Optional, Tuple
 
 import torch
 from botorch.acquisition import AcquisitionFunction
@@ -85,15 +85,9 @@ class GradientInformation(_GradientAtTheta):
         # Two summation orders on purpose: the default one is what every documented seeded run used (a
         # reordered sum changes their rounding and so their trajectories); the slip path sums per entry.
         if self._weights is not None:  # per gradient entry, then l²-weighted
-            if q == 1:
-                entries = V.pow(2).sum(-2) / S[..., 0, :1]
-            else:
-                entries = (V * torch.linalg.solve(S, V)).sum(-2)
+            entries = V.pow(2).sum(-2) / S[..., 0, :1] if q == 1 else (V * torch.linalg.solve(S, V)).sum(-2)
             return -(self.current_trace - (entries * self._weights).sum(-1))
-        if q == 1:
-            reduction = V.pow(2).sum((-1, -2)) / S[..., 0, 0]
-        else:
-            reduction = (V * torch.linalg.solve(S, V)).sum((-1, -2))
+        reduction = V.pow(2).sum((-1, -2)) / S[..., 0, 0] if q == 1 else (V * torch.linalg.solve(S, V)).sum((-1, -2))
         return -(self.current_trace - reduction)
 
 
@@ -103,8 +97,8 @@ def optimize_gradient_information(
     q: int = 1,
     num_restarts: int = 5,
     raw_samples: int = 64,
-    options: Optional[dict] = None,
-) -> Tuple[torch.Tensor, torch.Tensor]:
+    options: dict | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """argmax of the acquisition over a box with multi-start L-BFGS-B (BoTorch's `optimize_acqf`).
 
     Used for GIBO's `GradientInformation` and MPD's `ExpectedAscentStatistic` alike.
@@ -139,7 +133,7 @@ def _symmetrized(matrix: torch.Tensor) -> torch.Tensor:
     return 0.5 * (matrix + matrix.transpose(-1, -2))
 
 
-def most_probable_ascent(mean: torch.Tensor, cov: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def most_probable_ascent(mean: torch.Tensor, cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """v* = Σ⁻¹μ / ‖Σ⁻¹μ‖ maximises P(vᵀ∇f > 0) = Φ(vᵀμ / √(vᵀΣv)) over unit v; there it is Φ(√(μᵀΣ⁻¹μ)).
 
     With Σ = L Lᵀ and u = Lᵀv, vᵀμ / √(vᵀΣv) = uᵀ(L⁻¹μ) / ‖u‖ is largest for u ∝ L⁻¹μ, i.e. v ∝ L⁻ᵀL⁻¹μ,

@@ -8,7 +8,6 @@ above `gibo.config` (it reads the validated models; the schema never imports wha
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 
@@ -17,15 +16,15 @@ from gibo.config import (
     BoundsConfig,
     CMAESConfig,
     ConfigError,
+    ConstraintConfig,
     ExperimentConfig,
     GIBOConfig,
     HypersConfig,
     LocalGPConfig,
     ModelConfig,
     MPDConfig,
-    TuRBOConfig,
     PriorConfig,
-    ConstraintConfig,
+    TuRBOConfig,
     VBOConfig,
 )
 
@@ -74,7 +73,7 @@ def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: floa
     return config
 
 
-def build_prior(spec: Optional[PriorConfig]):
+def build_prior(spec: PriorConfig | None):
     if spec is None:
         return None
     from gpytorch.priors import GammaPrior, NormalPrior, UniformPrior
@@ -91,7 +90,7 @@ def build_prior(spec: Optional[PriorConfig]):
     return UniformPrior(*lengthscale_interval(int(kw["dim"]), kw["factor_lengthscale"], kw["gamma"]))
 
 
-def build_constraint(spec: Optional[ConstraintConfig]):
+def build_constraint(spec: ConstraintConfig | None):
     if spec is None:
         return None
     from gpytorch.constraints import GreaterThan, Interval, LessThan, Positive
@@ -125,7 +124,7 @@ def model_kwargs(model_config: ModelConfig) -> dict:
     return kwargs
 
 
-def _box(bounds: Optional[BoundsConfig], D: int, dtype) -> Optional[torch.Tensor]:
+def _box(bounds: BoundsConfig | None, D: int, dtype) -> torch.Tensor | None:
     if bounds is None or bounds.lower_bound is None or bounds.upper_bound is None:
         return None
     lower = torch.as_tensor(bounds.lower_bound, dtype=dtype).expand(D)
@@ -141,9 +140,7 @@ def _acqf_options(opt) -> dict:
     return {k: getattr(opt.optimize_acqf_config, k) for k in ("q", "num_restarts", "raw_samples")}
 
 
-def build_optimizer(
-    config: ExperimentConfig, params_init: torch.Tensor, objective, hypers: Optional[HypersConfig] = None
-):
+def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objective, hypers: HypersConfig | None = None):
     """The optimizer a resolved config describes, starting at params_init (`D`).
 
     `hypers` overrides the config's hyperparameter values (the synthetic experiments' true hyperparameters).

@@ -32,14 +32,14 @@ from gibo.loop import NonFiniteObjective
 from gibo.policy_parameterizations import MLP
 
 __all__ = [
-    "StateNormalizer",
     "EnvironmentObjective",
+    "StateNormalizer",
     "make_env",
-    "resolve_env_id",
+    "offline_rewards",
     "policy_fit_problem",
+    "resolve_env_id",
     "run_episode",
     "test_params",
-    "offline_rewards",
 ]
 
 logger = logging.getLogger(__name__)
@@ -359,7 +359,8 @@ class EnvironmentObjective:
         value = (transformed - steps * self.reward_shift) / self.reward_scale
         if not math.isfinite(value):
             raise NonFiniteObjective(
-                f"{self.env_id}: episode return is {value} in call {self.calls} (raw return {raw_return}, {steps} steps)",
+                f"{self.env_id}: episode return is {value} in call {self.calls} (raw return {raw_return}, {steps} "
+                "steps)",
                 self.calls,
                 self.params_to_raw(params_t.detach()).reshape(-1).tolist(),
             )

@@ -29,13 +29,13 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import gym_lqr
 import numpy as np
 import scipy.linalg
 import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+import gym_lqr
 from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
 from gibo.evaluate import step_function
 from gibo.results import CONFIG_FILE, DamagedUnit, read_unit, run_budget, unit_files

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -86,7 +87,7 @@ class MLP:
         # (start, stop) offsets of each layer's weight and bias in the flat vector
         self._slices: list[tuple[int, int, int, int]] = []
         offset = 0
-        for n_in, n_out_i in zip(layers[:-1], layers[1:]):
+        for n_in, n_out_i in itertools.pairwise(layers):
             w_stop = offset + n_out_i * n_in
             b_stop = w_stop + (n_out_i if self.add_bias else 0)
             self._slices.append((offset, w_stop, w_stop, b_stop))

@@ -1,11 +1,12 @@
-"""Reinforcement-learning experiments (docs/experiments.md#reinforcement-learning, docs/experiments.md#linear-quadratic-regulator): one run of the configured method per trial."""
+"""Reinforcement-learning experiments (docs/experiments.md#reinforcement-learning,
+docs/experiments.md#linear-quadratic-regulator): one run of the configured method per trial."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -18,10 +19,8 @@ from gibo.loop import run_optimization
 from gibo.policy_parameterizations import MLP
 from gibo.results import DamagedUnit, read_unit
 
-try:  # registers lqr-v0 when the gym-lqr package is installed
-    import gym_lqr  # noqa: F401
-except ImportError:  # pragma: no cover - gym-lqr is part of the requirements
-    pass
+with contextlib.suppress(ImportError):  # gym-lqr is part of the requirements
+    import gym_lqr  # noqa: F401 - imported for its side effect: it registers lqr-v0 with Gymnasium
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ class Trial:
         return f"trial{self.index:03d}"
 
 
-def trials(config: ExperimentConfig) -> List[Trial]:
+def trials(config: ExperimentConfig) -> list[Trial]:
     return [Trial(i, seed=config.seed * 1_000 + i) for i in range(config.trials)]
 
 
@@ -50,7 +49,7 @@ def trial_file(run_dir, trial: Trial) -> Path:
 TRIAL_ARRAYS = ("params", "calls", "episode_timesteps", "episode_returns", "seed")
 
 
-def read_trial_file(path, budget: Optional[int] = None, trial: Optional[Trial] = None, source=None) -> dict:
+def read_trial_file(path, budget: int | None = None, trial: Trial | None = None, source=None) -> dict:
     """A trial file's arrays, checked (`read_unit`, plus: one return and one timestep count per episode, at
     least as many episodes as recorded calls and at most `budget`, `trial`'s seed when given); `DamagedUnit`
     otherwise. `path` may be a file object; `source` then names the file."""
@@ -81,13 +80,17 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
     prefix = f"{source}: " if source else ""
     if not config.environment_name:
         synthetic = config.set_hypers or config.only_set_noise_hyper or config.mlp is None
-        hint = " (this looks like a synthetic-function config: run it with run_synthetic_experiment.py -c CONFIG -cd DATA_CONFIG)"
+        hint = (
+            " (this looks like a synthetic-function config: run it with run_synthetic_experiment.py -c CONFIG "
+            "-cd DATA_CONFIG)"
+        )
         raise ConfigError(f"{prefix}environment_name: missing required key{hint if synthetic else ''}")
     if config.mlp is None:
         raise ConfigError(f"{prefix}mlp: missing required key")
     if config.method == "turbo" and config.mlp.state_normalization:
         raise ConfigError(
-            f"{prefix}mlp.state_normalization: TuRBO searches a fixed box and never updates a state normaliser; set it to false"
+            f"{prefix}mlp.state_normalization: TuRBO searches a fixed box and never updates a state normaliser; set it "
+            "to false"
         )
     try:
         env = make_env(config.environment_name)
@@ -176,7 +179,7 @@ def config_record(config: ExperimentConfig) -> dict:
     return {"experiment": experiment, "resolved": config_to_dict(resolved_config(config).optimizer_config)}
 
 
-def trial_summary(run_dir, todo: List[Trial]) -> str:
+def trial_summary(run_dir, todo: list[Trial]) -> str:
     """One line per trial of a finished run: calls, best episode return (and its call), median of the last 10 %."""
     rows = [f"{'trial':<9}{'calls':>7}{'best return':>14}{'at call':>9}{'last 10 % median':>18}"]
     for trial in todo:

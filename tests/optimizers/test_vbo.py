@@ -21,7 +21,7 @@ def test_vanilla_bo_improves_a_quadratic_within_the_budget(acquisition_function)
     bo = _vanilla_bo(objective, acquisition_function=acquisition_function)
     result = run_optimization(bo, max_objective_calls=15)
     assert len(objective.values) == 15
-    np.testing.assert_array_equal(result.calls, [0] + list(range(2, 16)))  # θ_0 and the first query in step 1
+    np.testing.assert_array_equal(result.calls, [0, *range(2, 16)])  # θ_0 and the first query in step 1
     # The history is θ_0, then each query point, inside the box.
     torch.testing.assert_close(torch.from_numpy(result.params[1:]), torch.stack(objective.points[1:]))
     assert np.all((result.params >= 0) & (result.params <= 1))

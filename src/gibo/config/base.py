@@ -4,7 +4,7 @@ optimisation, torch optimiser)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Dict, List, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -39,7 +39,10 @@ class Model(BaseModel):
         if not isinstance(data, dict):
             return data
         fields = {key: f for n, f in cls.model_fields.items() for key in (n, f.alias) if key}
-        nullable = lambda f: type(None) in getattr(f.annotation, "__args__", ()) or f.annotation is Any  # noqa: E731
+
+        def nullable(f) -> bool:
+            return type(None) in getattr(f.annotation, "__args__", ()) or f.annotation is Any
+
         data = {k: _empty_is_none(v) for k, v in data.items()}
         return {
             k: v
@@ -58,9 +61,7 @@ def symbolic(word: str, kind: type, low: float, strict: bool):
         rule = f"{'an integer' if kind is int else 'a number'} {'>' if strict else '≥'} {low:g} or {word!r}"
         raise ValueError(f"got {value!r}, allowed {rule}")
 
-    return Annotated[
-        Union[kind, Literal[word]], PlainValidator(check, json_schema_input_type=Union[kind, Literal[word]])
-    ]
+    return Annotated[kind | Literal[word], PlainValidator(check, json_schema_input_type=kind | Literal[word])]
 
 
 Pos = Annotated[float, Field(gt=0)]
@@ -82,7 +83,7 @@ KWARGS_OF = {
     "normal": {"loc": Pos, "scale": Pos},
     "gamma": {"concentration": Pos, "rate": Pos},
     "uniform": {"a": Pos, "b": Pos},
-    "get_lengthscale_hyperprior": {"dim": (Optional[DimCount], None), "factor_lengthscale": Pos, "gamma": NonNeg},
+    "get_lengthscale_hyperprior": {"dim": (DimCount | None, None), "factor_lengthscale": Pos, "gamma": NonNeg},
     "greather_than": {"lower_bound": NonNeg},
     "less_than": {"upper_bound": Pos},
     "interval": {"lower_bound": NonNeg, "upper_bound": NonNeg},
@@ -98,11 +99,11 @@ KWARGS_MODELS = {
 class Spec(Model):
     """A hyperprior {prior, kwargs} or a constraint {constraint, kwargs}, kwargs as in KWARGS_OF."""
 
-    kwargs: Optional[Dict[str, Any]] = None
+    kwargs: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
-        return getattr(self, "prior", None) or getattr(self, "constraint")
+        return getattr(self, "prior", None) or self.constraint
 
     @model_validator(mode="after")
     def _check_kwargs(self):
@@ -134,19 +135,19 @@ class ConstraintConfig(Spec):
 
 class ModelConfig(Model):
     prior_mean: float = 0.0
-    train_prior_mean: Optional[bool] = None  # fit the constant mean; unset: the paper's rule (iff prior_mean is 0)
+    train_prior_mean: bool | None = None  # fit the constant mean; unset: the paper's rule (iff prior_mean is 0)
     constrain_to_prior_support: bool = False  # an interval inside each uniform hyperprior without a constraint
     standardize_outputs: bool = (
         False  # the GP models the window's y standardised (mean 0, std 1), refreshed with the data
     )
-    ard_num_dims: Optional[DimCount] = "dim_search_space"
-    N_max: Optional[VarCount] = None
-    lengthscale_constraint: Optional[ConstraintConfig] = None
-    lengthscale_hyperprior: Optional[PriorConfig] = None
-    outputscale_constraint: Optional[ConstraintConfig] = None
-    outputscale_hyperprior: Optional[PriorConfig] = None
-    noise_constraint: Optional[ConstraintConfig] = None
-    noise_hyperprior: Optional[PriorConfig] = None
+    ard_num_dims: DimCount | None = "dim_search_space"
+    N_max: VarCount | None = None
+    lengthscale_constraint: ConstraintConfig | None = None
+    lengthscale_hyperprior: PriorConfig | None = None
+    outputscale_constraint: ConstraintConfig | None = None
+    outputscale_hyperprior: PriorConfig | None = None
+    noise_constraint: ConstraintConfig | None = None
+    noise_hyperprior: PriorConfig | None = None
 
 
 HYPER_NAMES = {
@@ -157,11 +158,11 @@ HYPER_NAMES = {
 
 
 class HypersConfig(Model):
-    lengthscale: Optional[Union[Pos, List[Pos]]] = Field(None, alias=HYPER_NAMES["lengthscale"])
-    outputscale: Optional[Pos] = Field(None, alias=HYPER_NAMES["outputscale"])
-    noise: Optional[Pos] = Field(None, alias=HYPER_NAMES["noise"])
+    lengthscale: Pos | list[Pos] | None = Field(None, alias=HYPER_NAMES["lengthscale"])
+    outputscale: Pos | None = Field(None, alias=HYPER_NAMES["outputscale"])
+    noise: Pos | None = Field(None, alias=HYPER_NAMES["noise"])
 
-    def as_gpytorch(self) -> Dict[str, Any]:
+    def as_gpytorch(self) -> dict[str, Any]:
         """The set values under gpytorch's parameter names."""
         return {HYPER_NAMES[k]: v for k, v in self.model_dump().items() if v is not None}
 
@@ -173,8 +174,8 @@ class HyperparameterConfig(Model):
 
 
 class BoundsConfig(Model):
-    lower_bound: Optional[Union[float, List[float]]] = None
-    upper_bound: Optional[Union[float, List[float]]] = None
+    lower_bound: float | list[float] | None = None
+    upper_bound: float | list[float] | None = None
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -193,7 +194,7 @@ class OptimizeAcqfConfig(Model):
     q: Count = 1
     num_restarts: Count = 5
     raw_samples: Count = 64
-    bounds: Optional[BoundsConfig] = None  # vanilla BO's search box
+    bounds: BoundsConfig | None = None  # vanilla BO's search box
 
 
 class TorchOptimizerConfig(Model):

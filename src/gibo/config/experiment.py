@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, List, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -10,14 +10,14 @@ from gibo.config.base import Count, Index, Model, Pos
 
 
 class RewardConfig(Model):
-    shift: Optional[float] = None
-    scale: Optional[Pos] = None
-    transform: Optional[Literal["log_cost"]] = None
+    shift: float | None = None
+    scale: Pos | None = None
+    transform: Literal["log_cost"] | None = None
 
 
 class MLPConfig(Model):
-    layers: Optional[List[Count]] = None
-    discretize: Optional[Annotated[int, Field(ge=2)]] = None
+    layers: list[Count] | None = None
+    discretize: Annotated[int, Field(ge=2)] | None = None
     add_bias: bool = False
     nonlinearity: Literal["identity", "tanh", "relu"] = "identity"
     state_normalization: bool = False
@@ -27,7 +27,8 @@ class MLPConfig(Model):
     def _normalization_needs_bias(self):
         if self.state_normalization and not self.add_bias:
             raise ValueError(
-                "state_normalization: needs add_bias: true (a policy on normalised states needs a bias to equal one on raw states)"
+                "state_normalization: needs add_bias: true (a policy on normalised states needs a bias to equal one on "
+                "raw states)"
             )
         return self
 
@@ -47,12 +48,12 @@ class ExperimentConfig(Model):
     out_dir: str
     optimizer_config: Any = None  # validated by OPTIMIZER_CONFIGS[method]
     seed: Index = 0
-    max_iterations: Optional[Count] = None
-    max_objective_calls: Optional[Count] = None
+    max_iterations: Count | None = None
+    max_objective_calls: Count | None = None
     set_hypers: bool = False
     only_set_noise_hyper: bool = False
-    environment_name: Optional[str] = None
-    mlp: Optional[MLPConfig] = None
+    environment_name: str | None = None
+    mlp: MLPConfig | None = None
     trials: Count = 1
     dtype: Literal["float32", "float64"] = "float64"
     _alias = field_validator("method", mode="before")(lambda cls, v: {"ars": "rs"}.get(v, v))
@@ -70,7 +71,7 @@ class GPHypersConfig(Model):
 
 class SyntheticDataConfig(Model):
     out_dir: str
-    dimensions: Annotated[List[Count], Field(min_length=1)]
+    dimensions: Annotated[list[Count], Field(min_length=1)]
     num_objectives: Count
     num_samples: Count = 1000
     noise_variance: Pos = 0.01

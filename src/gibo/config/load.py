@@ -67,7 +67,8 @@ def json_schema(kind: str) -> dict:
     """JSON Schema of experiment configs (optimizer_config: one of the methods' schemas) or of data configs."""
     if kind == "data":
         return SyntheticDataConfig.model_json_schema(by_alias=True)
-    methods = Optional[Union[tuple(OPTIMIZER_CONFIGS.values())]]
+    # A union built at run time from the registry: `X | Y` has no form that spreads a tuple.
+    methods = Optional[Union[tuple(OPTIMIZER_CONFIGS.values())]]  # noqa: UP007, UP045
     return create_model(
         "ExperimentConfig", __base__=ExperimentConfig, optimizer_config=(methods, None)
     ).model_json_schema(by_alias=True)

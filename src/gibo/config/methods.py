@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Dict, List, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 
@@ -29,9 +29,9 @@ class GPMethodConfig(Model):
 
     model_config_: ModelConfig = Field(ModelConfig(), alias="model_config")
     hyperparameter_config: HyperparameterConfig = HyperparameterConfig()
-    optimize_acqf: Optional[Literal["custom", "botorch", "bga", "vbo"]] = None  # informational (the paper's names)
+    optimize_acqf: Literal["custom", "botorch", "bga", "vbo"] | None = None  # informational (the paper's names)
     optimize_acqf_config: OptimizeAcqfConfig = OptimizeAcqfConfig()
-    generate_initial_data: Optional[Index] = None
+    generate_initial_data: Index | None = None
     verbose: bool = False
 
     @model_validator(mode="after")
@@ -50,10 +50,10 @@ class LocalGPConfig(GPMethodConfig):
 
     max_samples_per_iteration: DimCount = "dim_search_space"
     Model: Literal["derivative_gp"] = "derivative_gp"
-    bounds: Optional[BoundsConfig] = None
-    delta: Optional[Pos] = None
-    epsilon_diff_acq_value: Optional[NonNeg] = None
-    min_points_for_fit: Optional[Count] = (
+    bounds: BoundsConfig | None = None
+    delta: Pos | None = None
+    epsilon_diff_acq_value: NonNeg | None = None
+    min_points_for_fit: Count | None = (
         None  # fit once the window holds this many points (unset: N_max, the paper's rule)
     )
     clip_to_bounds: bool = False  # keep θ inside `bounds` after every step (the paper's GIBO does not)
@@ -68,9 +68,7 @@ class LocalGPConfig(GPMethodConfig):
 class GIBOConfig(LocalGPConfig):
     OptimizerTorch: Literal["sgd", "adam"] = "sgd"
     optimizer_torch_config: TorchOptimizerConfig = TorchOptimizerConfig()
-    lr_schedular: Optional[Dict[Index, Pos]] = Field(
-        None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler")
-    )
+    lr_schedular: dict[Index, Pos] | None = Field(None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler"))
     standard_deviation_scaling: bool = False
     normalize_gradient: bool = True
     acquisition_lengthscale_slip: bool = False  # the paper's runs' acquisition: ∂k/∂θ_i over l_i, not l_i²
@@ -84,17 +82,17 @@ class MPDConfig(LocalGPConfig):
 
 class TuRBOConfig(Model):
     batch_size: Count = 1
-    n_init: Optional[VarCount] = "variable"  # 2 D
-    n_candidates: Optional[VarCount] = "variable"  # min(5000, max(2000, 200 D))
-    perturbation_probability: Optional[symbolic("variable", float, 0, strict=True)] = "variable"  # min(20 / D, 1)
+    n_init: VarCount | None = "variable"  # 2 D
+    n_candidates: VarCount | None = "variable"  # min(5000, max(2000, 200 D))
+    perturbation_probability: symbolic("variable", float, 0, strict=True) | None = "variable"  # min(20 / D, 1)
     length_init: Pos = 0.8
     length_min: Pos = 0.5**7
     length_max: Pos = 1.6
     success_tolerance: Count = 3
-    failure_tolerance: Optional[VarCount] = "variable"  # ceil(max(4 / q, D / q))
+    failure_tolerance: VarCount | None = "variable"  # ceil(max(4 / q, D / q))
     kernel: Literal["matern52", "rbf"] = "matern52"
     hyperparameter_config: HyperparameterConfig = HyperparameterConfig(optimize_hyperparameters=True)
-    fit_maxiter: Optional[Count] = 100
+    fit_maxiter: Count | None = 100
     warm_start: bool = True
     thompson_sampling: Literal["pathwise", "exact"] = "pathwise"
     bounds: BoundsConfig
@@ -106,7 +104,8 @@ class TuRBOConfig(Model):
             raise ValueError("bounds: TuRBO needs lower_bound and upper_bound (its search box)")
         if not self.length_min <= self.length_init <= self.length_max:
             raise ValueError(
-                f"length_init {self.length_init} must lie in [length_min {self.length_min}, length_max {self.length_max}]"
+                f"length_init {self.length_init} must lie in [length_min {self.length_min}, length_max "
+                f"{self.length_max}]"
             )
         if isinstance(self.perturbation_probability, float) and self.perturbation_probability > 1:
             raise ValueError(f"perturbation_probability: got {self.perturbation_probability}, allowed at most 1")
@@ -118,14 +117,14 @@ class ARSConfig(Model):
     samples_per_iteration: VarCount = 1
     exploration_noise: VarPos = 0.02
     standard_deviation_scaling: bool = False
-    num_top_directions: Optional[Count] = None
-    param_args_ignore: Optional[List[int]] = None  # indices never perturbed (negative ones count from the end)
+    num_top_directions: Count | None = None
+    param_args_ignore: list[int] | None = None  # indices never perturbed (negative ones count from the end)
     reward_std_divisor: Literal["n-1", "n"] = "n-1"  # σ_R's divisor: n − 1 as the paper's runs (torch), n as numpy
     verbose: bool = False
 
 
 class AcqfConfig(Model):
-    best_f: Optional[float] = None
+    best_f: float | None = None
 
 
 class VBOConfig(GPMethodConfig):
@@ -136,8 +135,8 @@ class VBOConfig(GPMethodConfig):
 
 class CMAESConfig(Model):
     sigma: VarPos = 0.5
-    population_size: Optional[Annotated[int, Field(ge=2)]] = None
-    bounds: Optional[BoundsConfig] = None  # pycma's box (samples outside are repaired into it)
+    population_size: Annotated[int, Field(ge=2)] | None = None
+    bounds: BoundsConfig | None = None  # pycma's box (samples outside are repaired into it)
     verbose: bool = False
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import BaseModel, ValidationError
 
 
@@ -11,7 +9,7 @@ class ConfigError(ValueError):
     """A config the user wrote is wrong; the message is one line naming the file and the key."""
 
 
-def _model_at(cls, loc) -> Optional[type]:
+def _model_at(cls, loc) -> type | None:
     """The pydantic model that validates the mapping at `loc` below `cls` (None where there is none)."""
     for key in loc:
         field = next((f for n, f in getattr(cls, "model_fields", {}).items() if key in (n, f.alias)), None)
@@ -22,7 +20,10 @@ def _model_at(cls, loc) -> Optional[type]:
 
 def one_line(error: ValidationError, cls, prefix=()) -> str:
     """The most specific error as `key.path: what was expected, what was found`."""
-    union_tag = lambda p: isinstance(p, str) and ("[" in p or "-" in p or p in ("int", "float", "str", "bool"))  # noqa: E731
+
+    def union_tag(p) -> bool:
+        return isinstance(p, str) and ("[" in p or "-" in p or p in ("int", "float", "str", "bool"))
+
     e = max(error.errors(include_url=False), key=lambda e: len([p for p in e["loc"] if not union_tag(p)]))
     loc = [*prefix, *(str(p) for p in e["loc"] if p != "[key]" and not union_tag(p))]
     path, kind = ".".join(loc), e["type"]

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 F_STAR_MARGIN = 0.01
 
 
-def step_function(values: np.ndarray, calls: np.ndarray, grid: np.ndarray, limit: Optional[int] = None) -> np.ndarray:
+def step_function(values: np.ndarray, calls: np.ndarray, grid: np.ndarray, limit: int | None = None) -> np.ndarray:
     """v(n) = values[t] for the largest t with calls[t] ≤ n (NaN before the first iterate, and beyond `limit`,
     the run's budget: a run says nothing about calls it never made).
 
@@ -56,7 +56,7 @@ def normalized_error_curves(
     calls: Sequence[np.ndarray],
     f_star: np.ndarray,
     grid: np.ndarray,
-    limit: Optional[int] = None,
+    limit: int | None = None,
 ) -> np.ndarray:
     """(f* − best-so-far J)/f* on the call grid, per objective: `n x G` (NaN past `limit`, the budget)."""
     curves = np.stack([step_function(best_so_far(v), c, grid, limit) for v, c in zip(values, calls)])
@@ -68,9 +68,9 @@ def normalized_error_curves(
 class SyntheticSummary:
     """Mean normalised error per dimension at the given calls (and the per-objective errors)."""
 
-    calls: List[int]
-    mean_error: Dict[int, List[float]] = field(default_factory=dict)
-    errors: Dict[int, List[List[float]]] = field(default_factory=dict)
+    calls: list[int]
+    mean_error: dict[int, list[float]] = field(default_factory=dict)
+    errors: dict[int, list[list[float]]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({"calls": self.calls, "mean_error": self.mean_error, "errors": self.errors}, indent=1)
@@ -78,8 +78,8 @@ class SyntheticSummary:
 
 def summarize_synthetic(
     results: Mapping[int, dict],
-    calls: Optional[Sequence[int]] = None,
-    max_calls: Optional[int] = None,
+    calls: Sequence[int] | None = None,
+    max_calls: int | None = None,
     other_methods: Sequence[Mapping[int, dict]] = (),
 ) -> SyntheticSummary:
     """Normalised error at `calls` (default: 100, 200, … up to max_calls) for one method's results

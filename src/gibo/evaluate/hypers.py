@@ -4,8 +4,8 @@ the early stops of ε."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from gibo.results import run_budget
 GP_ARRAYS = ("gp_lengthscale", "gp_outputscale", "gp_noise", "gp_mean")
 
 
-def hyperparameters_at(unit: Mapping[str, np.ndarray], calls: Sequence[int]) -> Dict[str, np.ndarray]:
+def hyperparameters_at(unit: Mapping[str, np.ndarray], calls: Sequence[int]) -> dict[str, np.ndarray]:
     """The GP hyperparameters in force after `calls` objective calls of one saved GIBO unit.
 
     Row t of the `gp_*` arrays belongs to iteration t, which ended after `unit["calls"][t + 1]` calls; the
@@ -45,7 +45,7 @@ def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Seque
         raise ValueError("no units to summarise")
     per_unit = [hyperparameters_at(unit, calls) for unit in units]
 
-    def median(values: List[np.ndarray]) -> np.ndarray:
+    def median(values: list[np.ndarray]) -> np.ndarray:
         stacked = np.stack(values)
         result = np.full(stacked.shape[1], np.nan)
         some = ~np.all(np.isnan(stacked), axis=0)
@@ -72,8 +72,8 @@ def hyperparameter_table(units: Sequence[Mapping[str, np.ndarray]], calls: Seque
 
 
 def iteration_counts(
-    units: Sequence[Mapping[str, np.ndarray]], calls: int, max_samples: Optional[int] = None
-) -> Dict[str, float]:
+    units: Sequence[Mapping[str, np.ndarray]], calls: int, max_samples: int | None = None
+) -> dict[str, float]:
     """How the first `calls` objective calls of each unit split into iterations.
 
     Iteration t ended after `unit["calls"][t + 1]` calls; counted are the iterations that ended by `calls`.
@@ -116,7 +116,7 @@ def _saved_resolved(run_dir) -> dict:
     return resolved if isinstance(resolved, dict) else {}
 
 
-def _max_samples_of(resolved: dict, group: str) -> Optional[int]:
+def _max_samples_of(resolved: dict, group: str) -> int | None:
     """max_samples_per_iteration for a unit folder ("dim12": the section of D = 12; "." for RL trials: all of it)."""
     if group.startswith("dim") and group[3:].isdigit():
         resolved = resolved.get(int(group[3:]), resolved.get(group[3:]))
@@ -124,7 +124,7 @@ def _max_samples_of(resolved: dict, group: str) -> Optional[int]:
     return value if isinstance(value, int) else None
 
 
-def iteration_table(run_dir, calls: Optional[int] = None) -> str:
+def iteration_table(run_dir, calls: int | None = None) -> str:
     """`iteration_counts` per unit folder of a saved run, one line each (calls: default the run's budget)."""
     groups = load_gp_units(run_dir)
     calls = calls or run_budget(run_dir) or max(int(u["calls"][-1]) for units in groups.values() for u in units)
@@ -138,7 +138,7 @@ def iteration_table(run_dir, calls: Optional[int] = None) -> str:
     return "\n".join(rows)
 
 
-def load_gp_units(run_dir) -> Dict[str, List[Dict[str, np.ndarray]]]:
+def load_gp_units(run_dir) -> dict[str, list[dict[str, np.ndarray]]]:
     """Every unit file of a run (RL trials or synthetic objectives; offline caches skipped), grouped by the
     folder they sit in relative to `run_dir` ("." for RL trials, "dim8", "dim16", ... for synthetic runs)."""
     from gibo.results import DamagedUnit, read_unit, unit_files
@@ -150,7 +150,7 @@ def load_gp_units(run_dir) -> Dict[str, List[Dict[str, np.ndarray]]]:
     if not paths:
         raise FileNotFoundError(f"{run_dir}: no result files (*.npz)")
     budget = run_budget(run_dir)
-    groups: Dict[str, List[Dict[str, np.ndarray]]] = {}
+    groups: dict[str, list[dict[str, np.ndarray]]] = {}
     for path in paths:
         try:
             unit = read_unit(path, ("params", "calls"), budget)

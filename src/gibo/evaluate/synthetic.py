@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from gibo.evaluate.curves import (
 MethodResults = Mapping[str, Mapping[int, dict]]
 
 
-def load_synthetic_methods(runs: Mapping[str, object]) -> Dict[str, Dict[int, dict]]:
+def load_synthetic_methods(runs: Mapping[str, object]) -> dict[str, dict[int, dict]]:
     """{label: results} for {label: run directory}; a directory without results raises FileNotFoundError naming it."""
     from gibo.synthetic_experiment import load_results
 
@@ -48,7 +48,7 @@ def _objective_indices(entry: dict) -> np.ndarray:
     return np.asarray(entry.get("index", np.arange(len(entry["values"]))), dtype=np.int64)
 
 
-def synthetic_error_curves(methods: MethodResults, grid: np.ndarray) -> Dict[str, Dict[int, np.ndarray]]:
+def synthetic_error_curves(methods: MethodResults, grid: np.ndarray) -> dict[str, dict[int, np.ndarray]]:
     """Normalised error (f* − best-so-far J)/f* on the call grid: {label: {D: `n_label x G`}}.
 
     For each dimension, f* of every objective is corrected with the best value that *any* method saw
@@ -57,10 +57,10 @@ def synthetic_error_curves(methods: MethodResults, grid: np.ndarray) -> Dict[str
     """
     grid = np.asarray(grid)
     dims = sorted({int(D) for results in methods.values() for D in results})
-    curves: Dict[str, Dict[int, np.ndarray]] = {label: {} for label in methods}
+    curves: dict[str, dict[int, np.ndarray]] = {label: {} for label in methods}
     for D in dims:
         present = {label: results[D] for label, results in methods.items() if D in results}
-        f_star: Dict[int, float] = {}
+        f_star: dict[int, float] = {}
         for label, entry in present.items():
             for i, value in zip(_objective_indices(entry), entry["f_star"]):
                 if int(i) in f_star and not np.isclose(f_star[int(i)], value):
@@ -90,7 +90,7 @@ def max_calls_of(methods: MethodResults) -> int:
     return max(int(c[-1]) for results in methods.values() for entry in results.values() for c in entry["calls"])
 
 
-def mean_error_table(methods: MethodResults, calls: Sequence[int]) -> Dict[str, Dict[int, List[float]]]:
+def mean_error_table(methods: MethodResults, calls: Sequence[int]) -> dict[str, dict[int, list[float]]]:
     """{label: {D: mean normalised error at each of `calls`}} (mean over that method's objectives)."""
     curves = synthetic_error_curves(methods, np.asarray(calls))
     with warnings.catch_warnings():
@@ -111,17 +111,17 @@ def format_error_table(table: Mapping[str, Mapping[int, Sequence[float]]], calls
     return "\n".join(rows)
 
 
-def _panel_grid(n: int, ncols: int) -> Tuple[int, int]:
+def _panel_grid(n: int, ncols: int) -> tuple[int, int]:
     ncols = max(1, min(ncols, n))
     return -(-n // ncols), ncols
 
 
-def _method_colors(labels: Sequence[str]) -> Dict[str, str]:
+def _method_colors(labels: Sequence[str]) -> dict[str, str]:
     cycle = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"]
     return {label: cycle[k % len(cycle)] for k, label in enumerate(labels)}
 
 
-def plot_error_curves(methods: MethodResults, max_calls: Optional[int] = None, ncols: int = 3, panel_size=(3.6, 2.8)):
+def plot_error_curves(methods: MethodResults, max_calls: int | None = None, ncols: int = 3, panel_size=(3.6, 2.8)):
     """Figure: mean normalised error vs number of calls, one panel per dimension, log y-scale, one line per method.
 
     Returns a `matplotlib.figure.Figure` (no pyplot state is touched).
@@ -156,7 +156,7 @@ def plot_error_curves(methods: MethodResults, max_calls: Optional[int] = None, n
 
 
 def plot_final_error_boxes(
-    methods: MethodResults, calls: Optional[int] = None, ncols: int = 3, panel_size=(3.6, 2.8), log_scale: bool = True
+    methods: MethodResults, calls: int | None = None, ncols: int = 3, panel_size=(3.6, 2.8), log_scale: bool = True
 ):
     """Figure: box plots of the normalised error at `calls` (default: the final call), one panel per dimension,
     one box per method. Returns a `matplotlib.figure.Figure`."""
@@ -193,7 +193,7 @@ def plot_final_error_boxes(
     return fig
 
 
-def save_figure(fig, path_stem, formats: Sequence[str] = ("pdf", "png"), dpi: int = 150) -> List[Path]:
+def save_figure(fig, path_stem, formats: Sequence[str] = ("pdf", "png"), dpi: int = 150) -> list[Path]:
     """Write `fig` as PATH_STEM.pdf, PATH_STEM.png, …; return the paths."""
     path_stem = Path(path_stem)
     path_stem.parent.mkdir(parents=True, exist_ok=True)
@@ -205,8 +205,9 @@ def save_figure(fig, path_stem, formats: Sequence[str] = ("pdf", "png"), dpi: in
     return paths
 
 
-def synthetic_figures(runs: Mapping[str, object], out_dir, calls: Sequence[int] = (100, 200, 300)) -> Dict[str, object]:
-    """Load the runs {label: dir}, write both figures (PDF and PNG) and the mean-error table (text and JSON) to out_dir."""
+def synthetic_figures(runs: Mapping[str, object], out_dir, calls: Sequence[int] = (100, 200, 300)) -> dict[str, object]:
+    """Load the runs {label: dir}, write both figures (PDF and PNG) and the mean-error table (text and JSON) to
+    out_dir."""
     methods = load_synthetic_methods(runs)
     out_dir = Path(out_dir)
     written = save_figure(plot_error_curves(methods), out_dir / "normalized_error_curves")
@@ -215,10 +216,10 @@ def synthetic_figures(runs: Mapping[str, object], out_dir, calls: Sequence[int] 
     text = format_error_table(table, calls)
     (out_dir / "mean_errors.txt").write_text(text + "\n")
     (out_dir / "mean_errors.json").write_text(json.dumps({"calls": list(calls), "mean_error": table}, indent=1))
-    return {"files": written + [out_dir / "mean_errors.txt", out_dir / "mean_errors.json"], "table": text}
+    return {"files": [*written, out_dir / "mean_errors.txt", out_dir / "mean_errors.json"], "table": text}
 
 
-def parse_runs(items: Sequence[str]) -> Dict[str, str]:
+def parse_runs(items: Sequence[str]) -> dict[str, str]:
     """{label: run_dir} from "LABEL=RUN_DIR" items (command line, notebook parameters)."""
     runs = {}
     for item in items:

@@ -1,9 +1,10 @@
 """Optimizers on one interface: `iterate()` is one iteration, `params_history` records θ_0, θ_1, ….
 
-GIBO (docs/method.md#one-gibo-iteration) and the baselines ARS, vanilla BO and CMA-ES (docs/method.md#baselines). Every optimizer maximises
-J(params: D) -> scalar. An iteration is written once, as a generator that yields each point to evaluate and
-receives its value; `loop.IterationDriver` drives it for the experiment loop (`loop.run_optimization`, which
-calls the objective and enforces the budget) and for ask–tell (`gibo.AskTell`) alike.
+GIBO (docs/method.md#one-gibo-iteration) and the baselines ARS, vanilla BO and CMA-ES (docs/method.md#baselines).
+Every optimizer maximises J(params: D) -> scalar. An iteration is written once, as a generator that yields each
+point to evaluate and receives its value; `loop.IterationDriver` drives it for the experiment loop
+(`loop.run_optimization`, which calls the objective and enforces the budget) and for ask–tell (`gibo.AskTell`)
+alike.
 MPD (maximum probability of descent) reuses GIBO's loop with its own acquisition and walk; TuRBO-1
 (trust-region BO) is built from BoTorch's parts.
 An objective may offer state-normalisation hooks (`update_state_normalizer`, `params_to_raw`,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -32,8 +32,8 @@ class ARS(Optimizer):
         samples_per_iteration: int,
         exploration_noise: float,
         standard_deviation_scaling: bool = False,
-        num_top_directions: Optional[int] = None,
-        param_args_ignore: Optional[Sequence[int]] = None,
+        num_top_directions: int | None = None,
+        param_args_ignore: Sequence[int] | None = None,
         reward_std_divisor: str = "n-1",
     ):
         super().__init__(params_init, objective)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from abc import ABC, abstractmethod
-from typing import Callable, Dict, Generator, List, Optional
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -29,7 +29,9 @@ Iteration = Generator[torch.Tensor, torch.Tensor, None]
 
 
 class Optimizer(ABC):
-    """One iteration per `iterate()` (a generator of the points to evaluate); `params_history[t]` is θ_t in raw-state coordinates.
+    """One iteration per `iterate()` (a generator of the points to evaluate); `params_history[t]` is θ_t (raw states).
+
+    `params_history` is in raw-state coordinates whatever state normalisation the objective applies.
 
     Example:
         >>> opt = SomeOptimizer(torch.zeros(D), objective)
@@ -37,12 +39,12 @@ class Optimizer(ABC):
         >>> opt.step(); opt.params_history[-1]  # the same, evaluating with `objective`
     """
 
-    def __init__(self, params_init: torch.Tensor, objective: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
+    def __init__(self, params_init: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor] | None = None):
         """params_init: `D` starting point θ_0; objective: `D` → scalar, to be maximised: evaluated by `step()`,
         and asked for its optional state-normalisation hooks; None when the values come from outside (ask–tell)."""
         self.params = params_init.detach().clone().reshape(-1)
         self.objective = objective
-        self.params_history: List[torch.Tensor] = [self._to_raw(self.params)]
+        self.params_history: list[torch.Tensor] = [self._to_raw(self.params)]
         # Calls the budget still allows (kept up to date by the driver): a method that plans several points
         # per iteration (GIBO's samples, TuRBO's batch) plans no more than this.
         self.calls_left: float = math.inf
@@ -74,7 +76,7 @@ class Optimizer(ABC):
     def _to_raw(self, params: torch.Tensor) -> torch.Tensor:
         return getattr(self.objective, "params_to_raw", _identity)(params.detach()).clone()
 
-    def _record(self, params: Optional[torch.Tensor] = None) -> None:
+    def _record(self, params: torch.Tensor | None = None) -> None:
         self.params_history.append(self._to_raw(self.params if params is None else params))
 
     def _evaluate(self, params: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -82,12 +84,12 @@ class Optimizer(ABC):
         value = yield params.detach().reshape(-1)
         return torch.as_tensor(value).reshape(()).to(self.params)
 
-    def diagnostics(self) -> Dict[str, np.ndarray]:
+    def diagnostics(self) -> dict[str, np.ndarray]:
         """Arrays saved beside the history for inspecting a run afterwards (method-specific; none by default)."""
         return {}
 
 
-def counting_random_starts(counter: List[int]) -> contextlib.AbstractContextManager:
+def counting_random_starts(counter: list[int]) -> contextlib.AbstractContextManager:
     """Count BoTorch's "no non-zero acquisition value among the raw samples" warnings instead of printing them.
 
     The acquisition optimisation then starts from random points, which is harmless where the acquisition is
@@ -100,7 +102,7 @@ def counting_random_starts(counter: List[int]) -> contextlib.AbstractContextMana
     return diverted_warnings(BadInitialCandidatesWarning, count)
 
 
-def lr_factor(schedule: Optional[Dict[int, float]], iteration: int) -> float:
+def lr_factor(schedule: dict[int, float] | None, iteration: int) -> float:
     """Factor in force at `iteration`: the value of the largest key ≤ iteration (1 before any key)."""
     if not schedule:
         return 1.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -11,7 +11,9 @@ from gibo.optimizers.base import Iteration, Optimizer
 
 
 class CMAES(Optimizer):
-    """(μ/μ_w, λ)-CMA-ES through pycma (ask/tell) on −J; λ = 4 + ⌊3 ln D⌋ unless given. Records each generation's best point.
+    """(μ/μ_w, λ)-CMA-ES through pycma (ask/tell) on −J; λ = 4 + ⌊3 ln D⌋ unless given.
+
+    Records each generation's best point.
 
     pycma's seed is `seed` combined with one draw from torch's global generator, so runs whose runner seeds
     torch per unit (each synthetic objective, each RL trial) get different, repeatable sample streams.
@@ -26,9 +28,9 @@ class CMAES(Optimizer):
         params_init: torch.Tensor,
         objective: Callable[[torch.Tensor], torch.Tensor],
         sigma: float,
-        population_size: Optional[int] = None,
+        population_size: int | None = None,
         seed: int = 0,
-        bounds: Optional[torch.Tensor] = None,
+        bounds: torch.Tensor | None = None,
     ):
         """sigma: initial step size σ0; population_size: λ (default 4 + ⌊3 ln D⌋); seed: combined with torch's
         generator (see the class docstring); bounds: `2 x D` box handed to pycma (its boundary handling keeps

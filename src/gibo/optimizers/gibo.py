@@ -4,7 +4,8 @@ chosen to make the gradient estimate at the current θ precise."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, Generator, List, Optional, Type
+from collections.abc import Callable, Generator
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -36,20 +37,20 @@ class GIBO(Optimizer):
         objective: Callable[[torch.Tensor], torch.Tensor],
         model: DerivativeExactGPSEModel,
         max_samples_per_iteration: int,
-        OptimizerTorch: Type[torch.optim.Optimizer] = torch.optim.SGD,
-        optimizer_torch_config: Optional[dict] = None,
-        lr_schedular: Optional[Dict[int, float]] = None,
+        OptimizerTorch: type[torch.optim.Optimizer] = torch.optim.SGD,
+        optimizer_torch_config: dict | None = None,
+        lr_schedular: dict[int, float] | None = None,
         optimize_hyperparameters: bool = False,
         no_noise_optimization: bool = False,
-        optimize_acqf_config: Optional[dict] = None,
-        bounds: Optional[torch.Tensor] = None,
-        delta: Optional[float] = None,
-        epsilon_diff_acq_value: Optional[float] = None,
-        generate_initial_data: Optional[int] = None,
+        optimize_acqf_config: dict | None = None,
+        bounds: torch.Tensor | None = None,
+        delta: float | None = None,
+        epsilon_diff_acq_value: float | None = None,
+        generate_initial_data: int | None = None,
         standard_deviation_scaling: bool = False,
         normalize_gradient: bool = False,
         acquisition_lengthscale_slip: bool = False,
-        min_points_for_fit: Optional[int] = None,
+        min_points_for_fit: int | None = None,
         clip_to_bounds: bool = False,
         verbose: bool = False,
     ):
@@ -94,9 +95,9 @@ class GIBO(Optimizer):
         self.random_starts = [
             0
         ]  # acquisition optimisations that started from random points (see counting_random_starts)
-        self.acquisition_values: List[List[float]] = []  # per iteration, for diagnostics
+        self.acquisition_values: list[list[float]] = []  # per iteration, for diagnostics
         # per iteration: the GP hyperparameters behind that iteration's gradient step
-        self.hyperparameter_history: List[Dict[str, object]] = []
+        self.hyperparameter_history: list[dict[str, object]] = []
 
     def search_box(self) -> torch.Tensor:
         """`2 x D` box in which the acquisition is maximised."""
@@ -145,7 +146,7 @@ class GIBO(Optimizer):
         return torch.minimum(torch.maximum(params, bounds[0]), bounds[1])
 
     def _sample_gradient_information(self, theta: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
-        values: List[float] = []
+        values: list[float] = []
         budget = min(self.max_samples_per_iteration, self.calls_left)
         cfg = self.optimize_acqf_config
         box = self.search_box()
@@ -187,7 +188,7 @@ class GIBO(Optimizer):
                 self.params.copy_(self._clipped(self.params))
 
     # Codes of `gp_fit_status`: what the hyperparameter fit of an iteration did.
-    FIT_STATUS = {"none": 0, "moved": 1, "unchanged": 2, "failed": 3}
+    FIT_STATUS: ClassVar[dict[str, int]] = {"none": 0, "moved": 1, "unchanged": 2, "failed": 3}
 
     def _record_hyperparameters(self) -> None:
         model = self.model
@@ -202,7 +203,7 @@ class GIBO(Optimizer):
                 }
             )
 
-    def hyperparameter_arrays(self) -> Dict[str, np.ndarray]:
+    def hyperparameter_arrays(self) -> dict[str, np.ndarray]:
         """The GP hyperparameters of each iteration's gradient step, for saving beside the history.
 
         Returns:
@@ -217,7 +218,7 @@ class GIBO(Optimizer):
         arrays["gp_fit_status"] = np.array([h["gp_fit_status"] for h in self.hyperparameter_history], dtype=np.int64)
         return arrays
 
-    def diagnostics(self) -> Dict[str, np.ndarray]:
+    def diagnostics(self) -> dict[str, np.ndarray]:
         """The hyperparameter arrays and the number of acquisition optimisations that started at random."""
         return {**self.hyperparameter_arrays(), "acquisition_random_starts": np.asarray(self.random_starts[0])}
 

@@ -4,7 +4,7 @@ probable ascent direction."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -45,17 +45,18 @@ class MPD(GIBO):
         max_walk_steps: int = 10_000,
         optimize_hyperparameters: bool = False,
         no_noise_optimization: bool = False,
-        optimize_acqf_config: Optional[dict] = None,
-        bounds: Optional[torch.Tensor] = None,
-        delta: Optional[float] = None,
-        epsilon_diff_acq_value: Optional[float] = None,
-        generate_initial_data: Optional[int] = None,
-        min_points_for_fit: Optional[int] = None,
+        optimize_acqf_config: dict | None = None,
+        bounds: torch.Tensor | None = None,
+        delta: float | None = None,
+        epsilon_diff_acq_value: float | None = None,
+        generate_initial_data: int | None = None,
+        min_points_for_fit: int | None = None,
         clip_to_bounds: bool = False,
         verbose: bool = False,
     ):
-        """Args: as `GIBO` (with `clip_to_bounds` every walk step is clipped), without the arguments of its gradient step (torch optimiser, learning rate and its
-        schedule, gradient normalisation, standard-deviation scaling), which the walk replaces; and
+        """Args: as `GIBO` (with `clip_to_bounds` every walk step is clipped), without the arguments of its gradient
+        step (torch optimiser, learning rate and its schedule, gradient normalisation, standard-deviation
+        scaling), which the walk replaces; and
         step_size: η, the length of one walk step (> 0);
         ascent_probability: p_min in (0.5, 1]: the walk goes on while Φ(√(μ∇ᵀΣ∇⁻¹μ∇)) ≥ p_min
             (Φ(√s) ≥ 0.5 always, so p_min ≤ 0.5 would never stop it);
@@ -87,8 +88,8 @@ class MPD(GIBO):
         self.step_size = float(step_size)
         self.ascent_probability = float(ascent_probability)
         self.max_walk_steps = int(max_walk_steps)
-        self.walk_steps: List[int] = []  # per iteration
-        self.walk_probabilities: List[float] = []  # per iteration: the ascent probability at θ_{t+1}
+        self.walk_steps: list[int] = []  # per iteration
+        self.walk_probabilities: list[float] = []  # per iteration: the ascent probability at θ_{t+1}
 
     def _acquisition(self, theta: torch.Tensor) -> ExpectedAscentStatistic:
         return ExpectedAscentStatistic(self.model, theta)
@@ -125,11 +126,11 @@ class MPD(GIBO):
                 "iteration %d: %d walk steps, ascent probability %.3f at the end", self.iteration, steps, probability
             )
 
-    def diagnostics(self) -> Dict[str, np.ndarray]:
+    def diagnostics(self) -> dict[str, np.ndarray]:
         """GIBO's arrays (hyperparameters, random starts) and the walk's (`mpd_arrays`)."""
         return {**super().diagnostics(), **self.mpd_arrays()}
 
-    def mpd_arrays(self) -> Dict[str, np.ndarray]:
+    def mpd_arrays(self) -> dict[str, np.ndarray]:
         """Per iteration (row t: the walk from θ_t to θ_{t+1}), for saving beside the history.
 
         Returns:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -19,7 +20,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class TurboState:
-    """TuRBO-1's trust region: L ← min(2L, L_max) after τ_succ successes in a row, L ← L/2 after τ_fail failures in a row; restart once L < L_min.
+    """TuRBO-1's trust region: L ← min(2L, L_max) after τ_succ successes, L ← L/2 after τ_fail failures, in a row.
+
+    The run restarts once L < L_min.
 
     A batch is a success when its best value exceeds the incumbent by more than 1e-3·|incumbent| (Eriksson et
     al., 2019); every other batch is a failure. τ_fail defaults to ⌈max(4/q, D/q)⌉. The region is a box of
@@ -38,7 +41,7 @@ class TurboState:
     length_min: float = 0.5**7
     length_max: float = 1.6
     success_tolerance: int = 3
-    failure_tolerance: Optional[int] = None
+    failure_tolerance: int | None = None
     length: float = field(init=False)
     success_counter: int = field(default=0, init=False)
     failure_counter: int = field(default=0, init=False)
@@ -50,7 +53,8 @@ class TurboState:
             self.failure_tolerance = -(-max(4, self.D) // self.batch_size)  # ⌈max(4/q, D/q)⌉ in integers
         if not 0 < self.length_min <= self.length_init <= self.length_max:
             raise ValueError(
-                f"need 0 < length_min <= length_init <= length_max, got {self.length_min}, {self.length_init}, {self.length_max}"
+                f"need 0 < length_min <= length_init <= length_max, got {self.length_min}, {self.length_init}, "
+                f"{self.length_max}"
             )
         if self.success_tolerance < 1 or self.failure_tolerance < 1 or self.batch_size < 1:
             raise ValueError("success_tolerance, failure_tolerance and batch_size must be at least 1")
@@ -98,7 +102,9 @@ class TurboState:
 
 
 class TuRBO(Optimizer):
-    """TuRBO-1: each query x = argmax_{c in C} f̃(c), f̃ ~ GP posterior, C a perturbed Sobol set in a trust region around the best point.
+    """TuRBO-1: each query x = argmax_{c in C} f̃(c), f̃ ~ GP posterior, C perturbed Sobol points near the best point.
+
+    C lies in a trust region around the best point so far.
 
     Eriksson, Pearce, Gardner, Turner and Poloczek (NeurIPS 2019), from BoTorch's parts. The objective's box
     (`bounds`) is mapped to the unit cube, where the GP lives. An iteration either evaluates an initial design
@@ -109,8 +115,8 @@ class TuRBO(Optimizer):
     sequence, keeps each coordinate of the centre with probability 1 − p_pert (at least one perturbed per
     point), and evaluates q of them chosen by Thompson sampling (`batch_size`, capped at the calls left).
     When the region collapses (L < L_min), its data leaves the GP and the next iteration starts afresh with a
-    new initial design and state. `params_history[t]` is the best point observed (by its observed, noisy value) up to iteration t,
-    over every restart, not the last query: the recorded iterates are best-so-far points, as the other
+    new initial design and state. `params_history[t]` is the best point observed (by its observed, noisy value) up
+    to iteration t, over every restart, not the last query: the recorded iterates are best-so-far points, as the other
     methods' post-processing expects. `params_init` is only θ_0 of the history; it is not evaluated.
     A state-normalising objective's normaliser is never updated (TuRBO is meant for fixed coordinates).
 
@@ -124,7 +130,7 @@ class TuRBO(Optimizer):
     LENGTHSCALE_CONSTRAINT = (0.005, 2.0)
     OUTPUTSCALE_CONSTRAINT = (0.05, 20.0)
     NOISE_CONSTRAINT = (5e-4, 0.2)
-    INITIAL_HYPERS = {
+    INITIAL_HYPERS: ClassVar[dict[str, float]] = {
         "covar_module.base_kernel.lengthscale": 0.5,
         "covar_module.outputscale": 1.0,
         "likelihood.noise": 0.005,
@@ -136,19 +142,19 @@ class TuRBO(Optimizer):
         objective: Callable[[torch.Tensor], torch.Tensor],
         bounds: torch.Tensor,
         batch_size: int = 1,
-        n_init: Optional[int] = None,
-        n_candidates: Optional[int] = None,
-        perturbation_probability: Optional[float] = None,
+        n_init: int | None = None,
+        n_candidates: int | None = None,
+        perturbation_probability: float | None = None,
         length_init: float = 0.8,
         length_min: float = 0.5**7,
         length_max: float = 1.6,
         success_tolerance: int = 3,
-        failure_tolerance: Optional[int] = None,
+        failure_tolerance: int | None = None,
         kernel: str = "matern52",
         optimize_hyperparameters: bool = True,
-        hypers: Optional[dict] = None,
+        hypers: dict | None = None,
         no_noise_optimization: bool = False,
-        fit_maxiter: Optional[int] = 100,
+        fit_maxiter: int | None = 100,
         warm_start: bool = True,
         thompson_sampling: str = "pathwise",
         verbose: bool = False,
@@ -212,7 +218,7 @@ class TuRBO(Optimizer):
         self.no_noise_optimization = no_noise_optimization
         self.fit_maxiter = fit_maxiter
         self.warm_start = warm_start
-        self._fitted: Optional[Dict[str, torch.Tensor]] = None  # raw hyperparameters of the last fit in this region
+        self._fitted: dict[str, torch.Tensor] | None = None  # raw hyperparameters of the last fit in this region
         self.thompson_sampling = thompson_sampling
         self.verbose = verbose
         self.X = torch.empty(0, self.D, dtype=self.params.dtype)  # unit-cube inputs of the current region
@@ -220,8 +226,8 @@ class TuRBO(Optimizer):
         self.best_params = self.params.clone()  # objective coordinates; θ_0 until something is observed
         self.best_value = -math.inf
         self.restarts = 0
-        self.length_history: List[float] = []
-        self.restart_history: List[int] = []
+        self.length_history: list[float] = []
+        self.restart_history: list[int] = []
 
     # -- coordinates ------------------------------------------------------------------------------
 
@@ -362,10 +368,10 @@ class TuRBO(Optimizer):
         self._fitted = {name: value.detach().clone() for name, value in model.named_parameters()}
         return model.eval()
 
-    def diagnostics(self) -> Dict[str, np.ndarray]:
+    def diagnostics(self) -> dict[str, np.ndarray]:
         return self.turbo_arrays()
 
-    def turbo_arrays(self) -> Dict[str, np.ndarray]:
+    def turbo_arrays(self) -> dict[str, np.ndarray]:
         """Per iteration, for saving beside the history.
 
         Returns:

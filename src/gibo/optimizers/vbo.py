@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Generator, Optional
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -31,14 +31,14 @@ class VanillaBO(Optimizer):
         params_init: torch.Tensor,
         objective: Callable[[torch.Tensor], torch.Tensor],
         bounds: torch.Tensor,
-        model_kwargs: Optional[dict] = None,
-        hypers: Optional[dict] = None,
+        model_kwargs: dict | None = None,
+        hypers: dict | None = None,
         optimize_hyperparameters: bool = False,
         no_noise_optimization: bool = False,
         acquisition_function: str = "expected_improvement",
-        best_f: Optional[float] = None,
-        optimize_acqf_config: Optional[dict] = None,
-        generate_initial_data: Optional[int] = None,
+        best_f: float | None = None,
+        optimize_acqf_config: dict | None = None,
+        generate_initial_data: int | None = None,
     ):
         """bounds: `2 x D` search box; model_kwargs: for `ExactGPSEModel`; hypers: gpytorch names → values;
         acquisition_function: "expected_improvement" or "log_expected_improvement"; best_f: fixed incumbent
@@ -58,10 +58,10 @@ class VanillaBO(Optimizer):
         self.generate_initial_data = generate_initial_data or 0
         self.train_x = torch.empty(0, self.D, dtype=self.params.dtype)
         self.train_y = torch.empty(0, dtype=self.params.dtype)
-        self.model: Optional[DerivativeExactGPSEModel] = None
+        self.model: DerivativeExactGPSEModel | None = None
         self.random_starts = [0]
 
-    def diagnostics(self) -> Dict[str, np.ndarray]:
+    def diagnostics(self) -> dict[str, np.ndarray]:
         return {"acquisition_random_starts": np.asarray(self.random_starts[0])}
 
     def _observe(self, x: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ class Judged:
     """One compared cell, for the summary."""
 
     where: str
-    verdict: Optional[bool]
+    verdict: bool | None
 
 
 @dataclass
@@ -29,10 +29,10 @@ class Report:
     """Blocks of the document being built, the compared cells, and which rows of the paper are covered."""
 
     paper: dict
-    blocks: List[Block] = field(default_factory=list)
-    judged: List[Judged] = field(default_factory=list)
-    covered: Dict[tuple, Optional[int]] = field(default_factory=dict)  # paper row key -> largest budget seen
-    skipped: List[str] = field(default_factory=list)  # runs left out, one line each
+    blocks: list[Block] = field(default_factory=list)
+    judged: list[Judged] = field(default_factory=list)
+    covered: dict[tuple, int | None] = field(default_factory=dict)  # paper row key -> largest budget seen
+    skipped: list[str] = field(default_factory=list)  # runs left out, one line each
 
     def skip(self, message: str) -> None:
         logger.warning("skipped: %s", message)
@@ -41,11 +41,11 @@ class Report:
     def add(self, *blocks: Block) -> None:
         self.blocks.extend(blocks)
 
-    def judge(self, where: str, verdict: Optional[bool]) -> str:
+    def judge(self, where: str, verdict: bool | None) -> str:
         self.judged.append(Judged(where, verdict))
         return verdict_text(verdict)
 
-    def cover(self, key: tuple, budget: Optional[int]) -> None:
+    def cover(self, key: tuple, budget: int | None) -> None:
         """A run covers this row of the paper's data up to `budget` calls (None: no call limit)."""
         previous = self.covered.get(key, 0)
         self.covered[key] = None if budget is None or previous is None else max(previous, budget)
@@ -58,7 +58,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def budget_reached(budget: Optional[int], read_after: int) -> bool:
+def budget_reached(budget: int | None, read_after: int) -> bool:
     return budget is None or read_after <= budget
 
 
@@ -67,5 +67,5 @@ def calls_header(calls: Sequence[int], read_after: Sequence[int]) -> str:
     return f" Columns read after fewer calls than their heading: {', '.join(shifted)}." if shifted else ""
 
 
-def format_value(value: Optional[float], digits: int) -> str:
+def format_value(value: float | None, digits: int) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"

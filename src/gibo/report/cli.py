@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
 from gibo.report.compose import write_report
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     from gibo.config import ConfigError
     from gibo.rl_evaluation import EvaluationError
     from gibo.runner import RayUnavailable

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Sequence
 
 from gibo.report.builder import Report
 from gibo.report.lqr import lqr_section
@@ -39,7 +39,8 @@ def _runs_table(runs: Sequence[Run]) -> Table:
     for run in runs:
         if run.kind == "synthetic":
             data = run.record["data"]
-            what = f"synthetic, {SET_TITLES[hyperparameter_set(run.experiment)].split(' (')[0]}, D = {', '.join(map(str, data['dimensions']))}"
+            set_title = SET_TITLES[hyperparameter_set(run.experiment)].split(" (")[0]
+            what = f"synthetic, {set_title}, D = {', '.join(map(str, data['dimensions']))}"
             units = len(list(unit_files(run.run_dir, RESULT_PATTERNS["synthetic"])))
         else:
             what = f"{run.kind.upper()}, {run.environment}"
@@ -70,7 +71,7 @@ def build_report(paths: Sequence, workers: int = 1, exclude=None) -> Report:
 
     outside = [j.where for j in report.judged if j.verdict is False]
     inside = sum(j.verdict is True for j in report.judged)
-    head: List[Block] = [
+    head: list[Block] = [
         Heading(1, TITLE),
         Paragraph(
             f"Generated {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python -m gibo.report` from "

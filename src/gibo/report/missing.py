@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from gibo.report.builder import Report
 from gibo.report.render import Bullets, Heading, Paragraph
 from gibo.report.runs import SET_TITLES, row_label
@@ -19,7 +17,7 @@ def _command(script: str, row: dict, *args: str) -> str:
     return text
 
 
-def _stops_early(budget: Optional[int], needed: int) -> bool:
+def _stops_early(budget: int | None, needed: int) -> bool:
     return budget is not None and budget < needed
 
 

@@ -8,8 +8,8 @@ import html
 import io
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Sequence, Union
 
 
 @dataclass
@@ -25,13 +25,13 @@ class Paragraph:
 
 @dataclass
 class Bullets:
-    items: List[str]
+    items: list[str]
 
 
 @dataclass
 class Table:
-    header: List[str]
-    rows: List[List[str]]
+    header: list[str]
+    rows: list[list[str]]
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Code:
     text: str
 
 
-Block = Union[Heading, Paragraph, Bullets, Table, Image, Code]
+Block = Heading | Paragraph | Bullets | Table | Image | Code
 
 
 def render_markdown(blocks: Sequence[Block]) -> str:
@@ -59,7 +59,10 @@ def render_markdown(blocks: Sequence[Block]) -> str:
         elif isinstance(block, Bullets):
             out.append("\n".join(f"- {item}" for item in block.items))
         elif isinstance(block, Table):
-            cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
+
+            def cell(text) -> str:
+                return str(text).replace("|", "\\|")
+
             lines = ["| " + " | ".join(cell(h) for h in block.header) + " |", "|" + "---|" * len(block.header)]
             lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in block.rows]
             out.append("\n".join(lines))
@@ -109,7 +112,8 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
             data = base64.b64encode(block.png).decode("ascii")
             caption = html.escape(block.caption)
             body.append(
-                f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+                f'<figure><img src="data:image/png;base64,{data}" '
+                f'alt="{caption}"><figcaption>{caption}</figcaption></figure>'
             )
         elif isinstance(block, Code):
             body.append(f"<pre><code>{html.escape(block.text, quote=False)}</code></pre>")

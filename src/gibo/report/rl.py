@@ -3,7 +3,7 @@ paper's numbers of calls against its table."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ def rl_section(report: Report, runs: Sequence[Run], workers: int = 1) -> None:
     )
 
     report.add(Heading(2, "Reinforcement learning"))
-    groups: Dict[str, List[Run]] = {}
+    groups: dict[str, list[Run]] = {}
     for run in runs:
         groups.setdefault(_environment_key(run.environment), []).append(run)
     for key, group in sorted(groups.items()):

@@ -4,10 +4,10 @@ with."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -62,7 +62,7 @@ class Run:
         return str(self.experiment["method"])
 
     @property
-    def budget(self) -> Optional[int]:
+    def budget(self) -> int | None:
         """The configured number of calls (None when the run was limited by iterations only)."""
         calls = self.experiment.get("max_objective_calls")
         return int(calls) if calls is not None else None
@@ -72,7 +72,7 @@ class Run:
         return str(self.experiment.get("environment_name") or "")
 
 
-def run_kind(record) -> Optional[str]:
+def run_kind(record) -> str | None:
     """ "synthetic", "rl" or "lqr" for a config record of the run scripts, None for anything else."""
     from gibo.lqr import LQR_ENV_IDS
 
@@ -100,7 +100,7 @@ def read_run(run_dir) -> Run:
     return Run(Path(run_dir), record, kind)
 
 
-def find_runs(paths: Sequence, exclude=None) -> Tuple[List[Run], List[str]]:
+def find_runs(paths: Sequence, exclude=None) -> tuple[list[Run], list[str]]:
     """The runs in `paths`: a directory holding config.yaml is a run, any other directory is searched for runs.
 
     Returns (runs with results, one line per skipped directory). A run named directly that cannot be read
@@ -154,7 +154,7 @@ def assign_labels(runs: Sequence[Run]) -> None:
     for run in runs:
         run.label = label(run, 1)
     for depth in (2, 3):
-        counts: Dict[str, int] = {}
+        counts: dict[str, int] = {}
         for run in runs:
             counts[run.label] = counts.get(run.label, 0) + 1
         for run in runs:
@@ -167,7 +167,7 @@ def assign_labels(runs: Sequence[Run]) -> None:
             run.label = f"{run.label} #{counts[run.label]}"
 
 
-def run_features(experiment: dict) -> Dict[str, bool]:
+def run_features(experiment: dict) -> dict[str, bool]:
     """The settings the paper's rows are told apart by, where the method has them: "epsilon_early_stop"
     (an ε is set), "normalize_gradient", "state_normalization" (RL policies)."""
     optimizer = experiment.get("optimizer_config") or {}
@@ -181,7 +181,7 @@ def run_features(experiment: dict) -> Dict[str, bool]:
     return features
 
 
-def hyperparameter_set(experiment: dict) -> Optional[str]:
+def hyperparameter_set(experiment: dict) -> str | None:
     """ "fixed_hypers" or "learned_hypers": which of the paper's two synthetic comparisons a run belongs to
     (None: neither)."""
     if experiment.get("set_hypers"):
@@ -195,8 +195,8 @@ def hyperparameter_set(experiment: dict) -> Optional[str]:
 
 
 def matching_row(
-    rows: Sequence[dict], method: str, features: Dict[str, bool], n_runs: Optional[int] = None
-) -> Optional[dict]:
+    rows: Sequence[dict], method: str, features: dict[str, bool], n_runs: int | None = None
+) -> dict | None:
     """The paper's row a run is compared with: same method, every setting the row names equal; among several,
     the one naming most settings, then the one with the number of runs closest to `n_runs`."""
     candidates = [

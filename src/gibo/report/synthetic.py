@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ def _data_key(data: dict) -> str:
     return json.dumps({k: v for k, v in data.items() if k != "out_dir"}, sort_keys=True, default=str)
 
 
-def _data_differences(data: dict, paper_data: dict) -> List[str]:
+def _data_differences(data: dict, paper_data: dict) -> list[str]:
     ours = {**data, "outputscale": (data.get("gp_hypers") or {}).get("outputscale")}
     differences = []
     for key, value in paper_data.items():
@@ -42,7 +42,7 @@ def synthetic_section(report: Report, runs: Sequence[Run]) -> None:
 
     paper = report.paper["synthetic"]
     calls, read_after = paper["calls"], paper["read_after_calls"]
-    groups: Dict[Tuple[str, Optional[str]], List[Run]] = {}
+    groups: dict[tuple[str, str | None], list[Run]] = {}
     for run in runs:
         groups.setdefault((_data_key(run.record["data"]), hyperparameter_set(run.experiment)), []).append(run)
     order = {"fixed_hypers": 0, "learned_hypers": 1, None: 2}
@@ -51,7 +51,10 @@ def synthetic_section(report: Report, runs: Sequence[Run]) -> None:
         sorted(groups.items(), key=lambda item: (order[item[0][1]], item[0][0])), 1
     ):
         data = group[0].record["data"]
-        title = f"{SET_TITLES[set_name][0].upper()}{SET_TITLES[set_name][1:]}: D = {', '.join(map(str, data['dimensions']))}, {data['num_objectives']} objectives per D"
+        title = (
+            f"{SET_TITLES[set_name][0].upper()}{SET_TITLES[set_name][1:]}: "
+            f"D = {', '.join(map(str, data['dimensions']))}, {data['num_objectives']} objectives per D"
+        )
         report.add(Heading(3, title))
         notes = [f"Runs: {', '.join(f'{run.label} (`{run.run_dir}`)' for run in group)}."]
         differences = _data_differences(data, paper["data"])

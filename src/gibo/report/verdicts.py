@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
 
 import numpy as np
 
@@ -16,12 +15,12 @@ Z_95 = 1.959964
 
 
 def within_spread(
-    ours: Optional[float],
-    paper: Optional[float],
-    se_ours: Optional[float],
-    se_paper: Optional[float],
+    ours: float | None,
+    paper: float | None,
+    se_ours: float | None,
+    se_paper: float | None,
     rounding: float = 0.0,
-) -> Optional[bool]:
+) -> bool | None:
     """|ours − paper| ≤ 2·sqrt(se_ours² + se_paper²) + rounding; None when any input is missing or not finite."""
     values = (ours, paper, se_ours, se_paper)
     if any(v is None or not np.isfinite(v) for v in values):
@@ -30,8 +29,8 @@ def within_spread(
 
 
 def mean_standard_errors(
-    values: np.ndarray, n_paper: int, std_paper: Optional[float] = None
-) -> Tuple[float, Optional[float], Optional[float]]:
+    values: np.ndarray, n_paper: int, std_paper: float | None = None
+) -> tuple[float, float | None, float | None]:
     """(mean of `values`, its standard error, the paper's standard error) for a comparison of means.
 
     se = std/sqrt(n) with the unbiased std. A side whose std is unknown (the paper published none, or we
@@ -48,7 +47,7 @@ def mean_standard_errors(
     return float(values.mean()), std_ours / math.sqrt(values.size), std_paper / math.sqrt(n_paper)
 
 
-def proportion_standard_error(p_ours: float, n_ours: int, p_paper: float, n_paper: int) -> Optional[float]:
+def proportion_standard_error(p_ours: float, n_ours: int, p_paper: float, n_paper: int) -> float | None:
     """Pooled binomial standard error of a difference of two proportions: sqrt(p̄(1−p̄)(1/n_ours + 1/n_paper))."""
     if n_ours < 1 or n_paper < 1 or not np.isfinite(p_ours):
         return None
@@ -56,7 +55,7 @@ def proportion_standard_error(p_ours: float, n_ours: int, p_paper: float, n_pape
     return math.sqrt(pooled * (1 - pooled) * (1 / n_ours + 1 / n_paper))
 
 
-def quantile_standard_error(values: np.ndarray, q: float) -> Optional[float]:
+def quantile_standard_error(values: np.ndarray, q: float) -> float | None:
     """Distribution-free standard error of the q-quantile (0 < q < 1) of `values`: the width of the 95 %
     order-statistic interval x_(lo) … x_(hi), ranks m·q ∓ 1.96·sqrt(m·q(1−q)) clipped to 1 … m, over 2·1.96.
     None for fewer than two values."""
@@ -65,8 +64,8 @@ def quantile_standard_error(values: np.ndarray, q: float) -> Optional[float]:
     if m < 2:
         return None
     half = Z_95 * math.sqrt(m * q * (1 - q))
-    lo = min(max(int(math.floor(m * q - half)), 1), m)
-    hi = min(max(int(math.ceil(m * q + half)), 1), m)
+    lo = min(max(math.floor(m * q - half), 1), m)
+    hi = min(max(math.ceil(m * q + half), 1), m)
     return float(values[hi - 1] - values[lo - 1]) / (2 * Z_95)
 
 
@@ -93,5 +92,5 @@ RULE_TEXT = [
 FLAG = "**no ✗**"
 
 
-def verdict_text(verdict: Optional[bool]) -> str:
+def verdict_text(verdict: bool | None) -> str:
     return "–" if verdict is None else "yes" if verdict else FLAG

@@ -1,5 +1,5 @@
-"""Offline evaluation of reinforcement-learning runs (docs/experiments.md#reinforcement-learning), shared by `evaluation_rl_experiment.py`
-and `notebooks/evaluation_rl_experiment.ipynb`.
+"""Offline evaluation of reinforcement-learning runs (docs/experiments.md#reinforcement-learning), shared by
+`evaluation_rl_experiment.py` and `notebooks/evaluation_rl_experiment.ipynb`.
 
 After a run, every recorded iterate θ_t (raw-state parameters) is evaluated once on the raw environment
 (no reward shift/scale, no state normalisation): R_t = return of one episode. The curve of a trial is

@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -40,7 +40,7 @@ def cache_file(trial_file: Path, cache_dir=None) -> Path:
     return Path(cache_dir) / key / name
 
 
-def _read_cache(path: Path, fingerprint: str, environment: str, eval_seed: int) -> Optional[OfflineCurve]:
+def _read_cache(path: Path, fingerprint: str, environment: str, eval_seed: int) -> OfflineCurve | None:
     """The cached curve when it is for this trial file, environment and seed; None when there is none or it
     is stale. A damaged cache file is moved aside (`.damaged`) with a warning: it is then recomputed."""
     if not path.is_file():
@@ -67,7 +67,7 @@ def _read_cache(path: Path, fingerprint: str, environment: str, eval_seed: int) 
     return OfflineCurve(calls=data["calls"], rewards=data["rewards"], seed=int(data["seed"]))
 
 
-def _read_trial(trial_file: Path) -> Tuple[Dict[str, np.ndarray], str]:
+def _read_trial(trial_file: Path) -> tuple[dict[str, np.ndarray], str]:
     """The trial's arrays and the SHA-256 of its bytes (one read): the cache is valid exactly as long as
     the trial file is unchanged."""
     raw = Path(trial_file).read_bytes()
@@ -76,22 +76,22 @@ def _read_trial(trial_file: Path) -> Tuple[Dict[str, np.ndarray], str]:
 
 
 def _fresh_cache(
-    run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], fingerprint: str, cache_dir=None
-) -> Optional[OfflineCurve]:
+    run: RLRun, trial_file: Path, trial: dict[str, np.ndarray], fingerprint: str, cache_dir=None
+) -> OfflineCurve | None:
     cached = _read_cache(
         cache_file(trial_file, cache_dir), fingerprint, run.environment, int(trial["seed"]) + EVAL_SEED_OFFSET
     )
     return cached if cached is not None and cached.calls.shape == trial["calls"].shape else None
 
 
-def offline_arrays(run: RLRun, trial_file) -> Dict[str, np.ndarray]:
+def offline_arrays(run: RLRun, trial_file) -> dict[str, np.ndarray]:
     """Evaluate every iterate of one trial on the raw environment; return the arrays of its cache file."""
     return _offline_arrays(run, Path(trial_file), *_read_trial(trial_file))
 
 
 def _offline_arrays(
-    run: RLRun, trial_file: Path, trial: Dict[str, np.ndarray], fingerprint: str
-) -> Dict[str, np.ndarray]:
+    run: RLRun, trial_file: Path, trial: dict[str, np.ndarray], fingerprint: str
+) -> dict[str, np.ndarray]:
     seed = int(trial["seed"])
     eval_seed = seed + EVAL_SEED_OFFSET
     env = make_env(run.environment)
@@ -99,7 +99,8 @@ def _offline_arrays(
         policy = build_policy(run.config, env)
         if trial["params"].ndim != 2 or trial["params"].shape[1] != policy.n_params:
             raise EvaluationError(
-                f"{trial_file}: params have shape {trial['params'].shape}, the policy of {run.source} has {policy.n_params}"
+                f"{trial_file}: params have shape {trial['params'].shape}, the policy of {run.source} has "
+                f"{policy.n_params}"
             )
         rewards = offline_rewards(env, policy, trial["params"], seed=eval_seed)
     finally:
@@ -120,7 +121,7 @@ def _offline_arrays(
     )
 
 
-def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False) -> Tuple[OfflineCurve, bool]:
+def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False) -> tuple[OfflineCurve, bool]:
     """Offline rewards of every iterate of one trial; returns (curve, whether it came from the cache)."""
     trial_file = Path(trial_file)
     trial, fingerprint = _read_trial(trial_file)
@@ -133,12 +134,12 @@ def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False
     return OfflineCurve(calls=arrays["calls"], rewards=arrays["rewards"], seed=int(arrays["seed"])), False
 
 
-def _evaluate_unit(unit: Tuple[RLRun, Path]) -> Dict[str, np.ndarray]:
+def _evaluate_unit(unit: tuple[RLRun, Path]) -> dict[str, np.ndarray]:
     return offline_arrays(*unit)
 
 
 def evaluate_in_parallel(
-    runs: Sequence[RLRun], cache_dir=None, refresh: bool = False, workers: int = 2, ray_address: Optional[str] = None
+    runs: Sequence[RLRun], cache_dir=None, refresh: bool = False, workers: int = 2, ray_address: str | None = None
 ) -> int:
     """Evaluate the trials of `runs` whose cache is missing or stale as parallel units (gibo.runner, Ray)
     and write their caches; returns how many were evaluated. `evaluate_run` then reads them all from the cache."""
@@ -185,14 +186,14 @@ def evaluate_run(run: RLRun, cache_dir=None, refresh: bool = False) -> Evaluated
 
 def evaluate_configs(
     config_paths: Sequence,
-    run_dirs: Optional[Sequence] = None,
-    labels: Optional[Sequence] = None,
+    run_dirs: Sequence | None = None,
+    labels: Sequence | None = None,
     cache_dir=None,
     refresh: bool = False,
     skip_missing: bool = False,
     workers: int = 1,
-    ray_address: Optional[str] = None,
-) -> List[EvaluatedRun]:
+    ray_address: str | None = None,
+) -> list[EvaluatedRun]:
     """load_runs + evaluate_run for each config; with workers > 1 (or a Ray address) the trials that need
     evaluating run in parallel first (results identical: each trial's evaluation is seeded)."""
     runs = load_runs(config_paths, run_dirs, labels, skip_missing=skip_missing)

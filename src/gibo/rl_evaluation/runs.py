@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -43,7 +43,7 @@ class RLRun:
     source: str
     config: ExperimentConfig
     run_dir: Path
-    trial_files: List[Path]
+    trial_files: list[Path]
     label: str
 
     @property
@@ -71,7 +71,7 @@ class OfflineCurve:
         """R(n) on the call grid (`G` → `G`)."""
         return step_function(self.rewards, self.calls, grid)
 
-    def calls_to_reach(self, threshold: float) -> Optional[int]:
+    def calls_to_reach(self, threshold: float) -> int | None:
         """The first call count after which an iterate with R_t ≥ threshold existed (None if never)."""
         reached = np.flatnonzero(self.rewards >= threshold)
         return int(self.calls[reached[0]]) if reached.size else None
@@ -80,7 +80,7 @@ class OfflineCurve:
 @dataclass
 class EvaluatedRun:
     run: RLRun
-    curves: List[OfflineCurve] = field(default_factory=list)
+    curves: list[OfflineCurve] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -100,7 +100,7 @@ class EvaluatedRun:
         budget = self.run.config.max_objective_calls if self.run is not None else None
         return budget or self.max_calls
 
-    def summary(self, calls: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+    def summary(self, calls: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std over trials of R(n) at the given call counts (NaN past the budget)."""
         calls = np.asarray(calls)
         values = self.rewards_on_grid(calls)
@@ -120,7 +120,7 @@ def default_label(config: ExperimentConfig, source: str) -> str:
     return f"{name} ({suffix.replace('_', ' ')})"
 
 
-def load_run(config_path, run_dir=None, label: Optional[str] = None) -> RLRun:
+def load_run(config_path, run_dir=None, label: str | None = None) -> RLRun:
     """The trials of `config_path` in `run_dir` (default: the config's out_dir).
 
     Raises ConfigError for a bad config and EvaluationError for missing results, one line each.
@@ -143,7 +143,7 @@ def load_run(config_path, run_dir=None, label: Optional[str] = None) -> RLRun:
     return RLRun(config_path, config, run_dir, trial_files, label or default_label(config, config_path))
 
 
-def load_saved_run(run_dir, label: Optional[str] = None) -> RLRun:
+def load_saved_run(run_dir, label: str | None = None) -> RLRun:
     """The trials in `run_dir` with the config that run_rl_experiment.py saved beside them (no config file needed).
 
     Raises EvaluationError (one line naming the path) when `config.yaml` or the trials are missing.
@@ -158,7 +158,7 @@ def load_saved_run(run_dir, label: Optional[str] = None) -> RLRun:
     return RLRun(str(saved), config, run_dir, trial_files, label or METHOD_LABELS.get(config.method, config.method))
 
 
-def _trial_files(run_dir: Path, source: str) -> List[Path]:
+def _trial_files(run_dir: Path, source: str) -> list[Path]:
     trial_files = sorted(run_dir.glob(TRIAL_PATTERN))
     if not trial_files:
         raise EvaluationError(f"{source}: no trials ({TRIAL_PATTERN}) in {run_dir}")
@@ -171,7 +171,7 @@ def _check_trials(trial_files: Sequence[Path], config: ExperimentConfig, run_dir
         checked_trial(path, config.max_objective_calls, run_dir)
 
 
-def checked_trial(path, budget: Optional[int], run_dir, raw: Optional[bytes] = None) -> Dict[str, np.ndarray]:
+def checked_trial(path, budget: int | None, run_dir, raw: bytes | None = None) -> dict[str, np.ndarray]:
     try:
         return read_unit(io.BytesIO(raw) if raw is not None else path, ("params", "calls", "seed"), budget, source=path)
     except DamagedUnit as error:
@@ -193,10 +193,10 @@ def _saved_config(path: Path, run_dir: Path) -> ExperimentConfig:
 
 def load_runs(
     config_paths: Sequence,
-    run_dirs: Optional[Sequence] = None,
-    labels: Optional[Sequence] = None,
+    run_dirs: Sequence | None = None,
+    labels: Sequence | None = None,
     skip_missing: bool = False,
-) -> List[RLRun]:
+) -> list[RLRun]:
     """`load_run` for each config; with `skip_missing` configs without results are logged and left out."""
     n = len(config_paths)
     run_dirs = list(run_dirs) if run_dirs else [None] * n

@@ -3,7 +3,7 @@ and the reward-curve figure."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -15,9 +15,9 @@ THRESHOLDS = {"CartPole": 500.0, "Swimmer": 325.0, "Hopper": 3120.0}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def default_report_calls(max_calls: int) -> List[int]:
+def default_report_calls(max_calls: int) -> list[int]:
     """1/8, 1/4, 1/2 and all of the budget (2000 → 250, 500, 1000, 2000)."""
-    return sorted({max(1, int(round(max_calls * f))) for f in (0.125, 0.25, 0.5, 1.0)})
+    return sorted({max(1, round(max_calls * f)) for f in (0.125, 0.25, 0.5, 1.0)})
 
 
 def summary_table(results: Sequence[EvaluatedRun], calls: Sequence[int]) -> str:
@@ -41,16 +41,16 @@ def threshold_table(results: Sequence[EvaluatedRun], threshold: float) -> str:
     return "\n".join(lines)
 
 
-def paper_threshold(environment: str) -> Optional[float]:
+def paper_threshold(environment: str) -> float | None:
     return THRESHOLDS.get(environment.split("-")[0])
 
 
 def plot_reward_curves(
     results: Sequence[EvaluatedRun],
     ax=None,
-    title: Optional[str] = None,
-    max_calls: Optional[int] = None,
-    threshold: Optional[float] = None,
+    title: str | None = None,
+    max_calls: int | None = None,
+    threshold: float | None = None,
     legend: bool = True,
 ):
     """Mean ± std over trials of the offline reward vs. the number of rollouts, one curve per run.
@@ -98,8 +98,8 @@ def plot_reward_curves(
     return fig
 
 
-def environments_of(results: Sequence[EvaluatedRun]) -> Dict[str, List[EvaluatedRun]]:
-    grouped: Dict[str, List[EvaluatedRun]] = {}
+def environments_of(results: Sequence[EvaluatedRun]) -> dict[str, list[EvaluatedRun]]:
+    grouped: dict[str, list[EvaluatedRun]] = {}
     for result in results:
         grouped.setdefault(result.run.environment, []).append(result)
     return grouped
