@@ -67,6 +67,7 @@ class GradientInformation(_GradientAtTheta):
         instead of l_i²: every gradient entry's variance is then weighted by l_i², α = −Σ_i l_i² Σ∇,ii (same
         differences between values as that code's)."""
         super().__init__(model, theta)
+        self._weights: torch.Tensor | None
         with torch.no_grad():
             solve = self._solve
             if lengthscale_slip:
@@ -77,7 +78,7 @@ class GradientInformation(_GradientAtTheta):
                 self._weights = None
                 self.current_trace = (solve.outputscale / solve.lengthscale.pow(2)).sum() - self._W.pow(2).sum()
 
-    @t_batch_mode_transform()
+    @t_batch_mode_transform()  # type: ignore[arg-type]  # BoTorch types it for the base class's forward
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
         """Z: `b x q x D` candidates → `b` acquisition values."""
         S, V = self._cross_terms(Z)
@@ -110,7 +111,7 @@ def optimize_gradient_information(
     """
     # All restarts share one L-BFGS-B run (measured 3.5x faster than one restart at a time at D = 8 and 32,
     # same optima); optimisation warnings are not retried, which only costs time here.
-    opts = {"maxiter": 200}
+    opts: dict[str, bool | float | int | str] = {"maxiter": 200}
     opts.update(options or {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizationWarning)
@@ -123,7 +124,7 @@ def optimize_gradient_information(
             options=opts,
             retry_on_optimization_warning=False,
         )
-    return candidates.detach(), value.detach()
+    return candidates.detach(), value.detach()  # type: ignore[union-attr]  # values come with the candidates
 
 
 # MPD (maximum probability of descent): its most probable ascent direction and its acquisition.
@@ -188,7 +189,7 @@ class ExpectedAscentStatistic(_GradientAtTheta):
             whitened = torch.linalg.solve_triangular(chol, self.gradient_mean.unsqueeze(-1), upper=False)
             self.current_statistic = whitened.pow(2).sum()  # s(θ | X)
 
-    @t_batch_mode_transform()
+    @t_batch_mode_transform()  # type: ignore[arg-type]  # BoTorch types it for the base class's forward
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
         """Z: `b x q x D` candidates → `b` acquisition values."""
         S, V = self._cross_terms(Z)

@@ -403,7 +403,7 @@ class AskTell:
         (the other methods; x0 before any evaluation)."""
         if self.method in LOCAL_METHODS or not self._values:
             return self._from_unit(self._driver.optimizer.params_history[-1])
-        return self.best[0]
+        return self.best[0]  # type: ignore[index]  # values exist here, so best is not None
 
     def result(self) -> Result:
         """The run so far (finished or not) as a `Result`."""

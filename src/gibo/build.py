@@ -8,6 +8,7 @@ above `gibo.config` (it reads the validated models; the schema never imports wha
 from __future__ import annotations
 
 import math
+from typing import Any, TypeVar
 
 import torch
 
@@ -47,12 +48,14 @@ def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: floa
         if model.N_max == "variable":
             model.N_max = 5 * D
         prior = model.lengthscale_hyperprior
+        kwargs = prior.kwargs if prior is not None else None  # validated kwargs: a mapping, never None
         if (
             prior is not None
+            and kwargs is not None
             and prior.prior == "get_lengthscale_hyperprior"
-            and prior.kwargs.get("dim") in (None, "dim_search_space")
+            and kwargs.get("dim") in (None, "dim_search_space")
         ):
-            prior.kwargs["dim"] = D
+            kwargs["dim"] = D
     if isinstance(opt, ARSConfig):
         if opt.samples_per_iteration == "variable":
             opt.samples_per_iteration = 1 + D // 8
@@ -78,7 +81,7 @@ def build_prior(spec: PriorConfig | None):
         return None
     from gpytorch.priors import GammaPrior, NormalPrior, UniformPrior
 
-    kw = {k: float(v) for k, v in spec.kwargs.items()}
+    kw = {k: float(v) for k, v in (spec.kwargs or {}).items()}
     if spec.prior == "normal":
         return NormalPrior(kw["loc"], kw["scale"])
     if spec.prior == "gamma":
@@ -95,7 +98,7 @@ def build_constraint(spec: ConstraintConfig | None):
         return None
     from gpytorch.constraints import GreaterThan, Interval, LessThan, Positive
 
-    kw = {k: float(v) for k, v in spec.kwargs.items()}
+    kw = {k: float(v) for k, v in (spec.kwargs or {}).items()}
     if spec.constraint == "greather_than":
         return GreaterThan(kw["lower_bound"])
     if spec.constraint == "less_than":
@@ -136,6 +139,15 @@ def torch_dtype(config: ExperimentConfig) -> torch.dtype:
     return torch.float64 if config.dtype == "float64" else torch.float32
 
 
+_Value = TypeVar("_Value")
+
+
+def _resolved(value: _Value | str) -> _Value:
+    """A value of a resolved config: no symbolic word ("dim_search_space", "variable") is left by now."""
+    assert not isinstance(value, str), f"unresolved {value!r}"  # resolve_dimension and the checks above
+    return value
+
+
 def _acqf_options(opt) -> dict:
     return {k: getattr(opt.optimize_acqf_config, k) for k in ("q", "num_restarts", "raw_samples")}
 
@@ -160,10 +172,10 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
         hyper_values = HypersConfig(**values).as_gpytorch()
     if isinstance(opt, LocalGPConfig):
         model = DerivativeExactGPSEModel(
-            D, N_max=opt.model_config_.N_max, dtype=dtype, **model_kwargs(opt.model_config_)
+            D, N_max=_resolved(opt.model_config_.N_max), dtype=dtype, **model_kwargs(opt.model_config_)
         )
         model.initialize(**hyper_values)
-        local = dict(
+        local: dict[str, Any] = dict(
             optimize_hyperparameters=opt.hyperparameter_config.optimize_hyperparameters,
             no_noise_optimization=opt.hyperparameter_config.no_noise_optimization,
             optimize_acqf_config=_acqf_options(opt),
@@ -180,7 +192,7 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             params_init,
             objective,
             model,
-            max_samples_per_iteration=opt.max_samples_per_iteration,
+            max_samples_per_iteration=_resolved(opt.max_samples_per_iteration),
             step_size=opt.step_size,
             ascent_probability=opt.ascent_probability,
             max_walk_steps=opt.max_walk_steps,
@@ -194,7 +206,7 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             params_init,
             objective,
             model,
-            max_samples_per_iteration=opt.max_samples_per_iteration,
+            max_samples_per_iteration=_resolved(opt.max_samples_per_iteration),
             OptimizerTorch={"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[opt.OptimizerTorch],
             optimizer_torch_config=torch_kwargs,
             lr_schedular=opt.lr_schedular,
@@ -210,8 +222,8 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             params_init,
             objective,
             step_size=opt.step_size,
-            samples_per_iteration=opt.samples_per_iteration,
-            exploration_noise=opt.exploration_noise,
+            samples_per_iteration=_resolved(opt.samples_per_iteration),
+            exploration_noise=_resolved(opt.exploration_noise),
             standard_deviation_scaling=opt.standard_deviation_scaling,
             num_top_directions=opt.num_top_directions,
             param_args_ignore=opt.param_args_ignore,
@@ -247,20 +259,23 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
                 f"optimizer_config.{symbolic[0]}: 'variable' must be resolved with resolve_dimension first"
             )
         hp = opt.hyperparameter_config
+        box = _box(opt.bounds, D, dtype)
+        if box is None:  # the schema already asks for both ends
+            raise ConfigError("optimizer_config.bounds: TuRBO needs lower_bound and upper_bound (its search box)")
         try:
             return optimizers.TuRBO(
                 params_init,
                 objective,
-                _box(opt.bounds, D, dtype),
+                box,
                 batch_size=opt.batch_size,
-                n_init=opt.n_init,
-                n_candidates=opt.n_candidates,
-                perturbation_probability=opt.perturbation_probability,
+                n_init=_resolved(opt.n_init),
+                n_candidates=_resolved(opt.n_candidates),
+                perturbation_probability=_resolved(opt.perturbation_probability),
                 length_init=opt.length_init,
                 length_min=opt.length_min,
                 length_max=opt.length_max,
                 success_tolerance=opt.success_tolerance,
-                failure_tolerance=opt.failure_tolerance,
+                failure_tolerance=_resolved(opt.failure_tolerance),
                 kernel=opt.kernel,
                 optimize_hyperparameters=hp.optimize_hyperparameters,
                 hypers=hyper_values,
@@ -278,7 +293,7 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
         return optimizers.CMAES(
             params_init,
             objective,
-            sigma=opt.sigma,
+            sigma=_resolved(opt.sigma),
             population_size=opt.population_size,
             seed=config.seed,
             bounds=_box(opt.bounds, D, dtype),

@@ -124,7 +124,7 @@ class IterationDriver:
         self.on_iteration = on_iteration
         self.calls = 0
         self.calls_after_iteration: list[int] = [0]  # after θ_0, θ_1, …
-        self._points: Generator | None = None  # the running iteration
+        self._points: Generator[torch.Tensor, torch.Tensor, None] | None = None  # the running iteration
         self.pending: torch.Tensor | None = None  # asked, not yet told
 
     @property
@@ -165,12 +165,15 @@ class IterationDriver:
         self.optimizer.calls_left = self.remaining
         self._advance(value)
         if self.pending is not None and self.remaining <= 0:  # the iteration wants more calls than are left
+            assert self._points is not None  # a pending point belongs to a running iteration
             self._points.close()
             self._points, self.pending = None, None
 
     def _advance(self, value: torch.Tensor | None) -> None:
+        points = self._points
+        assert points is not None  # `ask` starts an iteration before advancing it, `tell` needs a pending point
         try:
-            self.pending = next(self._points) if value is None else self._points.send(value)
+            self.pending = next(points) if value is None else points.send(value)
         except StopIteration:
             self._points, self.pending = None, None
             self.calls_after_iteration.append(self.calls)

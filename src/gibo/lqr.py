@@ -34,6 +34,7 @@ import scipy.linalg
 import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 import gym_lqr
 from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
@@ -173,7 +174,7 @@ def stability_frequency(stable_on_grid: np.ndarray) -> np.ndarray:
         return np.nanmean(stable_on_grid, axis=0)
 
 
-def cost_percentiles(cost_on_grid: np.ndarray, q: Sequence[float] = (2, 50, 98)) -> np.ndarray:
+def cost_percentiles(cost_on_grid: ArrayLike, q: ArrayLike = (2, 50, 98)) -> np.ndarray:
     """Percentiles over trials (linear interpolation, as numpy's default) with inf kept as inf.
 
     Unstable iterates have cost inf; any percentile that interpolates towards inf is inf.

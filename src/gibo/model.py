@@ -11,6 +11,7 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gpytorch
 import torch
@@ -128,6 +129,12 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
     """
 
     _num_outputs = 1
+    if TYPE_CHECKING:  # set by GPyTorch's ExactGP, which carries no type information
+        train_inputs: tuple[torch.Tensor, ...]
+        train_targets: torch.Tensor
+
+        def set_train_data(self, inputs=None, targets=None, strict: bool = True) -> None: ...
+        def initialize(self, **kwargs) -> ExactGPSEModel: ...
 
     def __init__(
         self,
@@ -301,6 +308,8 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         if train_x is None:
             train_x = torch.empty(0, D, dtype=dtype)
             train_y = torch.empty(0, dtype=dtype)
+        elif train_y is None:
+            raise ValueError("train_x needs train_y")
         kwargs.setdefault("ard_num_dims", D)
         super().__init__(train_x, train_y, **kwargs)
         self.D = D
@@ -339,7 +348,7 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         self.set_train_data(train_x, train_y, strict=False)
         self._truncate()
 
-    def to_targets(self, y: torch.Tensor) -> torch.Tensor:
+    def to_targets(self, y: torch.Tensor | float) -> torch.Tensor | float:
         """Observations `...` in the units the GP models (the window's standardisation; y itself without it)."""
         if self._standardization is None:
             return y

@@ -18,10 +18,13 @@ Example:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import overload
 
 import numpy as np
 import torch
+
+ArrayOrTensor = torch.Tensor | np.ndarray
 
 __all__ = ["MLP", "NONLINEARITIES"]
 
@@ -34,7 +37,7 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
-NONLINEARITIES = {"identity": _identity, "tanh": np.tanh, "relu": _relu}
+NONLINEARITIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {"identity": _identity, "tanh": np.tanh, "relu": _relu}
 
 
 class MLP:
@@ -219,6 +222,10 @@ class MLP:
         out = torch.cat(pieces, dim=-1)
         return out.numpy() if as_numpy else out
 
+    @overload
+    def unnormalize_params(self, params: torch.Tensor, mean: ArrayOrTensor, std: ArrayOrTensor) -> torch.Tensor: ...
+    @overload
+    def unnormalize_params(self, params: np.ndarray, mean: ArrayOrTensor, std: ArrayOrTensor) -> np.ndarray: ...
     def unnormalize_params(
         self,
         params: torch.Tensor | np.ndarray,
@@ -237,6 +244,10 @@ class MLP:
         """
         return self._first_layer_map(params, mean, std, to_raw=True)
 
+    @overload
+    def normalize_params(self, params: torch.Tensor, mean: ArrayOrTensor, std: ArrayOrTensor) -> torch.Tensor: ...
+    @overload
+    def normalize_params(self, params: np.ndarray, mean: ArrayOrTensor, std: ArrayOrTensor) -> np.ndarray: ...
     def normalize_params(
         self,
         params: torch.Tensor | np.ndarray,

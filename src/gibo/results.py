@@ -149,7 +149,7 @@ class RunLock:
             process_start=_process_start(os.getpid()),
             token=token,
         )
-        holder: dict = {}
+        holder: dict | None = {}
         for _ in range(5):  # a lock can vanish or go stale between two looks
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -171,7 +171,7 @@ class RunLock:
                 path.unlink(missing_ok=True)
                 raise
             return cls(path, token), {}
-        return None, holder
+        return None, holder or {}  # the lock kept vanishing: its holder is unknown
 
     def release(self) -> None:
         holder = self.read(self.path)
@@ -320,7 +320,7 @@ def save_unit(path, **arrays) -> None:
     tmp = path.with_name(f"tmp{os.getpid()}_{secrets.token_hex(4)}.tmp.npz")  # matches no unit pattern
     try:
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as file:
-            np.savez(file, **{k: np.asarray(v) for k, v in arrays.items()})
+            np.savez(file, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # stub: **kwds vs allow_pickle
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from gibo.build import build_optimizer, resolve_dimension
-from gibo.config import ConfigError, ExperimentConfig, config_to_dict
+from gibo.config import ConfigError, ExperimentConfig, MLPConfig, config_to_dict
 from gibo.environment_api import EnvironmentObjective, make_env, policy_fit_problem
 from gibo.loop import run_optimization
 from gibo.policy_parameterizations import MLP
@@ -108,31 +109,46 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
         env.close()
 
 
+def environment_name(config: ExperimentConfig) -> str:
+    """The environment id of an RL config (`check_rl_config` says so, with the file, when there is none)."""
+    if not config.environment_name:
+        raise ConfigError("environment_name: missing required key")
+    return config.environment_name
+
+
+def mlp_config(config: ExperimentConfig) -> MLPConfig:
+    """The policy section of an RL config (`check_rl_config` says so, with the file, when there is none)."""
+    if config.mlp is None:
+        raise ConfigError("mlp: missing required key")
+    return config.mlp
+
+
 def build_policy(config: ExperimentConfig, env: gym.Env) -> MLP:
     """The MLP of `config.mlp`; `layers` defaults to a linear policy [n_state, n_action]."""
-    mlp = config.mlp
-    layers = mlp.layers
+    mlp = mlp_config(config)
+    layers: Sequence[int] | None = mlp.layers
     if layers is None:
-        n_state = env.observation_space.shape[0]
+        n_state = env.observation_space.shape[0]  # type: ignore[index]  # a Box: it has a shape
         if isinstance(env.action_space, gym.spaces.Discrete):
             n_out = 1 if env.action_space.n == 2 else int(env.action_space.n)
         else:
-            n_out = env.action_space.shape[0]
+            n_out = env.action_space.shape[0]  # type: ignore[index]  # a Box: it has a shape
         layers = [n_state, n_out]
     return MLP(layers, add_bias=mlp.add_bias, nonlinearity=mlp.nonlinearity, discretize=mlp.discretize)
 
 
 def build_objective(config: ExperimentConfig, seed: int) -> EnvironmentObjective:
-    env = make_env(config.environment_name)
+    env = make_env(environment_name(config))
     policy = build_policy(config, env)
-    reward = config_to_dict(config.mlp.manipulate_reward)
+    mlp = mlp_config(config)
+    reward = config_to_dict(mlp.manipulate_reward)
     return EnvironmentObjective(
-        env, policy, manipulate_reward=reward, state_normalization=config.mlp.state_normalization, seed=seed
+        env, policy, manipulate_reward=reward, state_normalization=mlp.state_normalization, seed=seed
     )
 
 
 def search_space_dimension(config: ExperimentConfig) -> int:
-    env = make_env(config.environment_name)
+    env = make_env(environment_name(config))
     try:
         return build_policy(config, env).n_params
     finally:

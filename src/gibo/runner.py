@@ -25,6 +25,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from gibo.progress import Progress, reporting, throttled
 from gibo.results import DamagedUnit, save_unit, set_aside
@@ -60,17 +61,20 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+Unit = TypeVar("Unit")
+
+
 def run_units(
-    units: Sequence,
-    run_unit: Callable[[object], dict],
-    path_of: Callable[[object], Path],
-    name_of: Callable[[object], str] = str,
+    units: Sequence[Unit],
+    run_unit: Callable[[Unit], dict],
+    path_of: Callable[[Unit], Path],
+    name_of: Callable[[Unit], str] = str,
     description: str = "units",
     progress: bool = True,
     workers: int = 1,
     ray_address: str | None = None,
     calls_per_unit: int | None = None,
-    check: Callable[[object], object] | None = None,
+    check: Callable[[Unit], object] | None = None,
 ) -> list[Path]:
     """Run every unit whose result file is missing; save its arrays with `save_unit`; return all unit files.
 
@@ -146,7 +150,7 @@ def _record_failure(failures: dict[str, str], name: str, error: BaseException, p
 
     An error that carries the parameters of the call that failed (`NonFiniteObjective`) leaves them in
     `failure_file(path)`, named in the message."""
-    cause = getattr(error, "cause", None) or error  # a unit's own exception inside Ray's RayTaskError
+    cause: Any = getattr(error, "cause", None) or error  # a unit's own exception inside Ray's RayTaskError
     message = f"{type(cause).__name__.lstrip('_')}: {cause}".splitlines()[0]
     if getattr(cause, "params", None) is not None:
         record = failure_file(path)
@@ -203,7 +207,7 @@ def _run_on_ray(
     started = not ray.is_initialized()
     if started:
         _quiet_ray_start()
-        options = dict(logging_level=logging.ERROR, log_to_driver=True)
+        options: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=True)
         if ray_address:
             try:
                 ray.init(address=ray_address, **options)

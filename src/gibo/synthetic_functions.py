@@ -16,6 +16,7 @@ Sobol points X of [0, 1]^D, observed with additive Gaussian noise. Two samplers:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -277,7 +278,7 @@ def generate_dataset(
     num_optimizer_starts: int = 15,
     seed: int = 0,
     sampler: str = "paper",
-    progress: callable | None = None,
+    progress: Callable[[], object] | None = None,
 ) -> SyntheticDataset:
     """Sample the lengthscales for D, the objectives (with `sampler`) and their optima
     (docs/experiments.md#synthetic-functions)."""

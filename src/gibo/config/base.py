@@ -4,7 +4,7 @@ optimisation, torch optimiser)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -65,21 +65,20 @@ def symbolic(word: str, kind: type, low: float, strict: bool):
 
 
 Pos = Annotated[float, Field(gt=0)]
-
 NonNeg = Annotated[float, Field(ge=0)]
-
 Count = Annotated[int, Field(ge=1)]
-
 Index = Annotated[int, Field(ge=0)]
-
-DimCount = symbolic("dim_search_space", int, 1, strict=False)
-
-VarCount = symbolic("variable", int, 1, strict=False)
-
-VarPos = symbolic("variable", float, 0, strict=True)
+if TYPE_CHECKING:  # for the type checker: a number or the symbolic word (the validators are pydantic's business)
+    DimCount: TypeAlias = int | str
+    VarCount: TypeAlias = int | str
+    VarPos: TypeAlias = float | str
+else:
+    DimCount = symbolic("dim_search_space", int, 1, strict=False)
+    VarCount = symbolic("variable", int, 1, strict=False)
+    VarPos = symbolic("variable", float, 0, strict=True)
 
 # name → its keyword arguments and their ranges (the lengthscale prior's "dim" defaults to D)
-KWARGS_OF = {
+KWARGS_OF: dict[str, dict[str, Any]] = {
     "normal": {"loc": Pos, "scale": Pos},
     "gamma": {"concentration": Pos, "rate": Pos},
     "uniform": {"a": Pos, "b": Pos},
@@ -90,10 +89,14 @@ KWARGS_OF = {
     "positive": {},
 }
 
-KWARGS_MODELS = {
-    name: create_model(name, __base__=Model, **{k: t if isinstance(t, tuple) else (t, ...) for k, t in fields.items()})
-    for name, fields in KWARGS_OF.items()
-}
+
+def _kwargs_model(name: str, fields: dict[str, Any]) -> type[Model]:
+    """The model that validates one prior's or constraint's kwargs (a field without a default is required)."""
+    definitions: dict[str, Any] = {k: t if isinstance(t, tuple) else (t, ...) for k, t in fields.items()}
+    return create_model(name, __base__=Model, **definitions)
+
+
+KWARGS_MODELS = {name: _kwargs_model(name, fields) for name, fields in KWARGS_OF.items()}
 
 
 class Spec(Model):
@@ -103,7 +106,8 @@ class Spec(Model):
 
     @property
     def name(self) -> str:
-        return getattr(self, "prior", None) or self.constraint
+        """The prior's or the constraint's name (each subclass says which)."""
+        raise NotImplementedError
 
     @model_validator(mode="after")
     def _check_kwargs(self):
@@ -127,10 +131,18 @@ class Spec(Model):
 class PriorConfig(Spec):
     prior: Literal["normal", "gamma", "uniform", "get_lengthscale_hyperprior"]
 
+    @property
+    def name(self) -> str:
+        return self.prior
+
 
 class ConstraintConfig(Spec):
     constraint: Literal["greather_than", "less_than", "interval", "positive"]
     _alias = field_validator("constraint", mode="before")(lambda cls, v: {"greater_than": "greather_than"}.get(v, v))
+
+    @property
+    def name(self) -> str:
+        return self.constraint
 
 
 class ModelConfig(Model):

@@ -4,7 +4,7 @@ mappings, and the JSON Schema of each kind of config."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import yaml
 from pydantic import create_model
@@ -68,7 +68,7 @@ def json_schema(kind: str) -> dict:
     if kind == "data":
         return SyntheticDataConfig.model_json_schema(by_alias=True)
     # A union built at run time from the registry: `X | Y` has no form that spreads a tuple.
-    methods = Optional[Union[tuple(OPTIMIZER_CONFIGS.values())]]  # noqa: UP007, UP045
+    methods: Any = Optional[Union[tuple(OPTIMIZER_CONFIGS.values())]]  # noqa: UP007, UP045 - built at run time
     return create_model(
         "ExperimentConfig", __base__=ExperimentConfig, optimizer_config=(methods, None)
     ).model_json_schema(by_alias=True)

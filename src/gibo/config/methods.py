@@ -20,7 +20,6 @@ from gibo.config.base import (
     TorchOptimizerConfig,
     VarCount,
     VarPos,
-    symbolic,
 )
 
 
@@ -84,7 +83,7 @@ class TuRBOConfig(Model):
     batch_size: Count = 1
     n_init: VarCount | None = "variable"  # 2 D
     n_candidates: VarCount | None = "variable"  # min(5000, max(2000, 200 D))
-    perturbation_probability: symbolic("variable", float, 0, strict=True) | None = "variable"  # min(20 / D, 1)
+    perturbation_probability: VarPos | None = "variable"  # min(20 / D, 1)
     length_init: Pos = 0.8
     length_min: Pos = 0.5**7
     length_max: Pos = 1.6

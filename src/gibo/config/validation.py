@@ -9,7 +9,7 @@ class ConfigError(ValueError):
     """A config the user wrote is wrong; the message is one line naming the file and the key."""
 
 
-def _model_at(cls, loc) -> type | None:
+def _model_at(cls, loc) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at `loc` below `cls` (None where there is none)."""
     for key in loc:
         field = next((f for n, f in getattr(cls, "model_fields", {}).items() if key in (n, f.alias)), None)

@@ -9,11 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 F_STAR_MARGIN = 0.01
 
 
-def step_function(values: np.ndarray, calls: np.ndarray, grid: np.ndarray, limit: int | None = None) -> np.ndarray:
+def step_function(values: ArrayLike, calls: ArrayLike, grid: ArrayLike, limit: int | None = None) -> np.ndarray:
     """v(n) = values[t] for the largest t with calls[t] ≤ n (NaN before the first iterate, and beyond `limit`,
     the run's budget: a run says nothing about calls it never made).
 

@@ -118,9 +118,10 @@ def _saved_resolved(run_dir) -> dict:
 
 def _max_samples_of(resolved: dict, group: str) -> int | None:
     """max_samples_per_iteration for a unit folder ("dim12": the section of D = 12; "." for RL trials: all of it)."""
+    section: dict | None = resolved
     if group.startswith("dim") and group[3:].isdigit():
-        resolved = resolved.get(int(group[3:]), resolved.get(group[3:]))
-    value = resolved.get("max_samples_per_iteration") if isinstance(resolved, dict) else None
+        section = resolved.get(int(group[3:]), resolved.get(group[3:]))
+    value = section.get("max_samples_per_iteration") if isinstance(section, dict) else None
     return value if isinstance(value, int) else None
 
 

@@ -7,6 +7,7 @@ import json
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from gibo.evaluate.curves import (
 MethodResults = Mapping[str, Mapping[int, dict]]
 
 
-def load_synthetic_methods(runs: Mapping[str, object]) -> dict[str, dict[int, dict]]:
+def load_synthetic_methods(runs: Mapping[str, str | Path]) -> dict[str, dict[int, dict]]:
     """{label: results} for {label: run directory}; a directory without results raises FileNotFoundError naming it."""
     from gibo.synthetic_experiment import load_results
 
@@ -205,7 +206,9 @@ def save_figure(fig, path_stem, formats: Sequence[str] = ("pdf", "png"), dpi: in
     return paths
 
 
-def synthetic_figures(runs: Mapping[str, object], out_dir, calls: Sequence[int] = (100, 200, 300)) -> dict[str, object]:
+def synthetic_figures(
+    runs: Mapping[str, str | Path], out_dir, calls: Sequence[int] = (100, 200, 300)
+) -> dict[str, Any]:
     """Load the runs {label: dir}, write both figures (PDF and PNG) and the mean-error table (text and JSON) to
     out_dir."""
     methods = load_synthetic_methods(runs)

@@ -57,13 +57,12 @@ class ARS(Optimizer):
 
     def iterate(self) -> Iteration:
         directions = self.sample_directions()
-        r_plus, r_minus = [], []
+        plus, minus = [], []
         for d in directions:
-            r_plus.append((yield from self._evaluate(self.params + self.exploration_noise * d)))
+            plus.append((yield from self._evaluate(self.params + self.exploration_noise * d)))
         for d in directions:
-            r_minus.append((yield from self._evaluate(self.params - self.exploration_noise * d)))
-        r_plus, r_minus = torch.stack(r_plus), torch.stack(r_minus)
-        self.params = self.params + self.update(directions, r_plus, r_minus)
+            minus.append((yield from self._evaluate(self.params - self.exploration_noise * d)))
+        self.params = self.params + self.update(directions, torch.stack(plus), torch.stack(minus))
         update = getattr(self.objective, "update_state_normalizer", None)
         if update is not None:
             update()

@@ -60,13 +60,16 @@ class Optimizer(ABC):
 
     def step(self) -> None:
         """Run one iteration, evaluating its points with `objective` (`calls_left` read from its `remaining`)."""
+        objective = self.objective
+        if objective is None:
+            raise ValueError("step() evaluates with `objective`; without one, drive `iterate()` (as gibo.AskTell does)")
         points = self.iterate()
         try:
-            self.calls_left = getattr(self.objective, "remaining", math.inf)
+            self.calls_left = getattr(objective, "remaining", math.inf)
             point = next(points)
             while True:
-                value = self.objective(point)
-                self.calls_left = getattr(self.objective, "remaining", math.inf)
+                value = objective(point)
+                self.calls_left = getattr(objective, "remaining", math.inf)
                 point = points.send(value)
         except StopIteration:
             pass

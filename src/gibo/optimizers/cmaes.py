@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ class CMAES(Optimizer):
         super().__init__(params_init, objective)
         # pycma treats seed 0 as "seed from the clock": keep it ≥ 1.
         cma_seed = 1 + (int(seed) * 1_000_003 + int(torch.randint(0, 2**30, ()))) % (2**31 - 2)
-        options = {
+        options: dict[str, Any] = {
             "seed": cma_seed,
             "verbose": -9,
             "verb_disp": 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -103,6 +103,7 @@ class GIBO(Optimizer):
         """`2 x D` box in which the acquisition is maximised."""
         theta = self.params.detach()
         if self.delta is None:
+            assert self.bounds is not None  # __init__ requires bounds or delta
             return self.bounds.to(theta)
         box = torch.stack([theta - self.delta, theta + self.delta])
         if self.bounds is not None:
@@ -142,6 +143,7 @@ class GIBO(Optimizer):
         """params (`D`) clipped into `bounds` with `clip_to_bounds`, else params itself."""
         if not self.clip_to_bounds:
             return params
+        assert self.bounds is not None  # __init__ refuses clip_to_bounds without bounds
         bounds = self.bounds.to(params)
         return torch.minimum(torch.maximum(params, bounds[0]), bounds[1])
 
@@ -224,12 +226,13 @@ class GIBO(Optimizer):
 
     def _update_state_normalization(self) -> None:
         """Fold the new states into the normaliser and re-express θ and the GP data in its new coordinates."""
-        update = getattr(self.objective, "update_state_normalizer", None)
+        objective: Any = self.objective  # one with the state-normalisation hooks, or without them
+        update = getattr(objective, "update_state_normalizer", None)
         if update is None:
             return
-        raw_x = self.objective.params_to_raw(self.model.train_x)
-        raw_theta = self.objective.params_to_raw(self.params.detach())
+        raw_x = objective.params_to_raw(self.model.train_x)
+        raw_theta = objective.params_to_raw(self.params.detach())
         if update():
-            self.model.set_data(self.objective.params_from_raw(raw_x), self.model.train_y)
+            self.model.set_data(objective.params_from_raw(raw_x), self.model.train_y)
             with torch.no_grad():
-                self.params.copy_(self.objective.params_from_raw(raw_theta))
+                self.params.copy_(objective.params_from_raw(raw_theta))

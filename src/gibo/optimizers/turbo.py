@@ -250,10 +250,10 @@ class TuRBO(Optimizer):
         else:
             length = self.state.length
             X_next = self.thompson_candidates(self.fit_model(), int(min(self.batch_size, remaining)))
-        Y_next = []
+        values = []
         for x in X_next:
-            Y_next.append((yield from self._evaluate(self.from_unit(x))))
-        Y_next = torch.stack(Y_next)
+            values.append((yield from self._evaluate(self.from_unit(x))))
+        Y_next = torch.stack(values)
         if initial:
             self.state.reset(best_value=float(Y_next.max()))
         else:

@@ -24,7 +24,7 @@ SET_TITLES = {
 
 # Baselines without a GP belong to the paper's fixed-hyperparameter set when their step size is derived from
 # the true lengthscale l(D) ("variable" in the config), to the learned set when it is a plain number.
-_LENGTHSCALE_DERIVED = {"rs": "exploration_noise", "cmaes": "sigma"}
+_LENGTHSCALE_DERIVED: dict[object, str] = {"rs": "exploration_noise", "cmaes": "sigma"}
 
 
 RESULT_PATTERNS = {
@@ -40,7 +40,7 @@ class ReportError(ValueError):
 
 def load_paper_results() -> dict:
     """The paper's numbers: {"synthetic", "rl", "lqr"}, as in `gibo/data/paper_results.yaml` (a fresh copy)."""
-    text = resources.files("gibo").joinpath("data", PAPER_RESULTS).read_text(encoding="utf-8")
+    text = (resources.files("gibo") / "data" / PAPER_RESULTS).read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 

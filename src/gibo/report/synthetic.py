@@ -93,7 +93,7 @@ def synthetic_section(report: Report, runs: Sequence[Run]) -> None:
             budget = run.budget or max_calls_of({run.label: methods[run.label]})
             for D, per_objective in errors[run.label].items():
                 paper_means = (row or {}).get("mean", {}).get(D)
-                if paper_means is not None:
+                if row is not None and paper_means is not None:
                     report.cover(("synthetic", set_name, row["name"], D), budget)
                 cells = [run.label, row_label(row) if row else "–", str(D), str(per_objective.shape[0])]
                 for j, n in enumerate(read_after):

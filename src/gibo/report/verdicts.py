@@ -22,8 +22,9 @@ def within_spread(
     rounding: float = 0.0,
 ) -> bool | None:
     """|ours − paper| ≤ 2·sqrt(se_ours² + se_paper²) + rounding; None when any input is missing or not finite."""
-    values = (ours, paper, se_ours, se_paper)
-    if any(v is None or not np.isfinite(v) for v in values):
+    if ours is None or paper is None or se_ours is None or se_paper is None:
+        return None
+    if not all(np.isfinite(v) for v in (ours, paper, se_ours, se_paper)):
         return None
     return bool(abs(ours - paper) <= SPREAD_FACTOR * math.hypot(se_ours, se_paper) + rounding + 1e-12)
 

@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,11 +22,8 @@ from gibo.runner import UnitsFailed, run_units
 logger = logging.getLogger("gibo.rl_evaluation")  # one name for the whole package in the log
 
 CACHE_SUFFIX = ".offline.npz"
-
 CACHE_VERSION = 2
-
 CACHE_ARRAYS = ("calls", "rewards", "seed", "eval_seed", "environment", "version", "trial_sha256")
-
 # Evaluation episodes use seeds disjoint from the ones the trial was optimised on (trial seed + offset).
 EVAL_SEED_OFFSET = 1_000_000
 
@@ -84,14 +82,12 @@ def _fresh_cache(
     return cached if cached is not None and cached.calls.shape == trial["calls"].shape else None
 
 
-def offline_arrays(run: RLRun, trial_file) -> dict[str, np.ndarray]:
+def offline_arrays(run: RLRun, trial_file) -> dict[str, Any]:
     """Evaluate every iterate of one trial on the raw environment; return the arrays of its cache file."""
     return _offline_arrays(run, Path(trial_file), *_read_trial(trial_file))
 
 
-def _offline_arrays(
-    run: RLRun, trial_file: Path, trial: dict[str, np.ndarray], fingerprint: str
-) -> dict[str, np.ndarray]:
+def _offline_arrays(run: RLRun, trial_file: Path, trial: dict[str, np.ndarray], fingerprint: str) -> dict[str, Any]:
     seed = int(trial["seed"])
     eval_seed = seed + EVAL_SEED_OFFSET
     env = make_env(run.environment)
@@ -134,7 +130,7 @@ def evaluate_trial(run: RLRun, trial_file, cache_dir=None, refresh: bool = False
     return OfflineCurve(calls=arrays["calls"], rewards=arrays["rewards"], seed=int(arrays["seed"])), False
 
 
-def _evaluate_unit(unit: tuple[RLRun, Path]) -> dict[str, np.ndarray]:
+def _evaluate_unit(unit: tuple[RLRun, Path]) -> dict[str, Any]:
     return offline_arrays(*unit)
 
 

@@ -16,15 +16,13 @@ import yaml
 from gibo.config import ExperimentConfig, load_experiment_config, parse_experiment_config
 from gibo.evaluate import step_function
 from gibo.results import CONFIG_FILE, DamagedUnit, read_unit
-from gibo.rl_experiment import check_rl_config
+from gibo.rl_experiment import check_rl_config, environment_name
 
 logger = logging.getLogger("gibo.rl_evaluation")  # one name for the whole package in the log
 
 METHOD_LABELS = {"gibo": "GIBO", "rs": "ARS", "vbo": "Vanilla BO", "cmaes": "CMA-ES", "mpd": "MPD", "turbo": "TuRBO"}
-
 # Config file stems that are just the method's main run (no suffix in the legend).
 _PLAIN_STEMS = {"", "default", "10runs"}
-
 TRIAL_PATTERN = "trial[0-9][0-9][0-9].npz"
 
 
@@ -48,7 +46,7 @@ class RLRun:
 
     @property
     def environment(self) -> str:
-        return self.config.environment_name
+        return environment_name(self.config)
 
 
 def trial_std(values: np.ndarray) -> np.ndarray:
@@ -102,9 +100,9 @@ class EvaluatedRun:
 
     def summary(self, calls: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std over trials of R(n) at the given call counts (NaN past the budget)."""
-        calls = np.asarray(calls)
-        values = self.rewards_on_grid(calls)
-        values[:, calls > self.budget] = np.nan
+        grid = np.asarray(calls)
+        values = self.rewards_on_grid(grid)
+        values[:, grid > self.budget] = np.nan
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN: n/a
             return np.nanmean(values, axis=0), trial_std(values)

@@ -11,7 +11,6 @@ from gibo.rl_evaluation.runs import EvaluatedRun, trial_std
 
 # Reward thresholds the paper quotes (dashed line in the figures); CartPole's maximum return is 500.
 THRESHOLDS = {"CartPole": 500.0, "Swimmer": 325.0, "Hopper": 3120.0}
-
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
