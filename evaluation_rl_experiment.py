@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """Offline evaluation of RL runs: mean ± std offline reward over trials vs. number of rollouts, one curve per config.
 
-Usage: python evaluation_rl_experiment.py --figure swimmer.pdf -cs configs/rl_experiment/swimmer/gibo.yaml configs/rl_experiment/swimmer/rs.yaml
+Usage:
+    python evaluation_rl_experiment.py --figure swimmer.pdf \
+        -cs configs/rl_experiment/swimmer/gibo.yaml configs/rl_experiment/swimmer/rs.yaml
 Each config's trials are read from its out_dir (or --out-dirs); every recorded iterate is evaluated once
 on the raw environment and cached beside the trial (trialNNN.offline.npz), so re-plotting is instant.
 --workers N evaluates N trials at once (local Ray; --ray-address for a cluster), with identical results.
@@ -14,7 +16,6 @@ import sys
 
 from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
 from gibo.config import ConfigError
-from gibo.runner import RayUnavailable
 from gibo.rl_evaluation import (
     EvaluationError,
     default_report_calls,
@@ -24,6 +25,7 @@ from gibo.rl_evaluation import (
     summary_table,
     threshold_table,
 )
+from gibo.runner import RayUnavailable
 
 logger = logging.getLogger("evaluation_rl_experiment")
 
@@ -36,7 +38,8 @@ def main(argv=None) -> int:
         "--path",
         dest="figure",
         metavar="FILE",
-        help="figure file to write (.pdf, .png, ...; -path is the paper's spelling); without it only the tables are logged",
+        help="figure file to write (.pdf, .png, ...; -path is the paper's spelling); without it only the tables are "
+        "logged",
     )
     parser.add_argument(
         "--configs",

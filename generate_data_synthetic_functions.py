@@ -7,6 +7,7 @@ made with the same config is kept, one made with another config is an error.
 """
 
 import argparse
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -43,13 +44,14 @@ def main(argv=None) -> int:
                     saved = yaml.safe_load(record_path.read_text()) if record_path.is_file() else None
                     if saved != record:
                         sys.exit(
-                            f"error: {path.resolve()}: exists and was generated with a different data config; choose another out_dir"
+                            f"error: {path.resolve()}: exists and was generated with a different data config; choose "
+                            "another out_dir"
                         )
                     logger.info("%s exists with this config; kept", path)
                     for i in range(data_config.num_objectives):
                         progress.unit_done(f"dim{D}/{i}")
                     continue
-                dataset = generate_data(data_config, D, progress=lambda: progress.unit_done(f"dim{D}"))
+                dataset = generate_data(data_config, D, progress=functools.partial(progress.unit_done, f"dim{D}"))
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 dataset.save(path)
                 record_path.write_text(yaml.safe_dump(record, sort_keys=False))

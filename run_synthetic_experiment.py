@@ -58,7 +58,8 @@ def main(argv=None) -> int:
             path = data_file(data_config, D)
             if not path.is_file():
                 raise ConfigError(
-                    f"{path.resolve()}: data file not found; run generate_data_synthetic_functions.py -c {args.data_config}"
+                    f"{path.resolve()}: data file not found; run generate_data_synthetic_functions.py -c "
+                    f"{args.data_config}"
                 )
         claimed = claim_run_dir(config.out_dir, config_record(config, data_config), resume=args.resume)
     except (ConfigError, ValueError) as error:

@@ -10,6 +10,7 @@ Usage: python benchmarks/acquisition.py [--dims 4 16 36] [--candidates 64] [--re
 """
 
 import argparse
+import functools
 import time
 
 import torch
@@ -68,7 +69,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); best of {args.repeats} runs, {args.candidates} candidates, N = 5D"
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); best of {args.repeats} runs, "
+        f"{args.candidates} candidates, N = 5D"
     )
     print(f"{'D':>4} {'N':>4} {'per-candidate [ms]':>19} {'batched [ms]':>13} {'speed-up':>9} {'max |diff|':>11}")
     with torch.no_grad():
@@ -81,8 +83,8 @@ def main() -> None:
             batched = acquisition(Z.unsqueeze(1))
             reference = per_candidate_reference(model, theta, Z)
             diff = float((batched - reference).abs().max())
-            t_ref = best_time(lambda: per_candidate_reference(model, theta, Z), args.repeats)
-            t_batch = best_time(lambda: acquisition(Z.unsqueeze(1)), args.repeats)
+            t_ref = best_time(functools.partial(per_candidate_reference, model, theta, Z), args.repeats)
+            t_batch = best_time(functools.partial(acquisition, Z.unsqueeze(1)), args.repeats)
             print(f"{D:>4} {N:>4} {1e3 * t_ref:>19.3f} {1e3 * t_batch:>13.3f} {t_ref / t_batch:>8.1f}x {diff:>11.2e}")
 
 

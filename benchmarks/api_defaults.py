@@ -28,7 +28,7 @@ import json
 import math
 import multiprocessing
 import time
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -109,7 +109,7 @@ class DoublePendulum(Problem):
         return lambda x: self.episode(x, int(rng.integers(2**31)))
 
 
-PROBLEMS: Dict[str, Callable[[], Problem]] = {
+PROBLEMS: dict[str, Callable[[], Problem]] = {
     "rosenbrock10": Rosenbrock,
     "quadratic30": Quadratic,
     "pendulum": DoublePendulum,
@@ -127,7 +127,7 @@ def run_one(args) -> dict:
     torch.set_num_threads(1)
     problem = PROBLEMS[problem_name]()
     f = problem.noisy(seed)
-    checkpoints = {max(1, int(round(fr * problem.budget))): fr for fr in FRACTIONS}
+    checkpoints = {max(1, round(fr * problem.budget)): fr for fr in FRACTIONS}
     start = time.perf_counter()
     run = gibo.AskTell(method, problem.x0, problem.budget, seed=seed, bounds=problem.bounds, **options)
     values = {}

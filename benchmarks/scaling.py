@@ -33,13 +33,8 @@ import torch
 import yaml
 
 from gibo.acquisition_function import GradientInformation, optimize_gradient_information
-from gibo.config import (
-    load_data_config,
-    load_experiment_config,
-    model_kwargs,
-    parse_experiment_config,
-    resolve_dimension,
-)
+from gibo.build import model_kwargs, resolve_dimension
+from gibo.config import load_data_config, load_experiment_config, parse_experiment_config
 from gibo.model import DerivativeExactGPSEModel
 from gibo.results import load_unit, unit_files
 from gibo.runner import run_units
@@ -120,7 +115,8 @@ def cost_per_iteration(D: int, N_max: int, M: int, repeats: int) -> dict:
 def print_cost_table(rows, title: str) -> None:
     print(f"\n{title}")
     print(
-        f"{'D':>5} {'N_max':>6} {'M':>4} {'update s':>10} {'fit s':>9} {'acq s':>9} {'acq timed':>9} {'total s':>9} {'CPU s':>9}  dominant (share)"
+        f"{'D':>5} {'N_max':>6} {'M':>4} {'update s':>10} {'fit s':>9} {'acq s':>9} {'acq timed':>9} {'total s':>9} "
+        f"{'CPU s':>9}  dominant (share)"
     )
     for r in rows:
         share = r[r["dominant"]] / r["total"]
@@ -133,7 +129,8 @@ def print_cost_table(rows, title: str) -> None:
 
 def run_cost(args) -> None:
     print(
-        f"(a) seconds per GIBO iteration (wall; CPU s = the total's CPU time), M = D acquisition optimisations; one torch thread; {load()}"
+        "(a) seconds per GIBO iteration (wall; CPU s = the total's CPU time), M = D acquisition optimisations; one "
+        f"torch thread; {load()}"
     )
     cost_per_iteration(2, 10, 2, 1)  # warm-up: first calls pay for lazy imports and caches
     rows = []
@@ -183,7 +180,8 @@ def run_workers(args) -> None:
         config = parse_experiment_config(raw, str(FIXED))
         todo = units(config, data_config)
         print(
-            f"\n(b) {len(todo)} units: GIBO (fixed hyperparameters) on synthetic objectives, D = {args.dim}, {args.calls} calls each"
+            f"\n(b) {len(todo)} units: GIBO (fixed hyperparameters) on synthetic objectives, D = {args.dim}, "
+            f"{args.calls} calls each"
         )
 
         def run(directory: Path, workers: int) -> float:
@@ -221,10 +219,12 @@ def run_workers(args) -> None:
         best_serial, best_parallel = min(serial), min(parallel)
         best_startup = startup[int(np.argmin(parallel))]
         print(
-            f"1 worker: {best_serial:.1f} s   2 workers: {best_parallel:.1f} s (of which Ray start-up {best_startup:.1f} s)"
+            f"1 worker: {best_serial:.1f} s   2 workers: {best_parallel:.1f} s (of which Ray start-up "
+            f"{best_startup:.1f} s)"
         )
         print(
-            f"ratio 2 workers / 1 worker = {best_parallel / best_serial:.2f} (target <= 0.65); without start-up {(best_parallel - best_startup) / best_serial:.2f}"
+            f"ratio 2 workers / 1 worker = {best_parallel / best_serial:.2f} (target <= 0.65); without start-up "
+            f"{(best_parallel - best_startup) / best_serial:.2f}"
         )
         print(f"result files identical: {same}")
 
@@ -243,13 +243,15 @@ def main() -> None:
         "--dim",
         type=int,
         default=16,
-        help="D of the workers benchmark (units of ~25 s on 2 cores; at D = 8 a unit lasts ~16 s and Ray's ~5 s start-up plus ~3 s of imports per worker weigh more)",
+        help="D of the workers benchmark (units of ~25 s on 2 cores; at D = 8 a unit lasts ~16 s and Ray's ~5 s "
+        "start-up plus ~3 s of imports per worker weigh more)",
     )
     parser.add_argument(
         "--calls",
         type=int,
         default=300,
-        help="objective calls per unit in the workers benchmark (the paper's budget; fewer calls leave Ray's fixed start-up cost unamortised)",
+        help="objective calls per unit in the workers benchmark (the paper's budget; fewer calls leave Ray's fixed "
+        "start-up cost unamortised)",
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="alternating 1-worker / 2-worker rounds; the best of each is compared"

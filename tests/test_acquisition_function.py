@@ -1,10 +1,12 @@
-"""The batched gradient-information acquisition against a brute-force recomputation."""
+"""The batched gradient-information acquisition against a brute-force recomputation; the closed-form expected
+improvement against BoTorch's."""
 
 import pytest
 import torch
+from botorch.acquisition import ExpectedImprovement, LogExpectedImprovement
 
-from gibo.acquisition_function import GradientInformation, optimize_gradient_information
-from gibo.model import DerivativeExactGPSEModel
+from gibo.acquisition_function import ClosedFormExpectedImprovement, GradientInformation, optimize_gradient_information
+from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel
 from tests.test_model import make_model
 
 
@@ -67,7 +69,10 @@ def paper_reduction(model, theta, Z):
     lengthscale, outputscale, noise = (
         v.detach() for v in (model.lengthscale.reshape(-1), model.outputscale, model.noise)
     )
-    kernel = lambda a, b: outputscale * torch.exp(-0.5 * (((a[:, None] - b[None]) / lengthscale) ** 2).sum(-1))  # noqa: E731
+
+    def kernel(a, b):
+        return outputscale * torch.exp(-0.5 * (((a[:, None] - b[None]) / lengthscale) ** 2).sum(-1))
+
     K = kernel(X, X) + noise * torch.eye(len(X), dtype=X.dtype)
     G = -((theta[None] - X) / lengthscale * kernel(theta[None], X).T).T  # D x N'
     return torch.trace(G @ torch.linalg.solve(K, G.T))
@@ -84,3 +89,36 @@ def test_lengthscale_slip_equals_the_papers_acquisition():
     expected = torch.stack([paper_reduction(model, theta, z) for z in Z]) - 3 * model.outputscale.detach()
     torch.testing.assert_close(values, expected, rtol=1e-8, atol=1e-10)
     assert not torch.allclose(GradientInformation(model, theta)(Z), values)  # the correct acquisition differs
+
+
+def _gp_pair(D=4, N=20):
+    g = torch.Generator().manual_seed(3)
+    X = torch.rand(N, D, generator=g, dtype=torch.float64)
+    y = torch.sin(4 * X).sum(-1)
+    hypers = {
+        "covar_module.base_kernel.lengthscale": 0.2 + torch.rand(D, generator=g, dtype=torch.float64),
+        "covar_module.outputscale": 1.7,
+        "likelihood.noise": 0.03,
+    }
+    plain = ExactGPSEModel(X, y, ard_num_dims=D, prior_mean=0.3)
+    plain.initialize(**hypers)
+    derivative = DerivativeExactGPSEModel(D, train_x=X, train_y=y, prior_mean=0.3)
+    derivative.initialize(**hypers)
+    return plain, derivative, y
+
+
+@pytest.mark.filterwarnings("ignore:ExpectedImprovement has known numerical issues")
+@pytest.mark.parametrize("log, reference", [(False, ExpectedImprovement), (True, LogExpectedImprovement)])
+def test_closed_form_expected_improvement_equals_botorch(log, reference):
+    plain, derivative, y = _gp_pair()
+    Z = torch.rand(40, 1, 4, dtype=torch.float64)
+    Z[:3, 0] = plain.train_inputs[0][:3]  # at data points, where σ is small
+    expected = reference(plain, best_f=y.max())(Z)
+    actual = ClosedFormExpectedImprovement(derivative, y.max(), log=log)(Z)
+    torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_closed_form_expected_improvement_rejects_batches_of_candidates():
+    _, derivative, y = _gp_pair()
+    with pytest.raises(ValueError, match="q = 1"):
+        ClosedFormExpectedImprovement(derivative, y.max())(torch.rand(5, 2, 4, dtype=torch.float64))

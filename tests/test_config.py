@@ -7,20 +7,20 @@ import pytest
 import torch
 import yaml
 
+from gibo.build import build_optimizer, resolve_dimension
 from gibo.config import (
     ARSConfig,
     CMAESConfig,
     ConfigError,
     GIBOConfig,
-    build_optimizer,
     load_data_config,
     load_experiment_config,
-    resolve_dimension,
 )
-from gibo.optimizers import GIBO
+from gibo.optimizers import ARS, CMAES, GIBO, VanillaBO
 from gibo.synthetic_functions import lengthscale_interval, lengthscale_scale
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
 
 
 def write(tmp_path, data, name="c.yaml"):
@@ -266,3 +266,47 @@ def test_state_normalization_without_bias_is_refused_on_load(tmp_path):
     data["mlp"].update(state_normalization=True, add_bias=False)
     message = _error(tmp_path, data)
     assert "mlp.state_normalization: needs add_bias: true" in message
+
+
+# ----------------------------------------------------------------------------------------------
+# Configs of the synthetic study
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["rs", "vbo", "cmaes"])
+@pytest.mark.parametrize("setting", ["fixed_hypers", "learned_hypers", "default"])
+def test_baseline_configs_build(name, setting):
+    config = load_experiment_config(ROOT / f"configs/synthetic_experiment/{name}_{setting}.yaml")
+    assert config.max_objective_calls == 300
+    resolved = resolve_dimension(config, 16)
+    optimizer = build_optimizer(resolved, torch.full((16,), 0.5), lambda x: -(x - 0.3).pow(2).sum())
+    assert optimizer.D == 16
+    assert {"rs": ARS, "vbo": VanillaBO, "cmaes": CMAES}[name] is type(optimizer)
+
+
+def test_baseline_config_values_follow_the_paper():
+    from gibo.synthetic_functions import lengthscale_scale
+
+    ars = resolve_dimension(
+        load_experiment_config(ROOT / "configs/synthetic_experiment/rs_fixed_hypers.yaml"), 16
+    ).optimizer_config
+    assert (ars.step_size, ars.samples_per_iteration, ars.standard_deviation_scaling) == (0.02, 3, True)
+    assert ars.exploration_noise == pytest.approx(0.1 * 2 * lengthscale_scale(16))
+    assert (
+        resolve_dimension(
+            load_experiment_config(ROOT / "configs/synthetic_experiment/rs_learned_hypers.yaml"), 16
+        ).optimizer_config.exploration_noise
+        == 0.01
+    )
+    cmaes = resolve_dimension(
+        load_experiment_config(ROOT / "configs/synthetic_experiment/cmaes_fixed_hypers.yaml"), 16
+    ).optimizer_config
+    assert cmaes.sigma == pytest.approx(0.3 * lengthscale_scale(16))
+    assert (
+        load_experiment_config(ROOT / "configs/synthetic_experiment/cmaes_learned_hypers.yaml").optimizer_config.sigma
+        == 0.5
+    )
+    vbo = load_experiment_config(ROOT / "configs/synthetic_experiment/vbo_fixed_hypers.yaml")
+    assert vbo.set_hypers and not vbo.optimizer_config.hyperparameter_config.optimize_hyperparameters
+    learned = load_experiment_config(ROOT / "configs/synthetic_experiment/vbo_learned_hypers.yaml")
+    assert learned.only_set_noise_hyper and learned.optimizer_config.hyperparameter_config.no_noise_optimization

@@ -1,7 +1,6 @@
 """The project stands alone: no pointers at material users do not have, and every docs link resolves."""
 
 import re
-import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -54,7 +54,8 @@ def test_normalized_error_curves_by_hand():
 
 
 def _results(per_dim):
-    """{D: (values, calls, f_star)} of per-objective lists → {D: {"values", "calls", "f_star"}} as `load_results` returns."""
+    """{D: (values, calls, f_star)} of per-objective lists → {D: {"values", "calls", "f_star"}} as `load_results`
+    returns."""
     return {
         D: {
             "values": [np.asarray(v, float) for v in values],

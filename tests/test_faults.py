@@ -144,7 +144,7 @@ def test_ctrl_c_keeps_finished_units_and_exits_130(tiny, monkeypatch):
 
 
 def test_each_script_refuses_the_other_kind_of_config(tiny):
-    tmp, config, data = tiny
+    _tmp, _config, data = tiny
     with pytest.raises(SystemExit) as info:
         run_synthetic.main(["-c", str(CONFIGS / "rl_experiment" / "cartpole" / "gibo.yaml"), "-cd", str(data)])
     message = str(info.value)
@@ -170,7 +170,7 @@ def test_max_calls_shortens_a_run(tiny):
 
 
 def test_two_workers_with_output_to_a_file_write_no_warnings_and_no_long_lines(tiny):
-    tmp, config, data = tiny
+    tmp, _config, data = tiny
     method = yaml.safe_load((CONFIGS / "synthetic_experiment" / "gibo_learned_hypers.yaml").read_text())
     method.update(out_dir=str(tmp / "workers"), max_objective_calls=25)
     learned = tmp / "learned.yaml"
@@ -319,7 +319,7 @@ def test_resume_sets_damaged_unit_files_aside_and_reruns_them(tiny, caplog):
     assert "\n" not in message and "objective" in message and "--resume" in message
 
     caplog.clear()
-    assert run_synthetic.main(common + ["--resume"]) == 0
+    assert run_synthetic.main([*common, "--resume"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 2, warnings
     assert "dim2/objective001" in warnings[0] and "objective001.npz.damaged" in warnings[0]
@@ -350,7 +350,7 @@ def test_resume_sets_a_unit_of_another_budget_aside(tiny, caplog):
     )
     (run / "dim2" / "objective000.npz").write_bytes((tmp / "longer" / "dim2" / "objective000.npz").read_bytes())
     caplog.clear()
-    assert run_synthetic.main(common + ["--resume"]) == 0
+    assert run_synthetic.main([*common, "--resume"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "more than the run's budget of 20" in warnings[0]
     assert int(np.load(run / "dim2" / "objective000.npz")["calls"][-1]) <= 20
@@ -412,7 +412,7 @@ def test_resume_into_a_directory_held_by_a_live_run_is_refused_and_a_stale_lock_
     tmp, config, data = tiny
     run, empty = tmp / "held", tmp / "held_empty"
     common = ["-c", str(config), "-cd", str(data), "--max-calls", "6"]
-    assert run_synthetic.main(common + ["--out-dir", str(run)]) == 0
+    assert run_synthetic.main([*common, "--out-dir", str(run)]) == 0
     empty.mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c", LOCK_HOLDER, str(run), str(empty)], stdout=subprocess.PIPE, text=True
@@ -420,7 +420,7 @@ def test_resume_into_a_directory_held_by_a_live_run_is_refused_and_a_stale_lock_
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(SystemExit) as info:
-            run_synthetic.main(common + ["--out-dir", str(run), "--resume"])
+            run_synthetic.main([*common, "--out-dir", str(run), "--resume"])
         message = str(info.value)
         assert (
             "\n" not in message
@@ -429,7 +429,7 @@ def test_resume_into_a_directory_held_by_a_live_run_is_refused_and_a_stale_lock_
             and "--resume refused" in message
         )
         caplog.clear()  # a new run does not take a directory another run holds, even an empty one
-        assert run_synthetic.main(common + ["--out-dir", str(empty)]) == 0
+        assert run_synthetic.main([*common, "--out-dir", str(empty)]) == 0
         assert any(f"{empty} is in use by another run (pid {holder.pid}" in r.getMessage() for r in caplog.records)
         assert len(list((tmp / "held_empty-2").glob("dim*/*.npz"))) == 4 and [p.name for p in empty.iterdir()] == [
             "run.lock"
@@ -440,7 +440,7 @@ def test_resume_into_a_directory_held_by_a_live_run_is_refused_and_a_stale_lock_
     # the holder is gone, its lock file is left behind: stale, taken over with a warning
     assert json.loads((run / "run.lock").read_text())["pid"] == holder.pid
     caplog.clear()
-    assert run_synthetic.main(common + ["--out-dir", str(run), "--resume"]) == 0
+    assert run_synthetic.main([*common, "--out-dir", str(run), "--resume"]) == 0
     assert any(
         "taking over the lock of a run that is gone" in r.getMessage() and f"pid {holder.pid}" in r.getMessage()
         for r in caplog.records
@@ -457,7 +457,8 @@ def test_a_policy_that_does_not_fit_the_environment_ends_before_any_unit(tmp_pat
         run_rl.main(["-c", str(config)])
     message = str(info.value)
     assert message == (
-        f"error: {config}: mlp.layers: the policy does not fit the environment: Walker2d-v5: observations of shape (17,), "
-        "actions of shape (6,); the policy (layers [11, 3]) takes 11 inputs and gives 3 continuous outputs"
+        f"error: {config}: mlp.layers: the policy does not fit the environment: Walker2d-v5: "
+        "observations of shape (17,), actions of shape (6,); the policy (layers [11, 3]) takes 11 inputs and gives 3 "
+        "continuous outputs"
     )
     assert not (tmp_path / "walker").exists()  # nor was a result directory made

@@ -201,7 +201,7 @@ def test_abnormal_fit_attempt_goes_to_debug_log_not_to_stderr(monkeypatch, caplo
     model = make_model(2, 10)
 
     def retried_fit(mll):  # BoTorch re-emits an abnormal L-BFGS-B end as a warning, then retries
-        warnings.warn("`scipy_minimize` terminated with status FAILURE: ABNORMAL:", OptimizationWarning)
+        warnings.warn("`scipy_minimize` terminated with status FAILURE: ABNORMAL:", OptimizationWarning, stacklevel=1)
         mll.model.covar_module.outputscale = 2.0
 
     monkeypatch.setattr(gibo_model, "fit_gpytorch_mll", retried_fit)

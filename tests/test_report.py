@@ -171,7 +171,7 @@ def test_a_cell_far_from_the_paper_is_flagged(tiny, monkeypatch):
     gibo["mean"][4][0] = 10.0  # a normalised error this large is impossible here
     cartpole = next(row for row in paper["rl"]["cartpole"]["rows"] if row["name"] == "gibo")
     cartpole["mean"][0], cartpole["std"][0] = 5000.0, 0.0  # CartPole returns are at most 500
-    monkeypatch.setattr(report, "load_paper_results", lambda: copy.deepcopy(paper))
+    monkeypatch.setattr(report.compose, "load_paper_results", lambda: copy.deepcopy(paper))
     out = tiny / "flagged"
     report.write_report([tiny / "results"], out)
     markdown = (out / "report.md").read_text(encoding="utf-8")
@@ -202,8 +202,8 @@ def test_missing_benchmarks_are_listed_with_commands_naming_existing_configs(tin
     commands = {bullet.split(": ", 1)[0]: bullet.split(": ", 1)[1] for bullet in bullets if ": `python" in bullet}
     vbo = commands["synthetic, fixed hyperparameters, Vanilla BO, D = 4, 8, 12, 16, 20, 24, 28, 32, 36"]
     assert (
-        "-c configs/synthetic_experiment/vbo_fixed_hypers.yaml -cd configs/synthetic_experiment/generate_data_default.yaml"
-        in vbo
+        "-c configs/synthetic_experiment/vbo_fixed_hypers.yaml -cd "
+        "configs/synthetic_experiment/generate_data_default.yaml" in vbo
     )
     assert "synthetic, fixed hyperparameters, GIBO, D = 12, 16, 20, 24, 28, 32, 36" in commands  # 4 and 8 are covered
     assert "-c configs/rl_experiment/swimmer/gibo_10runs.yaml" in commands["Swimmer, GIBO, 10 runs"]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from gibo import rl_evaluation
 from gibo.config import load_experiment_config
@@ -15,9 +14,9 @@ from gibo.evaluate import step_function
 from gibo.policy_parameterizations import MLP
 from gibo.results import save_unit, write_yaml
 from gibo.rl_experiment import config_record
+from tests.helpers import load_script
 
 from .test_rl_experiment import NAN_ENV, tiny_config
-from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +39,7 @@ def _forbid_evaluation(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("offline_rewards called although the cache is fresh")
 
-    monkeypatch.setattr(rl_evaluation, "offline_rewards", fail)
+    monkeypatch.setattr(rl_evaluation.offline, "offline_rewards", fail)
 
 
 def test_script_writes_figure_and_reuses_cache(tiny, tmp_path, monkeypatch, caplog):
@@ -66,7 +65,7 @@ def test_script_writes_figure_and_reuses_cache(tiny, tmp_path, monkeypatch, capl
 
 
 def test_cache_holds_the_offline_rewards_and_is_invalidated_by_changed_trials(tiny, monkeypatch):
-    tmp, configs = tiny
+    _tmp, configs = tiny
     run_ = rl_evaluation.load_run(configs[0])
     trial_file = run_.trial_files[0]
     curve, _ = rl_evaluation.evaluate_trial(run_, trial_file)
@@ -81,7 +80,7 @@ def test_cache_holds_the_offline_rewards_and_is_invalidated_by_changed_trials(ti
     np.testing.assert_array_equal(curve.calls, trial["calls"])
 
     calls = []
-    monkeypatch.setattr(rl_evaluation, "offline_rewards", lambda *a, **k: calls.append(1) or expected)
+    monkeypatch.setattr(rl_evaluation.offline, "offline_rewards", lambda *a, **k: calls.append(1) or expected)
     stamp = trial_file.stat().st_mtime_ns
     os.utime(trial_file, ns=(stamp + 10**9, stamp + 10**9))  # touched, content unchanged: cache still valid
     _, from_cache = rl_evaluation.evaluate_trial(run_, trial_file)
@@ -100,7 +99,7 @@ def test_cache_holds_the_offline_rewards_and_is_invalidated_by_changed_trials(ti
 
 
 def test_cache_dir_option(tiny, tmp_path):
-    tmp, configs = tiny
+    _tmp, configs = tiny
     run_ = rl_evaluation.load_run(configs[1])
     _, from_cache = rl_evaluation.evaluate_trial(run_, run_.trial_files[0], cache_dir=tmp_path)
     assert not from_cache and len(list(tmp_path.rglob("trial000.offline.npz"))) == 1
@@ -200,7 +199,7 @@ def test_notebook_runs_on_tiny_results(tiny, tmp_path):
 
 
 def test_two_workers_write_the_same_caches_as_one(tiny, tmp_path):
-    tmp, configs = tiny
+    _tmp, configs = tiny
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     rl_evaluation.evaluate_configs(configs, cache_dir=serial)
     results = rl_evaluation.evaluate_configs(configs, cache_dir=parallel, workers=2)

@@ -140,7 +140,10 @@ from gibo.runner import run_units
 from tests.test_runner import fake_unit, unit_path
 run_units([0], fake_unit, functools.partial(unit_path, Path({out!r}) / "probe"), progress=False)
 print("ray imported:", "ray" in sys.modules, flush=True)
-run_units(list(range(6)), functools.partial(fake_unit, sleep=0.3), functools.partial(unit_path, Path({out!r}) / "run"), progress=False)
+run_units(
+    list(range(6)), functools.partial(fake_unit, sleep=0.3), functools.partial(unit_path, Path({out!r}) / "run"),
+    progress=False,
+)
 """
 
 
@@ -258,10 +261,9 @@ def test_ray_killed_worker_is_reported_and_resume_completes(tmp_path, local_ray)
 
 
 def test_synthetic_experiment_one_vs_two_workers_identical(tmp_path, local_ray):
-    from tests.helpers import load_script
-
     from gibo.config import load_data_config
     from gibo.synthetic_experiment import data_file, generate_data
+    from tests.helpers import load_script
 
     data = dict(out_dir=str(tmp_path / "data"), dimensions=[2, 3], num_objectives=2, num_samples=64, n_max=3, seed=1)
     (tmp_path / "data.yaml").write_text(yaml.safe_dump(data))
@@ -275,8 +277,8 @@ def test_synthetic_experiment_one_vs_two_workers_identical(tmp_path, local_ray):
 
     script = load_script("run_synthetic_experiment")
     common = ["-c", str(tmp_path / "gibo.yaml"), "-cd", str(tmp_path / "data.yaml")]
-    assert script.main(common + ["--out-dir", str(tmp_path / "w1")]) == 0
-    assert script.main(common + ["--out-dir", str(tmp_path / "w2"), "--workers", "2"]) == 0
+    assert script.main([*common, "--out-dir", str(tmp_path / "w1")]) == 0
+    assert script.main([*common, "--out-dir", str(tmp_path / "w2"), "--workers", "2"]) == 0
     assert len(list(unit_files(tmp_path / "w1"))) == 4
     assert_same_results(tmp_path / "w1", tmp_path / "w2")
 

@@ -9,7 +9,6 @@ import yaml
 
 from gibo.synthetic_functions import (
     SyntheticDataset,
-    compute_optimum,
     generate_dataset,
     lengthscale_interval,
     lengthscale_scale,

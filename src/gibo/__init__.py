@@ -4,7 +4,7 @@
 any objective; they are imported on first use, so `import gibo` stays light for the experiment scripts.
 """
 
-__version__ = "0.1.0"
+from gibo._version import __version__ as __version__
 
 _API = ("maximize", "minimize", "AskTell", "Result", "History", "AskTellError", "StateFileError", "default_options")
 

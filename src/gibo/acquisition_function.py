@@ -1,10 +1,10 @@
-"""Gradient-information acquisition (docs/method.md#gradient-information-acquisition) and its optimisation over a box; closed-form EI for vanilla BO."""
+"""Gradient-information acquisition (docs/method.md#gradient-information-acquisition) and its optimisation over a
+box; closed-form EI for vanilla BO."""
 
 from __future__ import annotations
 
 import logging
 import warnings
-from typing import Optional, Tuple
 
 import torch
 from botorch.acquisition import AcquisitionFunction
@@ -67,6 +67,7 @@ class GradientInformation(_GradientAtTheta):
         instead of l_i²: every gradient entry's variance is then weighted by l_i², α = −Σ_i l_i² Σ∇,ii (same
         differences between values as that code's)."""
         super().__init__(model, theta)
+        self._weights: torch.Tensor | None
         with torch.no_grad():
             solve = self._solve
             if lengthscale_slip:
@@ -77,7 +78,7 @@ class GradientInformation(_GradientAtTheta):
                 self._weights = None
                 self.current_trace = (solve.outputscale / solve.lengthscale.pow(2)).sum() - self._W.pow(2).sum()
 
-    @t_batch_mode_transform()
+    @t_batch_mode_transform()  # type: ignore[arg-type]  # BoTorch types it for the base class's forward
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
         """Z: `b x q x D` candidates → `b` acquisition values."""
         S, V = self._cross_terms(Z)
@@ -85,15 +86,9 @@ class GradientInformation(_GradientAtTheta):
         # Two summation orders on purpose: the default one is what every documented seeded run used (a
         # reordered sum changes their rounding and so their trajectories); the slip path sums per entry.
         if self._weights is not None:  # per gradient entry, then l²-weighted
-            if q == 1:
-                entries = V.pow(2).sum(-2) / S[..., 0, :1]
-            else:
-                entries = (V * torch.linalg.solve(S, V)).sum(-2)
+            entries = V.pow(2).sum(-2) / S[..., 0, :1] if q == 1 else (V * torch.linalg.solve(S, V)).sum(-2)
             return -(self.current_trace - (entries * self._weights).sum(-1))
-        if q == 1:
-            reduction = V.pow(2).sum((-1, -2)) / S[..., 0, 0]
-        else:
-            reduction = (V * torch.linalg.solve(S, V)).sum((-1, -2))
+        reduction = V.pow(2).sum((-1, -2)) / S[..., 0, 0] if q == 1 else (V * torch.linalg.solve(S, V)).sum((-1, -2))
         return -(self.current_trace - reduction)
 
 
@@ -103,8 +98,8 @@ def optimize_gradient_information(
     q: int = 1,
     num_restarts: int = 5,
     raw_samples: int = 64,
-    options: Optional[dict] = None,
-) -> Tuple[torch.Tensor, torch.Tensor]:
+    options: dict | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """argmax of the acquisition over a box with multi-start L-BFGS-B (BoTorch's `optimize_acqf`).
 
     Used for GIBO's `GradientInformation` and MPD's `ExpectedAscentStatistic` alike.
@@ -116,7 +111,7 @@ def optimize_gradient_information(
     """
     # All restarts share one L-BFGS-B run (measured 3.5x faster than one restart at a time at D = 8 and 32,
     # same optima); optimisation warnings are not retried, which only costs time here.
-    opts = {"maxiter": 200}
+    opts: dict[str, bool | float | int | str] = {"maxiter": 200}
     opts.update(options or {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizationWarning)
@@ -129,7 +124,7 @@ def optimize_gradient_information(
             options=opts,
             retry_on_optimization_warning=False,
         )
-    return candidates.detach(), value.detach()
+    return candidates.detach(), value.detach()  # type: ignore[union-attr]  # values come with the candidates
 
 
 # MPD (maximum probability of descent): its most probable ascent direction and its acquisition.
@@ -139,7 +134,7 @@ def _symmetrized(matrix: torch.Tensor) -> torch.Tensor:
     return 0.5 * (matrix + matrix.transpose(-1, -2))
 
 
-def most_probable_ascent(mean: torch.Tensor, cov: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def most_probable_ascent(mean: torch.Tensor, cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """v* = Σ⁻¹μ / ‖Σ⁻¹μ‖ maximises P(vᵀ∇f > 0) = Φ(vᵀμ / √(vᵀΣv)) over unit v; there it is Φ(√(μᵀΣ⁻¹μ)).
 
     With Σ = L Lᵀ and u = Lᵀv, vᵀμ / √(vᵀΣv) = uᵀ(L⁻¹μ) / ‖u‖ is largest for u ∝ L⁻¹μ, i.e. v ∝ L⁻ᵀL⁻¹μ,
@@ -194,7 +189,7 @@ class ExpectedAscentStatistic(_GradientAtTheta):
             whitened = torch.linalg.solve_triangular(chol, self.gradient_mean.unsqueeze(-1), upper=False)
             self.current_statistic = whitened.pow(2).sum()  # s(θ | X)
 
-    @t_batch_mode_transform()
+    @t_batch_mode_transform()  # type: ignore[arg-type]  # BoTorch types it for the base class's forward
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
         """Z: `b x q x D` candidates → `b` acquisition values."""
         S, V = self._cross_terms(Z)

@@ -1,4 +1,5 @@
-"""GIBO and the methods beside it on any objective: `maximize` / `minimize` (one call) and `AskTell` (the caller evaluates).
+"""GIBO and the methods beside it on any objective: `maximize` / `minimize` (one call) and `AskTell` (the caller
+evaluates).
 
 Both drive the same iterations as the experiment scripts (`loop.IterationDriver` over each optimizer's
 `iterate()` generator); only the defaults differ. The paper's configs know the scale of their benchmarks;
@@ -27,9 +28,10 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -49,7 +51,7 @@ BOX_METHODS = ("turbo", "vbo")
 STATE_FORMAT = "gibo.AskTell"
 STATE_VERSION = 1
 
-Bounds = Union[Tuple[Any, Any], Sequence[Sequence[float]], np.ndarray]
+Bounds = tuple[Any, Any] | Sequence[Sequence[float]] | np.ndarray
 
 
 class AskTellError(ValueError):
@@ -209,7 +211,7 @@ class AskTell:
         budget: int,
         *,
         seed: int = 0,
-        bounds: Optional[Bounds] = None,
+        bounds: Bounds | None = None,
         scale=None,
         direction: str = "maximize",
         **options,
@@ -294,7 +296,7 @@ class AskTell:
             except ValueError as error:
                 raise ConfigError(f"{where}: {error}") from None
         self._driver = IterationDriver(optimizer, max_objective_calls=int(budget))
-        self._asked: Optional[np.ndarray] = None
+        self._asked: np.ndarray | None = None
         self._xs: list = []
         self._values: list = []
 
@@ -387,8 +389,9 @@ class AskTell:
         return History(x, np.array(self._values, dtype=np.float64))
 
     @property
-    def best(self) -> Optional[Tuple[np.ndarray, float]]:
-        """(x, value) of the best evaluation so far (largest value for maximize, smallest for minimize); None before any."""
+    def best(self) -> tuple[np.ndarray, float] | None:
+        """(x, value) of the best evaluation so far (largest value for maximize, smallest for minimize); None before
+        any."""
         if not self._values:
             return None
         i = int(np.argmax(self._sign * np.asarray(self._values)))
@@ -400,7 +403,7 @@ class AskTell:
         (the other methods; x0 before any evaluation)."""
         if self.method in LOCAL_METHODS or not self._values:
             return self._from_unit(self._driver.optimizer.params_history[-1])
-        return self.best[0]
+        return self.best[0]  # type: ignore[index]  # values exist here, so best is not None
 
     def result(self) -> Result:
         """The run so far (finished or not) as a `Result`."""
@@ -440,7 +443,7 @@ class AskTell:
         return path
 
     @classmethod
-    def load(cls, path) -> "AskTell":
+    def load(cls, path) -> AskTell:
         """The run saved at `path`, continued exactly where it was saved (its tells replayed and checked).
 
         Raises:
@@ -487,17 +490,20 @@ def _no_replay(path, call: int, asked, recorded, saved: dict) -> str:
         else "same library versions: another machine or thread setup?"
     )
     difference = float(np.abs(np.asarray(asked) - np.asarray(recorded, dtype=np.float64)).max())
-    return f"{path}: the saved run does not replay here: call {call} asks another point (largest difference {difference:.3g}; {why})"
+    return (
+        f"{path}: the saved run does not replay here: call {call} asks another point "
+        f"(largest difference {difference:.3g}; {why})"
+    )
 
 
-def _library_versions() -> Dict[str, str]:
+def _library_versions() -> dict[str, str]:
     import botorch
     import gpytorch
 
-    import gibo
+    from gibo._version import __version__
 
     versions = {
-        "gibo": gibo.__version__,
+        "gibo": __version__,
         "torch": torch.__version__,
         "gpytorch": gpytorch.__version__,
         "botorch": botorch.__version__,
@@ -529,7 +535,7 @@ def _jsonable(value):
     raise ConfigError(f"option value {value!r}: only numbers, strings, lists and mappings can be options")
 
 
-def _scalar(value) -> Optional[float]:
+def _scalar(value) -> float | None:
     """One number from a float, a numpy or torch scalar or a one-element array; None otherwise."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
@@ -540,7 +546,7 @@ def _scalar(value) -> Optional[float]:
     return float(array.reshape(())) if array.size == 1 else None
 
 
-def _box(bounds, D: int, where: str) -> Tuple[np.ndarray, np.ndarray]:
+def _box(bounds, D: int, where: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         lower, upper = (np.broadcast_to(np.asarray(b, dtype=np.float64), (D,)).copy() for b in bounds)
     except (TypeError, ValueError):
@@ -557,9 +563,9 @@ def maximize(
     method: str = "gibo",
     *,
     seed: int = 0,
-    bounds: Optional[Bounds] = None,
+    bounds: Bounds | None = None,
     scale=None,
-    progress: Optional[bool] = None,
+    progress: bool | None = None,
     **options,
 ) -> Result:
     """Maximise f from x0 with at most `budget` calls of f.
@@ -581,9 +587,9 @@ def minimize(
     method: str = "gibo",
     *,
     seed: int = 0,
-    bounds: Optional[Bounds] = None,
+    bounds: Bounds | None = None,
     scale=None,
-    progress: Optional[bool] = None,
+    progress: bool | None = None,
     **options,
 ) -> Result:
     """Minimise f: the same run as `maximize` of −f, with f's values reported (`value` is the smallest)."""

@@ -1,14 +1,14 @@
 """Validated configs → what runs: values resolved for a dimension, then the one place where names become objects.
 
 `resolve_dimension` replaces "dim_search_space" by D and "variable" by its rule; `build_optimizer` builds the
-optimizer a resolved config describes (its GP model, priors, constraints, torch optimiser). Both are also
-importable from `gibo.config`.
+optimizer a resolved config describes (its GP model, priors, constraints, torch optimiser). This module sits
+above `gibo.config` (it reads the validated models; the schema never imports what it builds).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, TypeVar
 
 import torch
 
@@ -17,15 +17,15 @@ from gibo.config import (
     BoundsConfig,
     CMAESConfig,
     ConfigError,
+    ConstraintConfig,
     ExperimentConfig,
     GIBOConfig,
     HypersConfig,
     LocalGPConfig,
     ModelConfig,
     MPDConfig,
-    TuRBOConfig,
     PriorConfig,
-    ConstraintConfig,
+    TuRBOConfig,
     VBOConfig,
 )
 
@@ -48,12 +48,14 @@ def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: floa
         if model.N_max == "variable":
             model.N_max = 5 * D
         prior = model.lengthscale_hyperprior
+        kwargs = prior.kwargs if prior is not None else None  # validated kwargs: a mapping, never None
         if (
             prior is not None
+            and kwargs is not None
             and prior.prior == "get_lengthscale_hyperprior"
-            and prior.kwargs.get("dim") in (None, "dim_search_space")
+            and kwargs.get("dim") in (None, "dim_search_space")
         ):
-            prior.kwargs["dim"] = D
+            kwargs["dim"] = D
     if isinstance(opt, ARSConfig):
         if opt.samples_per_iteration == "variable":
             opt.samples_per_iteration = 1 + D // 8
@@ -74,12 +76,12 @@ def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: floa
     return config
 
 
-def build_prior(spec: Optional[PriorConfig]):
+def build_prior(spec: PriorConfig | None):
     if spec is None:
         return None
     from gpytorch.priors import GammaPrior, NormalPrior, UniformPrior
 
-    kw = {k: float(v) for k, v in spec.kwargs.items()}
+    kw = {k: float(v) for k, v in (spec.kwargs or {}).items()}
     if spec.prior == "normal":
         return NormalPrior(kw["loc"], kw["scale"])
     if spec.prior == "gamma":
@@ -91,12 +93,12 @@ def build_prior(spec: Optional[PriorConfig]):
     return UniformPrior(*lengthscale_interval(int(kw["dim"]), kw["factor_lengthscale"], kw["gamma"]))
 
 
-def build_constraint(spec: Optional[ConstraintConfig]):
+def build_constraint(spec: ConstraintConfig | None):
     if spec is None:
         return None
     from gpytorch.constraints import GreaterThan, Interval, LessThan, Positive
 
-    kw = {k: float(v) for k, v in spec.kwargs.items()}
+    kw = {k: float(v) for k, v in (spec.kwargs or {}).items()}
     if spec.constraint == "greather_than":
         return GreaterThan(kw["lower_bound"])
     if spec.constraint == "less_than":
@@ -125,7 +127,7 @@ def model_kwargs(model_config: ModelConfig) -> dict:
     return kwargs
 
 
-def _box(bounds: Optional[BoundsConfig], D: int, dtype) -> Optional[torch.Tensor]:
+def _box(bounds: BoundsConfig | None, D: int, dtype) -> torch.Tensor | None:
     if bounds is None or bounds.lower_bound is None or bounds.upper_bound is None:
         return None
     lower = torch.as_tensor(bounds.lower_bound, dtype=dtype).expand(D)
@@ -137,18 +139,26 @@ def torch_dtype(config: ExperimentConfig) -> torch.dtype:
     return torch.float64 if config.dtype == "float64" else torch.float32
 
 
+_Value = TypeVar("_Value")
+
+
+def _resolved(value: _Value | str) -> _Value:
+    """A value of a resolved config: no symbolic word ("dim_search_space", "variable") is left by now."""
+    assert not isinstance(value, str), f"unresolved {value!r}"  # resolve_dimension and the checks above
+    return value
+
+
 def _acqf_options(opt) -> dict:
     return {k: getattr(opt.optimize_acqf_config, k) for k in ("q", "num_restarts", "raw_samples")}
 
 
-def build_optimizer(
-    config: ExperimentConfig, params_init: torch.Tensor, objective, hypers: Optional[HypersConfig] = None
-):
+def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objective, hypers: HypersConfig | None = None):
     """The optimizer a resolved config describes, starting at params_init (`D`).
 
     `hypers` overrides the config's hyperparameter values (the synthetic experiments' true hyperparameters).
     """
     from gibo import optimizers
+    from gibo.model import DerivativeExactGPSEModel
 
     D = params_init.shape[-1]
     dtype = torch_dtype(config)
@@ -161,11 +171,11 @@ def build_optimizer(
         values.update({k: v for k, v in (hypers.model_dump() if hypers is not None else {}).items() if v is not None})
         hyper_values = HypersConfig(**values).as_gpytorch()
     if isinstance(opt, LocalGPConfig):
-        model = optimizers.DerivativeExactGPSEModel(
-            D, N_max=opt.model_config_.N_max, dtype=dtype, **model_kwargs(opt.model_config_)
+        model = DerivativeExactGPSEModel(
+            D, N_max=_resolved(opt.model_config_.N_max), dtype=dtype, **model_kwargs(opt.model_config_)
         )
         model.initialize(**hyper_values)
-        local = dict(
+        local: dict[str, Any] = dict(
             optimize_hyperparameters=opt.hyperparameter_config.optimize_hyperparameters,
             no_noise_optimization=opt.hyperparameter_config.no_noise_optimization,
             optimize_acqf_config=_acqf_options(opt),
@@ -182,7 +192,7 @@ def build_optimizer(
             params_init,
             objective,
             model,
-            max_samples_per_iteration=opt.max_samples_per_iteration,
+            max_samples_per_iteration=_resolved(opt.max_samples_per_iteration),
             step_size=opt.step_size,
             ascent_probability=opt.ascent_probability,
             max_walk_steps=opt.max_walk_steps,
@@ -196,7 +206,7 @@ def build_optimizer(
             params_init,
             objective,
             model,
-            max_samples_per_iteration=opt.max_samples_per_iteration,
+            max_samples_per_iteration=_resolved(opt.max_samples_per_iteration),
             OptimizerTorch={"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[opt.OptimizerTorch],
             optimizer_torch_config=torch_kwargs,
             lr_schedular=opt.lr_schedular,
@@ -212,8 +222,8 @@ def build_optimizer(
             params_init,
             objective,
             step_size=opt.step_size,
-            samples_per_iteration=opt.samples_per_iteration,
-            exploration_noise=opt.exploration_noise,
+            samples_per_iteration=_resolved(opt.samples_per_iteration),
+            exploration_noise=_resolved(opt.exploration_noise),
             standard_deviation_scaling=opt.standard_deviation_scaling,
             num_top_directions=opt.num_top_directions,
             param_args_ignore=opt.param_args_ignore,
@@ -249,20 +259,23 @@ def build_optimizer(
                 f"optimizer_config.{symbolic[0]}: 'variable' must be resolved with resolve_dimension first"
             )
         hp = opt.hyperparameter_config
+        box = _box(opt.bounds, D, dtype)
+        if box is None:  # the schema already asks for both ends
+            raise ConfigError("optimizer_config.bounds: TuRBO needs lower_bound and upper_bound (its search box)")
         try:
             return optimizers.TuRBO(
                 params_init,
                 objective,
-                _box(opt.bounds, D, dtype),
+                box,
                 batch_size=opt.batch_size,
-                n_init=opt.n_init,
-                n_candidates=opt.n_candidates,
-                perturbation_probability=opt.perturbation_probability,
+                n_init=_resolved(opt.n_init),
+                n_candidates=_resolved(opt.n_candidates),
+                perturbation_probability=_resolved(opt.perturbation_probability),
                 length_init=opt.length_init,
                 length_min=opt.length_min,
                 length_max=opt.length_max,
                 success_tolerance=opt.success_tolerance,
-                failure_tolerance=opt.failure_tolerance,
+                failure_tolerance=_resolved(opt.failure_tolerance),
                 kernel=opt.kernel,
                 optimize_hyperparameters=hp.optimize_hyperparameters,
                 hypers=hyper_values,
@@ -280,7 +293,7 @@ def build_optimizer(
         return optimizers.CMAES(
             params_init,
             objective,
-            sigma=opt.sigma,
+            sigma=_resolved(opt.sigma),
             population_size=opt.population_size,
             seed=config.seed,
             bounds=_box(opt.bounds, D, dtype),

@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 import warnings
+from typing import NoReturn
 
 PATHS_NOTE = "Relative paths (here and in configs) are relative to the directory the command runs in."
 
@@ -70,7 +71,7 @@ def setup_logging(args: argparse.Namespace) -> None:
     warnings.formatwarning = lambda message, category, *rest: f"{category.__name__}: {message}".splitlines()[0]
 
 
-def interrupted(what: str) -> "NoReturn":  # noqa: F821
+def interrupted(what: str) -> NoReturn:
     """Ctrl-C: say what was kept and exit with the conventional status 130."""
     sys.stderr.write(f"interrupted: {what}\n")
     raise SystemExit(130)

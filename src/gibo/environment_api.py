@@ -23,6 +23,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from typing import cast
 
 import gymnasium as gym
 import numpy as np
@@ -32,14 +33,14 @@ from gibo.loop import NonFiniteObjective
 from gibo.policy_parameterizations import MLP
 
 __all__ = [
-    "StateNormalizer",
     "EnvironmentObjective",
+    "StateNormalizer",
     "make_env",
-    "resolve_env_id",
+    "offline_rewards",
     "policy_fit_problem",
+    "resolve_env_id",
     "run_episode",
     "test_params",
-    "offline_rewards",
 ]
 
 logger = logging.getLogger(__name__)
@@ -223,16 +224,16 @@ def run_episode(
     act = policy.act
     step = env.step
     normalize = state_mean is not None and state_std is not None
-    record = visited is not None
     total = 0.0
     total_log = 0.0
     steps = 0
     obs, _ = env.reset(seed=seed)
     while True:
-        if record:
+        if visited is not None:
             visited.append(np.array(obs, dtype=np.float64))
         action = act((obs - state_mean) / state_std) if normalize else act(obs)
         obs, reward, terminated, truncated, _ = step(action)
+        reward = cast(float, reward)  # SupportsFloat in gymnasium's types; added as it comes, not converted
         total += reward
         if log_cost:
             if not reward < 1.0:  # also catches NaN
@@ -359,7 +360,8 @@ class EnvironmentObjective:
         value = (transformed - steps * self.reward_shift) / self.reward_scale
         if not math.isfinite(value):
             raise NonFiniteObjective(
-                f"{self.env_id}: episode return is {value} in call {self.calls} (raw return {raw_return}, {steps} steps)",
+                f"{self.env_id}: episode return is {value} in call {self.calls} (raw return {raw_return}, {steps} "
+                "steps)",
                 self.calls,
                 self.params_to_raw(params_t.detach()).reshape(-1).tolist(),
             )
@@ -424,11 +426,11 @@ def test_params(
     """
     if (state_mean is None) != (state_std is None):
         raise ValueError("test_params: give both state_mean and state_std, or neither")
-    owns_env = isinstance(env_id_or_env, str)
-    if owns_env:
+    if isinstance(env_id_or_env, str):
         env = make_env(env_id_or_env, render_mode="rgb_array" if render_video_dir is not None else None)
+        owns_env = True
     else:
-        env = env_id_or_env
+        env, owns_env = env_id_or_env, False
     try:
         _check_policy_fits(env, policy)
         if render_video_dir is not None:
@@ -451,7 +453,7 @@ def test_params(
     return np.asarray(returns, dtype=np.float64)
 
 
-test_params.__test__ = False  # not a pytest test despite its name
+test_params.__test__ = False  # type: ignore[attr-defined]  # pytest: not a test despite its name
 
 
 def offline_rewards(
@@ -473,7 +475,7 @@ def offline_rewards(
     if history.ndim != 2 or history.shape[1] != policy.n_params:
         raise ValueError(f"offline_rewards: expected params_history (T, {policy.n_params}), got {history.shape}")
     owns_env = isinstance(env_id, str)
-    env = make_env(env_id) if owns_env else env_id
+    env = make_env(env_id) if isinstance(env_id, str) else env_id
     try:
         _check_policy_fits(env, policy)
         returns = np.empty(history.shape[0])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Callable, Generator, List, Optional
 
 import numpy as np
 import torch
@@ -40,13 +40,13 @@ class CountingObjective:
         (1, 9)
     """
 
-    def __init__(self, objective: Callable[[torch.Tensor], torch.Tensor], max_calls: Optional[int] = None):
+    def __init__(self, objective: Callable[[torch.Tensor], torch.Tensor], max_calls: int | None = None):
         self.objective = objective
         self.max_calls = max_calls
         self.calls = 0
-        self.best: Optional[float] = None  # the largest value returned so far
+        self.best: float | None = None  # the largest value returned so far
 
-    def best_so_far(self) -> Optional[float]:
+    def best_so_far(self) -> float | None:
         """For progress reports: the wrapped objective's own notion (an environment's best raw return) or `best`."""
         own = getattr(self.objective, "best_return", None)
         return own if own is not None else self.best
@@ -111,9 +111,9 @@ class IterationDriver:
     def __init__(
         self,
         optimizer,
-        max_iterations: Optional[int] = None,
-        max_objective_calls: Optional[int] = None,
-        on_iteration: Optional[Callable[["IterationDriver"], None]] = None,
+        max_iterations: int | None = None,
+        max_objective_calls: int | None = None,
+        on_iteration: Callable[[IterationDriver], None] | None = None,
     ):
         """on_iteration: called after every finished iteration (progress reports)."""
         if max_iterations is None and max_objective_calls is None:
@@ -123,9 +123,9 @@ class IterationDriver:
         self.max_objective_calls = max_objective_calls
         self.on_iteration = on_iteration
         self.calls = 0
-        self.calls_after_iteration: List[int] = [0]  # after θ_0, θ_1, …
-        self._points: Optional[Generator] = None  # the running iteration
-        self.pending: Optional[torch.Tensor] = None  # asked, not yet told
+        self.calls_after_iteration: list[int] = [0]  # after θ_0, θ_1, …
+        self._points: Generator[torch.Tensor, torch.Tensor, None] | None = None  # the running iteration
+        self.pending: torch.Tensor | None = None  # asked, not yet told
 
     @property
     def iterations(self) -> int:
@@ -165,12 +165,15 @@ class IterationDriver:
         self.optimizer.calls_left = self.remaining
         self._advance(value)
         if self.pending is not None and self.remaining <= 0:  # the iteration wants more calls than are left
+            assert self._points is not None  # a pending point belongs to a running iteration
             self._points.close()
             self._points, self.pending = None, None
 
-    def _advance(self, value: Optional[torch.Tensor]) -> None:
+    def _advance(self, value: torch.Tensor | None) -> None:
+        points = self._points
+        assert points is not None  # `ask` starts an iteration before advancing it, `tell` needs a pending point
         try:
-            self.pending = next(self._points) if value is None else self._points.send(value)
+            self.pending = next(points) if value is None else points.send(value)
         except StopIteration:
             self._points, self.pending = None, None
             self.calls_after_iteration.append(self.calls)
@@ -195,10 +198,11 @@ class IterationDriver:
 
 def run_optimization(
     optimizer,
-    max_iterations: Optional[int] = None,
-    max_objective_calls: Optional[int] = None,
+    max_iterations: int | None = None,
+    max_objective_calls: int | None = None,
 ) -> OptimizationResult:
-    """Run `optimizer` on its `objective` until `max_iterations` iterations are done or `max_objective_calls` calls are spent.
+    """Run `optimizer` on its `objective` until `max_iterations` iterations are done or `max_objective_calls` calls
+    are spent.
 
     The budget is hard (`IterationDriver`): an iteration that would need more calls is cut off and not
     recorded. Each value goes through a `CountingObjective` (non-finite values raise `NonFiniteObjective`).
@@ -206,7 +210,10 @@ def run_optimization(
     runner's bar).
     """
     objective = CountingObjective(optimizer.objective)
-    report = lambda driver: report_calls(objective.calls, objective.best_so_far())  # noqa: E731
+
+    def report(driver: IterationDriver) -> None:
+        report_calls(objective.calls, objective.best_so_far())
+
     driver = IterationDriver(optimizer, max_iterations, max_objective_calls, on_iteration=report)
     while not driver.done:
         driver.tell(objective(driver.ask()))

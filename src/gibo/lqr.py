@@ -29,16 +29,17 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import gym_lqr
 import numpy as np
 import scipy.linalg
 import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
+import gym_lqr
 from gibo.cli import PATHS_NOTE, add_verbosity, setup_logging
-from gibo.evaluate import run_budget, step_function
-from gibo.results import CONFIG_FILE, DamagedUnit, read_unit, unit_files
+from gibo.evaluate import step_function
+from gibo.results import CONFIG_FILE, DamagedUnit, read_unit, run_budget, unit_files
 
 logger = logging.getLogger("gibo.lqr")  # same name when run as python -m gibo.lqr
 
@@ -173,7 +174,7 @@ def stability_frequency(stable_on_grid: np.ndarray) -> np.ndarray:
         return np.nanmean(stable_on_grid, axis=0)
 
 
-def cost_percentiles(cost_on_grid: np.ndarray, q: Sequence[float] = (2, 50, 98)) -> np.ndarray:
+def cost_percentiles(cost_on_grid: ArrayLike, q: ArrayLike = (2, 50, 98)) -> np.ndarray:
     """Percentiles over trials (linear interpolation, as numpy's default) with inf kept as inf.
 
     Unstable iterates have cost inf; any percentile that interpolates towards inf is inf.

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Tuple, Type
+from typing import TYPE_CHECKING
 
 import gpytorch
 import torch
@@ -47,7 +48,7 @@ def se_kernel(x1: torch.Tensor, x2: torch.Tensor, lengthscale: torch.Tensor, out
     return outputscale * torch.exp(-0.5 * diff.pow(2).sum(-1))
 
 
-def _constraint_inside_uniform(prior: Optional[Prior], constraint):
+def _constraint_inside_uniform(prior: Prior | None, constraint):
     """With `constrain_to_prior_support`: a uniform prior without a constraint gets an interval constraint just
     inside its support."""
     if constraint is None and isinstance(prior, UniformPrior):
@@ -57,7 +58,7 @@ def _constraint_inside_uniform(prior: Optional[Prior], constraint):
     return constraint
 
 
-def _without_validation(prior: Optional[Prior]) -> Optional[Prior]:
+def _without_validation(prior: Prior | None) -> Prior | None:
     """A uniform prior whose log density is −inf outside its support instead of raising there (torch's
     argument validation off): a fit without a matching constraint then stops at the edge, as the paper's
     fit did, rather than failing."""
@@ -67,7 +68,7 @@ def _without_validation(prior: Optional[Prior]) -> Optional[Prior]:
 
 
 @contextlib.contextmanager
-def diverted_warnings(category: Type[Warning], handle: Callable[[warnings.WarningMessage], None]) -> Iterator[None]:
+def diverted_warnings(category: type[Warning], handle: Callable[[warnings.WarningMessage], None]) -> Iterator[None]:
     """Warnings of `category` raised inside go to `handle` instead of stderr; all others are shown as usual."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", category)
@@ -84,7 +85,10 @@ def fit_mll(mll, **options) -> None:
 
     BoTorch retries such an attempt from values drawn from the priors and re-emits scipy's message as a
     warning; whether the fit succeeded is what matters (a `ModelFittingError` when every attempt failed)."""
-    log = lambda warning: logger.debug("hyperparameter fit attempt: %s", str(warning.message).splitlines()[0])  # noqa: E731
+
+    def log(warning: warnings.WarningMessage) -> None:
+        logger.debug("hyperparameter fit attempt: %s", str(warning.message).splitlines()[0])
+
     with diverted_warnings(OptimizationWarning, log):
         fit_gpytorch_mll(mll, **options)
 
@@ -125,18 +129,24 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
     """
 
     _num_outputs = 1
+    if TYPE_CHECKING:  # set by GPyTorch's ExactGP, which carries no type information
+        train_inputs: tuple[torch.Tensor, ...]
+        train_targets: torch.Tensor
+
+        def set_train_data(self, inputs=None, targets=None, strict: bool = True) -> None: ...
+        def initialize(self, **kwargs) -> ExactGPSEModel: ...
 
     def __init__(
         self,
         train_x: torch.Tensor,
         train_y: torch.Tensor,
         lengthscale_constraint=None,
-        lengthscale_hyperprior: Optional[Prior] = None,
+        lengthscale_hyperprior: Prior | None = None,
         outputscale_constraint=None,
-        outputscale_hyperprior: Optional[Prior] = None,
+        outputscale_hyperprior: Prior | None = None,
         noise_constraint=None,
-        noise_hyperprior: Optional[Prior] = None,
-        ard_num_dims: Optional[int] = None,
+        noise_hyperprior: Prior | None = None,
+        ard_num_dims: int | None = None,
         prior_mean: float = 0.0,
         train_prior_mean: bool = False,
         constrain_to_prior_support: bool = False,
@@ -253,7 +263,7 @@ class KernelSolve:
         return -diff / self.lengthscale.pow(2) * k.unsqueeze(-1)
 
 
-def standardization(y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def standardization(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """shift and spread that standardise y, (y − shift) / spread: its mean and std (n − 1 divisor); the
     spread is 1 for fewer than 2 values or values all (numerically) equal."""
     one = torch.ones((), dtype=y.dtype, device=y.device)
@@ -282,9 +292,9 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
     def __init__(
         self,
         D: int,
-        N_max: Optional[int] = None,
-        train_x: Optional[torch.Tensor] = None,
-        train_y: Optional[torch.Tensor] = None,
+        N_max: int | None = None,
+        train_x: torch.Tensor | None = None,
+        train_y: torch.Tensor | None = None,
         dtype: torch.dtype = torch.float64,
         standardize_outputs: bool = False,
         **kwargs,
@@ -298,13 +308,15 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         if train_x is None:
             train_x = torch.empty(0, D, dtype=dtype)
             train_y = torch.empty(0, dtype=dtype)
+        elif train_y is None:
+            raise ValueError("train_x needs train_y")
         kwargs.setdefault("ard_num_dims", D)
         super().__init__(train_x, train_y, **kwargs)
         self.D = D
         self.N_max = N_max
         self.standardize_outputs = standardize_outputs
-        self._observations: Optional[torch.Tensor] = None  # the window's raw y when the targets are standardised
-        self._standardization: Optional[Tuple[torch.Tensor, torch.Tensor]] = None  # its shift and spread
+        self._observations: torch.Tensor | None = None  # the window's raw y when the targets are standardised
+        self._standardization: tuple[torch.Tensor, torch.Tensor] | None = None  # its shift and spread
         if standardize_outputs:
             self.set_data(train_x, train_y)
         elif N_max is not None:
@@ -336,7 +348,7 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         self.set_train_data(train_x, train_y, strict=False)
         self._truncate()
 
-    def to_targets(self, y: torch.Tensor) -> torch.Tensor:
+    def to_targets(self, y: torch.Tensor | float) -> torch.Tensor | float:
         """Observations `...` in the units the GP models (the window's standardisation; y itself without it)."""
         if self._standardization is None:
             return y
@@ -344,7 +356,9 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         return (y - shift) / spread
 
     def append_train_data(self, new_x: torch.Tensor, new_y: torch.Tensor) -> None:
-        """Add observations; the oldest points drop out beyond N_max. new_x: `n x D` (or `D`), new_y: `n` (or scalar)."""
+        """Add observations; the oldest points drop out beyond N_max.
+
+        new_x: `n x D` (or `D`), new_y: `n` (or scalar)."""
         new_x = new_x.reshape(-1, self.D).to(self.train_x)
         new_y = new_y.reshape(-1).to(self.train_y)
         self.set_data(torch.cat([self.train_x, new_x]), torch.cat([self.train_y, new_y]))
@@ -371,7 +385,7 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         alpha = torch.cholesky_solve((y - self.prior_mean).unsqueeze(-1), chol).squeeze(-1)
         return KernelSolve(X, chol, alpha, lengthscale, outputscale, noise)
 
-    def posterior_derivative(self, x: torch.Tensor, min_variance: float = 1e-9, solve: Optional[KernelSolve] = None):
+    def posterior_derivative(self, x: torch.Tensor, min_variance: float = 1e-9, solve: KernelSolve | None = None):
         """Gradient posterior at x: mean `n x D` and covariance `n x D x D`.
 
         Args:

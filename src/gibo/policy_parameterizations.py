@@ -17,10 +17,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
+from typing import overload
 
 import numpy as np
 import torch
+
+ArrayOrTensor = torch.Tensor | np.ndarray
 
 __all__ = ["MLP", "NONLINEARITIES"]
 
@@ -33,7 +37,7 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
-NONLINEARITIES = {"identity": _identity, "tanh": np.tanh, "relu": _relu}
+NONLINEARITIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {"identity": _identity, "tanh": np.tanh, "relu": _relu}
 
 
 class MLP:
@@ -86,7 +90,7 @@ class MLP:
         # (start, stop) offsets of each layer's weight and bias in the flat vector
         self._slices: list[tuple[int, int, int, int]] = []
         offset = 0
-        for n_in, n_out_i in zip(layers[:-1], layers[1:]):
+        for n_in, n_out_i in itertools.pairwise(layers):
             w_stop = offset + n_out_i * n_in
             b_stop = w_stop + (n_out_i if self.add_bias else 0)
             self._slices.append((offset, w_stop, w_stop, b_stop))
@@ -218,6 +222,10 @@ class MLP:
         out = torch.cat(pieces, dim=-1)
         return out.numpy() if as_numpy else out
 
+    @overload
+    def unnormalize_params(self, params: torch.Tensor, mean: ArrayOrTensor, std: ArrayOrTensor) -> torch.Tensor: ...
+    @overload
+    def unnormalize_params(self, params: np.ndarray, mean: ArrayOrTensor, std: ArrayOrTensor) -> np.ndarray: ...
     def unnormalize_params(
         self,
         params: torch.Tensor | np.ndarray,
@@ -236,6 +244,10 @@ class MLP:
         """
         return self._first_layer_map(params, mean, std, to_raw=True)
 
+    @overload
+    def normalize_params(self, params: torch.Tensor, mean: ArrayOrTensor, std: ArrayOrTensor) -> torch.Tensor: ...
+    @overload
+    def normalize_params(self, params: np.ndarray, mean: ArrayOrTensor, std: ArrayOrTensor) -> np.ndarray: ...
     def normalize_params(
         self,
         params: torch.Tensor | np.ndarray,

@@ -15,18 +15,18 @@ import contextlib
 import logging
 import sys
 import time
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from collections.abc import Callable, Iterator
 
 from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
 # Called by run_optimization after every iteration: (objective calls so far, best value so far or None).
-_report: Optional[Callable[[int, Optional[float]], None]] = None
+_report: Callable[[int, float | None], None] | None = None
 
 
 @contextlib.contextmanager
-def reporting(callback: Optional[Callable[[int, Optional[float]], None]]) -> Iterator[None]:
+def reporting(callback: Callable[[int, float | None], None] | None) -> Iterator[None]:
     """Route `report_calls` to `callback` inside the body (None: nowhere)."""
     global _report
     previous, _report = _report, callback
@@ -36,18 +36,16 @@ def reporting(callback: Optional[Callable[[int, Optional[float]], None]]) -> Ite
         _report = previous
 
 
-def report_calls(calls: int, best: Optional[float]) -> None:
+def report_calls(calls: int, best: float | None) -> None:
     if _report is not None:
         _report(calls, best)
 
 
-def throttled(
-    callback: Callable[[int, Optional[float]], None], seconds: float
-) -> Callable[[int, Optional[float]], None]:
+def throttled(callback: Callable[[int, float | None], None], seconds: float) -> Callable[[int, float | None], None]:
     """`callback` at most once per `seconds` (the first call always passes)."""
     last = [-float("inf")]
 
-    def call(calls: int, best: Optional[float]) -> None:
+    def call(calls: int, best: float | None) -> None:
         now = time.monotonic()
         if now - last[0] >= seconds:
             last[0] = now
@@ -73,15 +71,15 @@ class Progress:
         self,
         description: str,
         units: int,
-        calls_per_unit: Optional[int] = None,
+        calls_per_unit: int | None = None,
         enabled: bool = True,
         log_interval: float = 30.0,
     ):
         self.description, self.units, self.calls_per_unit = description, units, calls_per_unit
         self.done, self.failed = 0, 0
         self.finished_calls = 0  # calls made by the units done
-        self.running: Dict[str, int] = {}  # unit → calls spent, while it runs
-        self.bests: Dict[str, float] = {}  # unit → best value reported, kept after the unit finishes
+        self.running: dict[str, int] = {}  # unit → calls spent, while it runs
+        self.bests: dict[str, float] = {}  # unit → best value reported, kept after the unit finishes
         self.enabled, self.log_interval = enabled, log_interval
         self._last_log = time.monotonic()
         self._bar = None
@@ -89,7 +87,7 @@ class Progress:
             total, unit = (units * calls_per_unit, "call") if calls_per_unit else (units, "unit")
             self._bar = tqdm(total=total, desc=description, unit=unit, dynamic_ncols=True)
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -114,17 +112,17 @@ class Progress:
             parts.append(f"best so far {best[0]:.4g} ({best[1]})")
         return ", ".join(parts)
 
-    def _best(self) -> Optional[Tuple[float, str]]:
+    def _best(self) -> tuple[float, str] | None:
         """(best value, unit) over the finished and the running units; None before any value."""
         return max(((b, u) for u, b in self.bests.items()), default=None)
 
-    def calls(self, unit: str, calls: int, best: Optional[float] = None) -> None:
+    def calls(self, unit: str, calls: int, best: float | None = None) -> None:
         self.running[unit] = calls
         if best is not None:
             self.bests[unit] = best
         self._refresh()
 
-    def unit_done(self, unit: str, calls: Optional[int] = None, failed: bool = False) -> None:
+    def unit_done(self, unit: str, calls: int | None = None, failed: bool = False) -> None:
         """`unit` ended; `calls`: the calls it made (default: the last count it reported, 0 if none)."""
         reported = self.running.pop(unit, 0)
         self.finished_calls += reported if calls is None else int(calls)

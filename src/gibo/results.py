@@ -15,6 +15,7 @@ damaged file aside (`set_aside`: `<name>.damaged`, never deleted) and runs the u
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -22,9 +23,9 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -34,6 +35,14 @@ logger = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = "run.lock"
 DAMAGED_SUFFIX = ".damaged"
+
+
+def run_budget(run_dir) -> int | None:
+    """The call budget (max_objective_calls) saved with a run, None where the run has no record of it."""
+    saved = Path(run_dir) / CONFIG_FILE
+    if not saved.is_file():
+        return None
+    return ((yaml.safe_load(saved.read_text()) or {}).get("experiment") or {}).get("max_objective_calls")
 
 
 class DamagedUnit(ValueError):
@@ -53,7 +62,7 @@ def _has_results(directory: Path) -> bool:
     return directory.is_dir() and any(directory.rglob("*.npz"))
 
 
-def _process_start(pid: int) -> Optional[str]:
+def _process_start(pid: int) -> str | None:
     """The start time of process `pid` in clock ticks since boot (Linux /proc), to tell a reused pid from its
     first owner; None where /proc is not available."""
     try:
@@ -64,7 +73,7 @@ def _process_start(pid: int) -> Optional[str]:
     return fields[19] if len(fields) > 19 else None
 
 
-def _alive(pid: int, start: Optional[str]) -> bool:
+def _alive(pid: int, start: str | None) -> bool:
     if pid <= 0:
         return False
     try:
@@ -103,7 +112,7 @@ class RunLock:
         self.path, self.token = path, token
 
     @staticmethod
-    def read(path: Path) -> Optional[dict]:
+    def read(path: Path) -> dict | None:
         """The holder a lock file names; None when there is no lock; {} when it cannot be read (after a
         short wait: its creator may be writing it)."""
         for _ in range(20):
@@ -128,7 +137,7 @@ class RunLock:
         )
 
     @classmethod
-    def acquire(cls, directory: Path) -> Tuple[Optional["RunLock"], dict]:
+    def acquire(cls, directory: Path) -> tuple[RunLock | None, dict]:
         """(the lock, {}) when this process now holds `directory`'s lock, else (None, what the lock says of its
         holder). A stale lock is taken over with a warning."""
         path = Path(directory) / LOCK_FILE
@@ -140,7 +149,7 @@ class RunLock:
             process_start=_process_start(os.getpid()),
             token=token,
         )
-        holder: dict = {}
+        holder: dict | None = {}
         for _ in range(5):  # a lock can vanish or go stale between two looks
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -162,14 +171,14 @@ class RunLock:
                 path.unlink(missing_ok=True)
                 raise
             return cls(path, token), {}
-        return None, holder
+        return None, holder or {}  # the lock kept vanishing: its holder is unknown
 
     def release(self) -> None:
         holder = self.read(self.path)
         if holder and holder.get("token") == self.token:
             self.path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -187,10 +196,8 @@ def _remove_stale(path: Path, holder: dict) -> bool:
     if RunLock.read(aside) == holder:
         aside.unlink(missing_ok=True)
         return True
-    try:  # it was a live lock taken a moment ago: put it back
+    with contextlib.suppress(OSError):  # it was a live lock taken a moment ago: put it back
         os.rename(aside, path)
-    except OSError:
-        pass
     return False
 
 
@@ -212,7 +219,7 @@ class ClaimedRunDir:
 
 
 def claim_run_dir(
-    out_dir, config: dict, resume: bool = False, extra_files: Optional[Dict[str, dict]] = None
+    out_dir, config: dict, resume: bool = False, extra_files: dict[str, dict] | None = None
 ) -> ClaimedRunDir:
     """The directory a run writes into, locked for this process, with its resolved config saved as `config.yaml`.
 
@@ -259,7 +266,7 @@ def claim_run_dir(
     return ClaimedRunDir(run_dir, lock)
 
 
-def _claim_fresh(out_dir: Path) -> Tuple[Path, RunLock]:
+def _claim_fresh(out_dir: Path) -> tuple[Path, RunLock]:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     first_reason = None
     n = 1
@@ -313,14 +320,14 @@ def save_unit(path, **arrays) -> None:
     tmp = path.with_name(f"tmp{os.getpid()}_{secrets.token_hex(4)}.tmp.npz")  # matches no unit pattern
     try:
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as file:
-            np.savez(file, **{k: np.asarray(v) for k, v in arrays.items()})
+            np.savez(file, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # stub: **kwds vs allow_pickle
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
-def load_unit(path) -> Dict[str, np.ndarray]:
+def load_unit(path) -> dict[str, np.ndarray]:
     """Every array of an npz file (a path or a binary file object), unchecked: see `read_unit`."""
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
@@ -342,7 +349,7 @@ def _first_bytes(path, n: int) -> bytes:
         raise DamagedUnit(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
-def read_unit(path, required: Sequence[str] = (), budget: Optional[int] = None, source=None) -> Dict[str, np.ndarray]:
+def read_unit(path, required: Sequence[str] = (), budget: int | None = None, source=None) -> dict[str, np.ndarray]:
     """Every array of a unit file, checked; `DamagedUnit` (one line naming the file) when it is not usable.
 
     Checks: the file is a readable npz without pickled objects (every array is read: a truncated or
@@ -356,7 +363,7 @@ def read_unit(path, required: Sequence[str] = (), budget: Optional[int] = None, 
         raise DamagedUnit(f"{name}: not an npz file ({'empty' if not head else 'no zip header'})")
     try:
         arrays = load_unit(path)
-    except Exception as error:  # noqa: BLE001 - any failure to decode the file means it is damaged
+    except Exception as error:  # any failure to decode the file means it is damaged
         detail = str(error).splitlines()[0] if str(error) else ""
         raise DamagedUnit(
             f"{name}: not a readable npz file ({type(error).__name__}{': ' + detail if detail else ''})"
@@ -365,9 +372,7 @@ def read_unit(path, required: Sequence[str] = (), budget: Optional[int] = None, 
     return arrays
 
 
-def check_arrays(
-    arrays: Dict[str, np.ndarray], name, required: Sequence[str] = (), budget: Optional[int] = None
-) -> None:
+def check_arrays(arrays: dict[str, np.ndarray], name, required: Sequence[str] = (), budget: int | None = None) -> None:
     """The checks of `read_unit` on arrays already read (`name`: the file, for the message)."""
     missing = [key for key in required if key not in arrays]
     if missing:
@@ -382,7 +387,8 @@ def check_arrays(
             or np.any(np.diff(calls) < 0)
         ):
             raise DamagedUnit(
-                f"{name}: 'calls' is not a non-decreasing list of call counts (shape {calls.shape}, dtype {calls.dtype})"
+                f"{name}: 'calls' is not a non-decreasing list of call counts (shape {calls.shape}, dtype "
+                f"{calls.dtype})"
             )
         if budget is not None and int(calls[-1]) > budget:
             raise DamagedUnit(f"{name}: {int(calls[-1])} calls recorded, more than the run's budget of {budget}")

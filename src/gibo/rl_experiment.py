@@ -1,26 +1,27 @@
-"""Reinforcement-learning experiments (docs/experiments.md#reinforcement-learning, docs/experiments.md#linear-quadratic-regulator): one run of the configured method per trial."""
+"""Reinforcement-learning experiments (docs/experiments.md#reinforcement-learning,
+docs/experiments.md#linear-quadratic-regulator): one run of the configured method per trial."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from gibo.config import ConfigError, ExperimentConfig, build_optimizer, config_to_dict, resolve_dimension
+from gibo.build import build_optimizer, resolve_dimension
+from gibo.config import ConfigError, ExperimentConfig, MLPConfig, config_to_dict
 from gibo.environment_api import EnvironmentObjective, make_env, policy_fit_problem
 from gibo.loop import run_optimization
 from gibo.policy_parameterizations import MLP
 from gibo.results import DamagedUnit, read_unit
 
-try:  # registers lqr-v0 when the gym-lqr package is installed
-    import gym_lqr  # noqa: F401
-except ImportError:  # pragma: no cover - gym-lqr is part of the requirements
-    pass
+with contextlib.suppress(ImportError):  # gym-lqr is part of the requirements
+    import gym_lqr  # noqa: F401 - imported for its side effect: it registers lqr-v0 with Gymnasium
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Trial:
         return f"trial{self.index:03d}"
 
 
-def trials(config: ExperimentConfig) -> List[Trial]:
+def trials(config: ExperimentConfig) -> list[Trial]:
     return [Trial(i, seed=config.seed * 1_000 + i) for i in range(config.trials)]
 
 
@@ -49,7 +50,7 @@ def trial_file(run_dir, trial: Trial) -> Path:
 TRIAL_ARRAYS = ("params", "calls", "episode_timesteps", "episode_returns", "seed")
 
 
-def read_trial_file(path, budget: Optional[int] = None, trial: Optional[Trial] = None, source=None) -> dict:
+def read_trial_file(path, budget: int | None = None, trial: Trial | None = None, source=None) -> dict:
     """A trial file's arrays, checked (`read_unit`, plus: one return and one timestep count per episode, at
     least as many episodes as recorded calls and at most `budget`, `trial`'s seed when given); `DamagedUnit`
     otherwise. `path` may be a file object; `source` then names the file."""
@@ -80,13 +81,17 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
     prefix = f"{source}: " if source else ""
     if not config.environment_name:
         synthetic = config.set_hypers or config.only_set_noise_hyper or config.mlp is None
-        hint = " (this looks like a synthetic-function config: run it with run_synthetic_experiment.py -c CONFIG -cd DATA_CONFIG)"
+        hint = (
+            " (this looks like a synthetic-function config: run it with run_synthetic_experiment.py -c CONFIG "
+            "-cd DATA_CONFIG)"
+        )
         raise ConfigError(f"{prefix}environment_name: missing required key{hint if synthetic else ''}")
     if config.mlp is None:
         raise ConfigError(f"{prefix}mlp: missing required key")
     if config.method == "turbo" and config.mlp.state_normalization:
         raise ConfigError(
-            f"{prefix}mlp.state_normalization: TuRBO searches a fixed box and never updates a state normaliser; set it to false"
+            f"{prefix}mlp.state_normalization: TuRBO searches a fixed box and never updates a state normaliser; set it "
+            "to false"
         )
     try:
         env = make_env(config.environment_name)
@@ -104,31 +109,46 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
         env.close()
 
 
+def environment_name(config: ExperimentConfig) -> str:
+    """The environment id of an RL config (`check_rl_config` says so, with the file, when there is none)."""
+    if not config.environment_name:
+        raise ConfigError("environment_name: missing required key")
+    return config.environment_name
+
+
+def mlp_config(config: ExperimentConfig) -> MLPConfig:
+    """The policy section of an RL config (`check_rl_config` says so, with the file, when there is none)."""
+    if config.mlp is None:
+        raise ConfigError("mlp: missing required key")
+    return config.mlp
+
+
 def build_policy(config: ExperimentConfig, env: gym.Env) -> MLP:
     """The MLP of `config.mlp`; `layers` defaults to a linear policy [n_state, n_action]."""
-    mlp = config.mlp
-    layers = mlp.layers
+    mlp = mlp_config(config)
+    layers: Sequence[int] | None = mlp.layers
     if layers is None:
-        n_state = env.observation_space.shape[0]
+        n_state = env.observation_space.shape[0]  # type: ignore[index]  # a Box: it has a shape
         if isinstance(env.action_space, gym.spaces.Discrete):
             n_out = 1 if env.action_space.n == 2 else int(env.action_space.n)
         else:
-            n_out = env.action_space.shape[0]
+            n_out = env.action_space.shape[0]  # type: ignore[index]  # a Box: it has a shape
         layers = [n_state, n_out]
     return MLP(layers, add_bias=mlp.add_bias, nonlinearity=mlp.nonlinearity, discretize=mlp.discretize)
 
 
 def build_objective(config: ExperimentConfig, seed: int) -> EnvironmentObjective:
-    env = make_env(config.environment_name)
+    env = make_env(environment_name(config))
     policy = build_policy(config, env)
-    reward = config_to_dict(config.mlp.manipulate_reward)
+    mlp = mlp_config(config)
+    reward = config_to_dict(mlp.manipulate_reward)
     return EnvironmentObjective(
-        env, policy, manipulate_reward=reward, state_normalization=config.mlp.state_normalization, seed=seed
+        env, policy, manipulate_reward=reward, state_normalization=mlp.state_normalization, seed=seed
     )
 
 
 def search_space_dimension(config: ExperimentConfig) -> int:
-    env = make_env(config.environment_name)
+    env = make_env(environment_name(config))
     try:
         return build_policy(config, env).n_params
     finally:
@@ -175,7 +195,7 @@ def config_record(config: ExperimentConfig) -> dict:
     return {"experiment": experiment, "resolved": config_to_dict(resolved_config(config).optimizer_config)}
 
 
-def trial_summary(run_dir, todo: List[Trial]) -> str:
+def trial_summary(run_dir, todo: list[Trial]) -> str:
     """One line per trial of a finished run: calls, best episode return (and its call), median of the last 10 %."""
     rows = [f"{'trial':<9}{'calls':>7}{'best return':>14}{'at call':>9}{'last 10 % median':>18}"]
     for trial in todo:

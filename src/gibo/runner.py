@@ -23,8 +23,9 @@ import itertools
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, TypeVar
 
 from gibo.progress import Progress, reporting, throttled
 from gibo.results import DamagedUnit, save_unit, set_aside
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 class UnitsFailed(RuntimeError):
     """Some units raised; the others' results are saved."""
 
-    def __init__(self, failures: Dict[str, str]):
+    def __init__(self, failures: dict[str, str]):
         self.failures = failures
         first = next(iter(failures.items()))
         super().__init__(f"{len(failures)} unit(s) failed, first {first[0]}: {first[1]}")
@@ -60,18 +61,21 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+Unit = TypeVar("Unit")
+
+
 def run_units(
-    units: Sequence,
-    run_unit: Callable[[object], dict],
-    path_of: Callable[[object], Path],
-    name_of: Callable[[object], str] = str,
+    units: Sequence[Unit],
+    run_unit: Callable[[Unit], dict],
+    path_of: Callable[[Unit], Path],
+    name_of: Callable[[Unit], str] = str,
     description: str = "units",
     progress: bool = True,
     workers: int = 1,
-    ray_address: Optional[str] = None,
-    calls_per_unit: Optional[int] = None,
-    check: Optional[Callable[[object], object]] = None,
-) -> List[Path]:
+    ray_address: str | None = None,
+    calls_per_unit: int | None = None,
+    check: Callable[[Unit], object] | None = None,
+) -> list[Path]:
     """Run every unit whose result file is missing; save its arrays with `save_unit`; return all unit files.
 
     Args:
@@ -99,7 +103,7 @@ def run_units(
     todo = [u for u in units if not _done(u, path_of, name_of, check)]
     if len(todo) < len(units):
         logger.info("%d of %d units already done; running the other %d", len(units) - len(todo), len(units), len(todo))
-    failures: Dict[str, str] = {}
+    failures: dict[str, str] = {}
     if todo:
         with Progress(description, len(todo), calls_per_unit, enabled=progress) as bar:
             if workers > 1 or ray_address:
@@ -127,7 +131,7 @@ def _done(unit, path_of, name_of, check) -> bool:
     return True
 
 
-def _calls_made(arrays: dict) -> Optional[int]:
+def _calls_made(arrays: dict) -> int | None:
     """The calls a finished unit's arrays record (last entry of `calls`), None without a `calls` array."""
     calls = arrays.get("calls") if isinstance(arrays, dict) else None
     try:
@@ -141,12 +145,12 @@ def failure_file(path: Path) -> Path:
     return path.with_name(path.name.removesuffix(".npz") + ".failed.json")
 
 
-def _record_failure(failures: Dict[str, str], name: str, error: BaseException, path: Path) -> None:
+def _record_failure(failures: dict[str, str], name: str, error: BaseException, path: Path) -> None:
     """Log and keep one line naming the unit; the traceback goes to the debug log (Ray's includes the worker's).
 
     An error that carries the parameters of the call that failed (`NonFiniteObjective`) leaves them in
     `failure_file(path)`, named in the message."""
-    cause = getattr(error, "cause", None) or error  # a unit's own exception inside Ray's RayTaskError
+    cause: Any = getattr(error, "cause", None) or error  # a unit's own exception inside Ray's RayTaskError
     message = f"{type(cause).__name__.lstrip('_')}: {cause}".splitlines()[0]
     if getattr(cause, "params", None) is not None:
         record = failure_file(path)
@@ -192,7 +196,7 @@ def _quiet_ray_start() -> None:
 
 
 def _run_on_ray(
-    todo, run_unit, path_of, name_of, bar: Progress, failures, workers: int, ray_address: Optional[str]
+    todo, run_unit, path_of, name_of, bar: Progress, failures, workers: int, ray_address: str | None
 ) -> None:
     try:
         import ray  # only here: the serial path does not pay for importing Ray
@@ -203,7 +207,7 @@ def _run_on_ray(
     started = not ray.is_initialized()
     if started:
         _quiet_ray_start()
-        options = dict(logging_level=logging.ERROR, log_to_driver=True)
+        options: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=True)
         if ray_address:
             try:
                 ray.init(address=ray_address, **options)
@@ -214,7 +218,7 @@ def _run_on_ray(
     # A dead worker is reported like a unit that raised (not retried): `--resume` reruns it.
     task = ray.remote(num_cpus=1, max_retries=0)(_run_single_threaded)
     in_flight = workers if workers > 1 else len(todo)
-    pending: Dict = {}  # ObjectRef → unit
+    pending: dict = {}  # ObjectRef → unit
     queue = iter(todo)
     reports = Queue(actor_options={"num_cpus": 0})
 

@@ -1,26 +1,25 @@
-"""The synthetic-function experiment (docs/experiments.md#synthetic-functions): data generation and one run per (dimension, objective) unit."""
+"""The synthetic-function experiment (docs/experiments.md#synthetic-functions): data generation and one run per
+(dimension, objective) unit."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 import torch
 
+from gibo.build import build_optimizer, resolve_dimension
 from gibo.config import (
     ConfigError,
     ExperimentConfig,
     HypersConfig,
     SyntheticDataConfig,
-    build_optimizer,
     config_to_dict,
-    resolve_dimension,
 )
 from gibo.loop import run_optimization
-from gibo.results import DamagedUnit, read_unit, save_unit
+from gibo.results import DamagedUnit, read_unit, run_budget
 from gibo.synthetic_functions import SyntheticDataset, generate_dataset
 
 logger = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ class SyntheticUnit:
         return f"dim{self.D}/objective{self.index:03d}"
 
 
-def units(config: ExperimentConfig, data_config: SyntheticDataConfig) -> List[SyntheticUnit]:
+def units(config: ExperimentConfig, data_config: SyntheticDataConfig) -> list[SyntheticUnit]:
     return [
         SyntheticUnit(D, i, seed=config.seed * 1_000_003 + D * 1_009 + i)
         for D in data_config.dimensions
@@ -87,7 +86,7 @@ def unit_file(run_dir, unit: SyntheticUnit) -> Path:
 UNIT_ARRAYS = ("params", "calls", "values", "f_star", "seed")
 
 
-def read_unit_file(path, budget: Optional[int] = None, unit: Optional[SyntheticUnit] = None) -> dict:
+def read_unit_file(path, budget: int | None = None, unit: SyntheticUnit | None = None) -> dict:
     """A unit file's arrays, checked (`read_unit`, plus: `values` per iterate, `D` columns of `params` for the
     `dimD` folder it sits in, and `unit`'s seed when given); `DamagedUnit` otherwise."""
     arrays = read_unit(path, UNIT_ARRAYS, budget)
@@ -97,7 +96,8 @@ def read_unit_file(path, budget: Optional[int] = None, unit: Optional[SyntheticU
         raise DamagedUnit(f"{path}: 'params' has {arrays['params'].shape[1]} columns, expected D = {D}")
     if arrays["values"].shape != arrays["calls"].shape:
         raise DamagedUnit(
-            f"{path}: 'values' has shape {arrays['values'].shape}, expected one value per iterate {arrays['calls'].shape}"
+            f"{path}: 'values' has shape {arrays['values'].shape}, expected one value per iterate "
+            f"{arrays['calls'].shape}"
         )
     if unit is not None and int(arrays["seed"]) != unit.seed:
         raise DamagedUnit(f"{path}: seed {int(arrays['seed'])} is not this unit's ({unit.seed}): a file of another run")
@@ -170,8 +170,6 @@ def load_results(run_dir) -> dict:
     """{D: {"values": list of `T_i+1` arrays, "calls": list of arrays, "f_star": `n` array, "budget": the run's
     max_objective_calls or None}} from a run directory. Every file is checked (`read_unit_file`): a damaged
     one raises `DamagedUnit`, one line that names it and the command that runs it again."""
-    from gibo.evaluate import run_budget
-
     budget = run_budget(run_dir)
     results: dict = {}
     for path in sorted(Path(run_dir).glob("dim*/objective*.npz")):
@@ -180,7 +178,8 @@ def load_results(run_dir) -> dict:
             unit = read_unit_file(path, budget)
         except DamagedUnit as error:
             raise DamagedUnit(
-                f"{error} (run_synthetic_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it again)"
+                f"{error} (run_synthetic_experiment.py with --resume --out-dir {run_dir} sets it aside and runs it "
+                "again)"
             ) from None
         entry = results.setdefault(D, {"values": [], "calls": [], "f_star": [], "budget": budget})
         entry["values"].append(unit["values"])

@@ -16,8 +16,8 @@ Sobol points X of [0, 1]^D, observed with additive Gaussian noise. Two samplers:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ def lengthscale_scale(D: int) -> float:
     return 0.1 * mean_distance_unit_cube(D) / mean_distance_unit_cube(2)
 
 
-def lengthscale_interval(D: int, factor_lengthscale: float = 2.0, gamma: float = 0.3) -> Tuple[float, float]:
+def lengthscale_interval(D: int, factor_lengthscale: float = 2.0, gamma: float = 0.3) -> tuple[float, float]:
     """[factor·ℓ(D)(1 − γ), factor·ℓ(D)(1 + γ)]: support of the lengthscales (and of their uniform prior)."""
     center = factor_lengthscale * lengthscale_scale(D)
     return center * (1.0 - gamma), center * (1.0 + gamma)
@@ -57,7 +57,7 @@ def sample_lengthscales(D: int, factor_lengthscale: float, gamma: float, generat
     return low + (high - low) * torch.rand(D, generator=generator, dtype=torch.float64)
 
 
-def sobol_points(D: int, num_samples: int, scramble: bool = False, seed: Optional[int] = None) -> torch.Tensor:
+def sobol_points(D: int, num_samples: int, scramble: bool = False, seed: int | None = None) -> torch.Tensor:
     """`num_samples x D` points of the Sobol sequence in [0, 1]^D (the first ones, unless scrambled)."""
     return SobolEngine(D, scramble=scramble, seed=seed).draw(num_samples, dtype=torch.float64)
 
@@ -99,7 +99,7 @@ def sample_prior_functions(
     outputscale: float,
     seed: int,
     sampler: str = "paper",
-) -> Tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw one y per objective from the zero-mean SE-ARD GP prior at Sobol points X (see the module docstring).
 
     Returns:
@@ -175,7 +175,7 @@ class SyntheticObjective:
         return (self.noise_free(params.detach()) + noise).to(params.dtype)
 
 
-def compute_optimum(objective: SyntheticObjective, y: torch.Tensor, num_starts: int = 15) -> Tuple[float, np.ndarray]:
+def compute_optimum(objective: SyntheticObjective, y: torch.Tensor, num_starts: int = 15) -> tuple[float, np.ndarray]:
     """f* = max(best sample, best of bounded L-BFGS-B runs on [0, 1]^D started at the `num_starts` best samples).
 
     Returns:
@@ -249,7 +249,7 @@ class SyntheticDataset:
         )
 
     @classmethod
-    def load(cls, path) -> "SyntheticDataset":
+    def load(cls, path) -> SyntheticDataset:
         with np.load(path, allow_pickle=False) as data:
             # Files written before the sampler was recorded hold exact draws.
             sampler = str(data["sampler"]) if "sampler" in data.files else "exact"
@@ -278,9 +278,10 @@ def generate_dataset(
     num_optimizer_starts: int = 15,
     seed: int = 0,
     sampler: str = "paper",
-    progress: Optional[callable] = None,
+    progress: Callable[[], object] | None = None,
 ) -> SyntheticDataset:
-    """Sample the lengthscales for D, the objectives (with `sampler`) and their optima (docs/experiments.md#synthetic-functions)."""
+    """Sample the lengthscales for D, the objectives (with `sampler`) and their optima
+    (docs/experiments.md#synthetic-functions)."""
     generator = torch.Generator().manual_seed(seed)
     lengthscale = sample_lengthscales(D, factor_lengthscale, gamma, generator)
     X, y = sample_prior_functions(D, num_objectives, num_samples, lengthscale, outputscale, seed, sampler=sampler)

@@ -240,7 +240,7 @@ def test_fixed_hyperparameters_in_objective_units():
     assert float(model.covar_module.outputscale) == pytest.approx(1.5)
     assert not hasattr(model, "outcome_transform")
     torch.testing.assert_close(model.likelihood.noise.detach().reshape(-1), torch.full((4,), 0.01, dtype=torch.float64))
-    with pytest.raises(ValueError, match="likelihood.noise"):
+    with pytest.raises(ValueError, match=r"likelihood.noise"):
         make_turbo(
             2,
             optimize_hyperparameters=False,

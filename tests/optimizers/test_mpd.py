@@ -1,4 +1,5 @@
-"""MPD: the most probable ascent direction, its acquisition against brute force and Monte Carlo, the walk, the optimizer."""
+"""MPD: the most probable ascent direction, its acquisition against brute force and Monte Carlo, the walk, the
+optimizer."""
 
 import math
 
@@ -51,7 +52,7 @@ def test_most_probable_ascent_maximises_the_probability(D):
     for m, S, v, p in zip(mean.numpy(), cov.numpy(), direction.numpy(), probability.numpy()):
 
         def negative_ratio(u):
-            return -(u @ m) / np.sqrt(u @ S @ u)
+            return -(u @ m) / np.sqrt(u @ S @ u)  # noqa: B023 - called only within this iteration
 
         starts = np.random.default_rng(D).normal(size=(8, D))
         best = min((minimize(negative_ratio, u0, method="BFGS") for u0 in starts), key=lambda r: r.fun)

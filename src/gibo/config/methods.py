@@ -1,0 +1,149 @@
+"""One config per method (`optimizer_config` of an experiment), by the method's name in `OPTIMIZER_CONFIGS`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, model_validator
+
+from gibo.config.base import (
+    BoundsConfig,
+    Count,
+    DimCount,
+    HyperparameterConfig,
+    Index,
+    Model,
+    ModelConfig,
+    NonNeg,
+    OptimizeAcqfConfig,
+    Pos,
+    TorchOptimizerConfig,
+    VarCount,
+    VarPos,
+)
+
+
+class GPMethodConfig(Model):
+    """What the GP methods share: the model, its hyperparameters, the acquisition optimisation."""
+
+    model_config_: ModelConfig = Field(ModelConfig(), alias="model_config")
+    hyperparameter_config: HyperparameterConfig = HyperparameterConfig()
+    optimize_acqf: Literal["custom", "botorch", "bga", "vbo"] | None = None  # informational (the paper's names)
+    optimize_acqf_config: OptimizeAcqfConfig = OptimizeAcqfConfig()
+    generate_initial_data: Index | None = None
+    verbose: bool = False
+
+    @model_validator(mode="after")
+    def _noise_within_default_constraint(self):
+        noise = self.hyperparameter_config.hypers.noise
+        if noise is not None and self.model_config_.noise_constraint is None and noise < 1e-4:
+            raise ValueError(
+                f"hyperparameter_config.hypers.likelihood.noise: got {noise!r}, allowed ≥ 0.0001 (GPyTorch's default "
+                "noise constraint; give model_config.noise_constraint to allow less)"
+            )
+        return self
+
+
+class LocalGPConfig(GPMethodConfig):
+    """What GIBO and MPD share: the derivative GP's window and the actively sampled points in the δ-box."""
+
+    max_samples_per_iteration: DimCount = "dim_search_space"
+    Model: Literal["derivative_gp"] = "derivative_gp"
+    bounds: BoundsConfig | None = None
+    delta: Pos | None = None
+    epsilon_diff_acq_value: NonNeg | None = None
+    min_points_for_fit: Count | None = (
+        None  # fit once the window holds this many points (unset: N_max, the paper's rule)
+    )
+    clip_to_bounds: bool = False  # keep θ inside `bounds` after every step (the paper's GIBO does not)
+
+    @model_validator(mode="after")
+    def _box(self):
+        if self.delta is None and (self.bounds is None or self.bounds.lower_bound is None):
+            raise ValueError("delta / optimizer_config.bounds: set at least one")
+        return self
+
+
+class GIBOConfig(LocalGPConfig):
+    OptimizerTorch: Literal["sgd", "adam"] = "sgd"
+    optimizer_torch_config: TorchOptimizerConfig = TorchOptimizerConfig()
+    lr_schedular: dict[Index, Pos] | None = Field(None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler"))
+    standard_deviation_scaling: bool = False
+    normalize_gradient: bool = True
+    acquisition_lengthscale_slip: bool = False  # the paper's runs' acquisition: ∂k/∂θ_i over l_i, not l_i²
+
+
+class MPDConfig(LocalGPConfig):
+    step_size: Pos = 0.01  # η: length of one walk step
+    ascent_probability: Annotated[float, Field(gt=0.5, le=1)] = 0.65  # p_min: walk while the ascent probability ≥ p_min
+    max_walk_steps: Index = 10_000
+
+
+class TuRBOConfig(Model):
+    batch_size: Count = 1
+    n_init: VarCount | None = "variable"  # 2 D
+    n_candidates: VarCount | None = "variable"  # min(5000, max(2000, 200 D))
+    perturbation_probability: VarPos | None = "variable"  # min(20 / D, 1)
+    length_init: Pos = 0.8
+    length_min: Pos = 0.5**7
+    length_max: Pos = 1.6
+    success_tolerance: Count = 3
+    failure_tolerance: VarCount | None = "variable"  # ceil(max(4 / q, D / q))
+    kernel: Literal["matern52", "rbf"] = "matern52"
+    hyperparameter_config: HyperparameterConfig = HyperparameterConfig(optimize_hyperparameters=True)
+    fit_maxiter: Count | None = 100
+    warm_start: bool = True
+    thompson_sampling: Literal["pathwise", "exact"] = "pathwise"
+    bounds: BoundsConfig
+    verbose: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.bounds.lower_bound is None or self.bounds.upper_bound is None:
+            raise ValueError("bounds: TuRBO needs lower_bound and upper_bound (its search box)")
+        if not self.length_min <= self.length_init <= self.length_max:
+            raise ValueError(
+                f"length_init {self.length_init} must lie in [length_min {self.length_min}, length_max "
+                f"{self.length_max}]"
+            )
+        if isinstance(self.perturbation_probability, float) and self.perturbation_probability > 1:
+            raise ValueError(f"perturbation_probability: got {self.perturbation_probability}, allowed at most 1")
+        return self
+
+
+class ARSConfig(Model):
+    step_size: Pos = 0.02
+    samples_per_iteration: VarCount = 1
+    exploration_noise: VarPos = 0.02
+    standard_deviation_scaling: bool = False
+    num_top_directions: Count | None = None
+    param_args_ignore: list[int] | None = None  # indices never perturbed (negative ones count from the end)
+    reward_std_divisor: Literal["n-1", "n"] = "n-1"  # σ_R's divisor: n − 1 as the paper's runs (torch), n as numpy
+    verbose: bool = False
+
+
+class AcqfConfig(Model):
+    best_f: float | None = None
+
+
+class VBOConfig(GPMethodConfig):
+    Model: Literal["plain_gp"] = "plain_gp"
+    acquisition_function: Literal["expected_improvement", "log_expected_improvement"] = "expected_improvement"
+    acqf_config: AcqfConfig = AcqfConfig()
+
+
+class CMAESConfig(Model):
+    sigma: VarPos = 0.5
+    population_size: Annotated[int, Field(ge=2)] | None = None
+    bounds: BoundsConfig | None = None  # pycma's box (samples outside are repaired into it)
+    verbose: bool = False
+
+
+OPTIMIZER_CONFIGS = {
+    "gibo": GIBOConfig,
+    "rs": ARSConfig,
+    "vbo": VBOConfig,
+    "cmaes": CMAESConfig,
+    "mpd": MPDConfig,
+    "turbo": TuRBOConfig,
+}

@@ -1,0 +1,113 @@
+"""The optimizer interface and what the methods share.
+
+`Optimizer.iterate()` is one iteration, written as a generator (`Iteration`) that yields each point to
+evaluate and receives its value; `params_history` records θ_0, θ_1, … in raw-state coordinates.
+`counting_random_starts` counts BoTorch's random restarts of an acquisition optimisation, `lr_factor` reads a
+learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator
+
+import numpy as np
+import torch
+from botorch.exceptions.warnings import BadInitialCandidatesWarning
+
+from gibo.model import diverted_warnings
+
+
+def _identity(params: torch.Tensor) -> torch.Tensor:
+    return params
+
+
+# One iteration: yields the points to evaluate (`D` each), receives their values (scalar tensors).
+Iteration = Generator[torch.Tensor, torch.Tensor, None]
+
+
+class Optimizer(ABC):
+    """One iteration per `iterate()` (a generator of the points to evaluate); `params_history[t]` is θ_t (raw states).
+
+    `params_history` is in raw-state coordinates whatever state normalisation the objective applies.
+
+    Example:
+        >>> opt = SomeOptimizer(torch.zeros(D), objective)
+        >>> points = opt.iterate(); x = next(points); x = points.send(J(x))  # ... until StopIteration
+        >>> opt.step(); opt.params_history[-1]  # the same, evaluating with `objective`
+    """
+
+    def __init__(self, params_init: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        """params_init: `D` starting point θ_0; objective: `D` → scalar, to be maximised: evaluated by `step()`,
+        and asked for its optional state-normalisation hooks; None when the values come from outside (ask–tell)."""
+        self.params = params_init.detach().clone().reshape(-1)
+        self.objective = objective
+        self.params_history: list[torch.Tensor] = [self._to_raw(self.params)]
+        # Calls the budget still allows (kept up to date by the driver): a method that plans several points
+        # per iteration (GIBO's samples, TuRBO's batch) plans no more than this.
+        self.calls_left: float = math.inf
+
+    @property
+    def D(self) -> int:
+        return self.params.shape[-1]
+
+    @abstractmethod
+    def iterate(self) -> Iteration:
+        """One iteration: yield each point to evaluate (`D`, the optimizer's coordinates), receive its value
+        (a scalar tensor), and append the new iterate to `params_history` at the end."""
+
+    def step(self) -> None:
+        """Run one iteration, evaluating its points with `objective` (`calls_left` read from its `remaining`)."""
+        objective = self.objective
+        if objective is None:
+            raise ValueError("step() evaluates with `objective`; without one, drive `iterate()` (as gibo.AskTell does)")
+        points = self.iterate()
+        try:
+            self.calls_left = getattr(objective, "remaining", math.inf)
+            point = next(points)
+            while True:
+                value = objective(point)
+                self.calls_left = getattr(objective, "remaining", math.inf)
+                point = points.send(value)
+        except StopIteration:
+            pass
+        finally:
+            points.close()
+
+    def _to_raw(self, params: torch.Tensor) -> torch.Tensor:
+        return getattr(self.objective, "params_to_raw", _identity)(params.detach()).clone()
+
+    def _record(self, params: torch.Tensor | None = None) -> None:
+        self.params_history.append(self._to_raw(self.params if params is None else params))
+
+    def _evaluate(self, params: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`value = yield from self._evaluate(params)`: ask for J(params); its value as a scalar of params' dtype."""
+        value = yield params.detach().reshape(-1)
+        return torch.as_tensor(value).reshape(()).to(self.params)
+
+    def diagnostics(self) -> dict[str, np.ndarray]:
+        """Arrays saved beside the history for inspecting a run afterwards (method-specific; none by default)."""
+        return {}
+
+
+def counting_random_starts(counter: list[int]) -> contextlib.AbstractContextManager:
+    """Count BoTorch's "no non-zero acquisition value among the raw samples" warnings instead of printing them.
+
+    The acquisition optimisation then starts from random points, which is harmless where the acquisition is
+    flat (a δ-box many lengthscales wide); the count is saved with the run (`acquisition_random_starts`).
+    """
+
+    def count(_warning) -> None:
+        counter[0] += 1
+
+    return diverted_warnings(BadInitialCandidatesWarning, count)
+
+
+def lr_factor(schedule: dict[int, float] | None, iteration: int) -> float:
+    """Factor in force at `iteration`: the value of the largest key ≤ iteration (1 before any key)."""
+    if not schedule:
+        return 1.0
+    keys = [k for k in schedule if k <= iteration]
+    return float(schedule[max(keys)]) if keys else 1.0

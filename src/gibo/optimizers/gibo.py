@@ -1,0 +1,238 @@
+"""GIBO (docs/method.md#one-gibo-iteration): gradient ascent on the GP's gradient posterior, with the data
+chosen to make the gradient estimate at the current θ precise."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from gibo.acquisition_function import GradientInformation, optimize_gradient_information
+from gibo.model import DerivativeExactGPSEModel
+from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts, lr_factor
+
+logger = logging.getLogger(__name__)
+
+
+class GIBO(Optimizer):
+    """Gradient-information BO: θ_{t+1} = θ_t + lr_t · μ∇(θ_t), with data chosen to minimise tr Σ∇(θ_t).
+
+    One step: evaluate J(θ_t); refit hyperparameters when the window is full (if enabled); add up to M
+    points z* = argmax_z −tr Σ∇(θ_t | X ∪ {z}) over the δ-box (stopping early when the acquisition value
+    improves by less than ε); take a torch-optimiser step along the (optionally normalised) gradient mean.
+
+    Example:
+        >>> model = DerivativeExactGPSEModel(D, N_max=5 * D)
+        >>> gibo = GIBO(torch.full((D,), 0.5), objective, model, max_samples_per_iteration=D, delta=0.2,
+        ...             optimizer_torch_config={"lr": 0.25}, normalize_gradient=True)
+        >>> gibo.step()
+    """
+
+    def __init__(
+        self,
+        params_init: torch.Tensor,
+        objective: Callable[[torch.Tensor], torch.Tensor],
+        model: DerivativeExactGPSEModel,
+        max_samples_per_iteration: int,
+        OptimizerTorch: type[torch.optim.Optimizer] = torch.optim.SGD,
+        optimizer_torch_config: dict | None = None,
+        lr_schedular: dict[int, float] | None = None,
+        optimize_hyperparameters: bool = False,
+        no_noise_optimization: bool = False,
+        optimize_acqf_config: dict | None = None,
+        bounds: torch.Tensor | None = None,
+        delta: float | None = None,
+        epsilon_diff_acq_value: float | None = None,
+        generate_initial_data: int | None = None,
+        standard_deviation_scaling: bool = False,
+        normalize_gradient: bool = False,
+        acquisition_lengthscale_slip: bool = False,
+        min_points_for_fit: int | None = None,
+        clip_to_bounds: bool = False,
+        verbose: bool = False,
+    ):
+        """Args:
+        model: derivative GP (its hyperparameters already set or to be fitted).
+        min_points_for_fit: with `optimize_hyperparameters`, refit at every iteration once the window holds
+            this many points (None: once it is full, N ≥ N_max, the paper's rule; every iteration without N_max).
+        clip_to_bounds: clip θ into `bounds` after every step (the paper's GIBO lets θ leave them).
+        acquisition_lengthscale_slip: use the acquisition of the paper's published runs (∂k/∂θ_i over l_i
+            instead of l_i², see `GradientInformation`); it changes the chosen points and, through the scale
+            of the acquisition values, when the ε early stop fires.
+        bounds: `2 x D` global box; delta: half-width of the local box around θ_t (intersected with
+            `bounds` when both are given). At least one of them is required.
+        generate_initial_data: number of uniform points in the first search box evaluated before the first step.
+        """
+        super().__init__(params_init, objective)
+        if bounds is None and delta is None:
+            raise ValueError("GIBO needs `bounds` or `delta` for its acquisition search box")
+        self.model = model
+        self.max_samples_per_iteration = int(max_samples_per_iteration)
+        self.params = torch.nn.Parameter(self.params.to(model.train_x.dtype))
+        self.optimizer_torch = OptimizerTorch([self.params], **(optimizer_torch_config or {"lr": 0.5}))
+        self.base_lrs = [group["lr"] for group in self.optimizer_torch.param_groups]
+        self.lr_schedular = lr_schedular
+        self.optimize_hyperparameters = optimize_hyperparameters
+        self.no_noise_optimization = no_noise_optimization
+        self.optimize_acqf_config = {"q": 1, "num_restarts": 5, "raw_samples": 64, **(optimize_acqf_config or {})}
+        self.bounds = bounds
+        self.delta = delta
+        self.epsilon_diff_acq_value = epsilon_diff_acq_value
+        self.generate_initial_data = generate_initial_data
+        self.standard_deviation_scaling = standard_deviation_scaling
+        self.normalize_gradient = normalize_gradient
+        self.acquisition_lengthscale_slip = acquisition_lengthscale_slip
+        self.min_points_for_fit = min_points_for_fit
+        if clip_to_bounds and bounds is None:
+            raise ValueError("clip_to_bounds needs bounds")
+        self.clip_to_bounds = clip_to_bounds
+        self.verbose = verbose
+        self.iteration = 0
+        self._fit_status = "none"  # what this iteration's hyperparameter fit did (FIT_STATUS)
+        self.random_starts = [
+            0
+        ]  # acquisition optimisations that started from random points (see counting_random_starts)
+        self.acquisition_values: list[list[float]] = []  # per iteration, for diagnostics
+        # per iteration: the GP hyperparameters behind that iteration's gradient step
+        self.hyperparameter_history: list[dict[str, object]] = []
+
+    def search_box(self) -> torch.Tensor:
+        """`2 x D` box in which the acquisition is maximised."""
+        theta = self.params.detach()
+        if self.delta is None:
+            assert self.bounds is not None  # __init__ requires bounds or delta
+            return self.bounds.to(theta)
+        box = torch.stack([theta - self.delta, theta + self.delta])
+        if self.bounds is not None:
+            bounds = self.bounds.to(theta)
+            box = torch.stack([torch.maximum(box[0], bounds[0]), torch.minimum(box[1], bounds[1])])
+        return box
+
+    def _observe(self, x: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
+        y = yield from self._evaluate(x)
+        self.model.append_train_data(x.detach().reshape(1, -1), y.reshape(1))
+
+    def iterate(self) -> Iteration:
+        theta = self.params.detach().clone()
+        if self.iteration == 0 and self.generate_initial_data:
+            box = self.search_box()
+            for u in torch.rand(int(self.generate_initial_data), self.D, dtype=theta.dtype):
+                yield from self._observe(box[0] + u * (box[1] - box[0]))
+        yield from self._observe(theta)
+        self._fit_status = "none"
+        if self.optimize_hyperparameters and self._fit_due():
+            self._fit_status = self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
+            if self.verbose:
+                logger.info("iteration %d: lengthscale %s", self.iteration, self.model.lengthscale.detach().numpy())
+        yield from self._sample_gradient_information(theta)
+        self._gradient_step(theta)
+        self._record_hyperparameters()
+        self._update_state_normalization()
+        self.iteration += 1
+        self._record()
+
+    def _fit_due(self) -> bool:
+        if self.min_points_for_fit is not None:
+            return self.model.N >= self.min_points_for_fit
+        return self.model.N_max is not None and self.model.N >= self.model.N_max
+
+    def _clipped(self, params: torch.Tensor) -> torch.Tensor:
+        """params (`D`) clipped into `bounds` with `clip_to_bounds`, else params itself."""
+        if not self.clip_to_bounds:
+            return params
+        assert self.bounds is not None  # __init__ refuses clip_to_bounds without bounds
+        bounds = self.bounds.to(params)
+        return torch.minimum(torch.maximum(params, bounds[0]), bounds[1])
+
+    def _sample_gradient_information(self, theta: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
+        values: list[float] = []
+        budget = min(self.max_samples_per_iteration, self.calls_left)
+        cfg = self.optimize_acqf_config
+        box = self.search_box()
+        for _ in range(int(budget)):
+            acquisition = self._acquisition(theta)
+            with counting_random_starts(self.random_starts):
+                z, value = optimize_gradient_information(
+                    acquisition, box, q=cfg["q"], num_restarts=cfg["num_restarts"], raw_samples=cfg["raw_samples"]
+                )
+            for point in z:
+                yield from self._observe(point)
+            values.append(float(value))
+            eps = self.epsilon_diff_acq_value
+            if eps is not None and len(values) > 1 and values[-1] - values[-2] < eps:
+                break
+        self.acquisition_values.append(values)
+
+    def _acquisition(self, theta: torch.Tensor):
+        """The acquisition maximised for each new sample (built afresh after every observation)."""
+        return GradientInformation(self.model, theta, lengthscale_slip=self.acquisition_lengthscale_slip)
+
+    def _gradient_step(self, theta: torch.Tensor) -> None:
+        with torch.no_grad():
+            mean, cov = self.model.posterior_derivative(theta)
+            gradient = mean[0]
+            if self.normalize_gradient:
+                lengthscale = self.model.lengthscale.expand(self.D)
+                gradient = gradient / gradient.norm().clamp_min(1e-300) * lengthscale
+            if self.standard_deviation_scaling:
+                gradient = gradient / cov[0].diagonal()
+        factor = lr_factor(self.lr_schedular, self.iteration)
+        for group, base_lr in zip(self.optimizer_torch.param_groups, self.base_lrs):
+            group["lr"] = base_lr * factor
+        self.optimizer_torch.zero_grad()
+        self.params.grad = -gradient.to(self.params)  # torch optimisers minimise: step along −(−μ∇)
+        self.optimizer_torch.step()
+        if self.clip_to_bounds:
+            with torch.no_grad():
+                self.params.copy_(self._clipped(self.params))
+
+    # Codes of `gp_fit_status`: what the hyperparameter fit of an iteration did.
+    FIT_STATUS: ClassVar[dict[str, int]] = {"none": 0, "moved": 1, "unchanged": 2, "failed": 3}
+
+    def _record_hyperparameters(self) -> None:
+        model = self.model
+        with torch.no_grad():
+            self.hyperparameter_history.append(
+                {
+                    "gp_lengthscale": model.lengthscale.detach().expand(self.D).numpy().copy(),
+                    "gp_outputscale": float(model.outputscale.detach()),
+                    "gp_noise": float(model.noise.detach()),
+                    "gp_mean": float(model.prior_mean.detach()),
+                    "gp_fit_status": self.FIT_STATUS[self._fit_status],
+                }
+            )
+
+    def hyperparameter_arrays(self) -> dict[str, np.ndarray]:
+        """The GP hyperparameters of each iteration's gradient step, for saving beside the history.
+
+        Returns:
+            {"gp_lengthscale": `T x D`, "gp_outputscale", "gp_noise", "gp_mean": `T` floats,
+            "gp_fit_status": `T` ints (0 no fit, 1 the fit moved the hyperparameters, 2 it ended where it
+            started, 3 it failed and the previous values were kept)} for T iterations (row t belongs to the
+            step from θ_t to θ_{t+1}); lengthscales in the optimiser's coordinates.
+        """
+        names = ("gp_lengthscale", "gp_outputscale", "gp_noise", "gp_mean")
+        arrays = {name: np.array([h[name] for h in self.hyperparameter_history], dtype=np.float64) for name in names}
+        arrays["gp_lengthscale"] = arrays["gp_lengthscale"].reshape(-1, self.D)  # `0 x D` before any iteration
+        arrays["gp_fit_status"] = np.array([h["gp_fit_status"] for h in self.hyperparameter_history], dtype=np.int64)
+        return arrays
+
+    def diagnostics(self) -> dict[str, np.ndarray]:
+        """The hyperparameter arrays and the number of acquisition optimisations that started at random."""
+        return {**self.hyperparameter_arrays(), "acquisition_random_starts": np.asarray(self.random_starts[0])}
+
+    def _update_state_normalization(self) -> None:
+        """Fold the new states into the normaliser and re-express θ and the GP data in its new coordinates."""
+        objective: Any = self.objective  # one with the state-normalisation hooks, or without them
+        update = getattr(objective, "update_state_normalizer", None)
+        if update is None:
+            return
+        raw_x = objective.params_to_raw(self.model.train_x)
+        raw_theta = objective.params_to_raw(self.params.detach())
+        if update():
+            self.model.set_data(objective.params_from_raw(raw_x), self.model.train_y)
+            with torch.no_grad():
+                self.params.copy_(objective.params_from_raw(raw_theta))
