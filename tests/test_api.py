@@ -207,7 +207,7 @@ def test_a_run_that_no_longer_replays_is_refused(tmp_path):
     content = json.loads(path.read_text())
     content["x"][2][0] += 1e-9  # as if other code had computed the third point
     del content["sha256"]
-    from gibo.api import _digest
+    from gibo.api.state import digest as _digest
 
     content["sha256"] = _digest(content)
     path.write_text(json.dumps(content))
