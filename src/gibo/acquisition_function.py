@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple
+from typing import Optional, Tuple
 
-import botorch.generation.gen as botorch_gen
+import numpy as np
 import torch
 from botorch.acquisition import AcquisitionFunction
 from botorch.acquisition.analytic import _ei_helper, _log_ei_helper
+from botorch.exceptions.errors import OptimizationGradientError
 from botorch.exceptions.warnings import OptimizationWarning
-from botorch.generation.gen import gen_candidates_scipy
+from botorch.generation.gen import _process_scipy_result, gen_candidates_scipy, get_reasons_against_fast_path
 from botorch.optim import optimize_acqf
+from botorch.optim.batched_lbfgs_b import fmin_l_bfgs_b_batched, translate_bounds_for_lbfgsb
+from botorch.optim.utils import columnwise_clamp
 from botorch.utils.transforms import t_batch_mode_transform
+from scipy.linalg import get_blas_funcs
 from threadpoolctl import ThreadpoolController
 from torch.autograd.function import once_differentiable
 
@@ -36,10 +39,10 @@ class _ClosedFormGradient(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, Z: torch.Tensor, acquisition: "_GradientAtTheta") -> torch.Tensor:
-        z = Z.detach().reshape(-1, Z.shape[-1])
+        z = Z.detach().reshape(-1, Z.shape[-1]).numpy()
         values, gradient = acquisition._single_point(z, with_gradient=ctx.needs_input_grad[0])
-        ctx.gradient = None if gradient is None else gradient.reshape(Z.shape)
-        return values.reshape(Z.shape[:-2])
+        ctx.gradient = None if gradient is None else torch.from_numpy(gradient).reshape(Z.shape)
+        return torch.from_numpy(values).reshape(Z.shape[:-2])
 
     @staticmethod
     @once_differentiable
@@ -49,19 +52,19 @@ class _ClosedFormGradient(torch.autograd.Function):
 
 @dataclass
 class _PointTerms:
-    """The terms of n single candidates z that their values and gradients share.
+    """The terms of n single candidates z that their values and gradients share (NumPy arrays).
 
     zs = z / l `n x D`; k = k(z, X) `n x N`; u = L⁻¹ k(X, z) `N x n`; s = k(z, z) + σn² − uᵀu `n` (the predictive
     variance of y(z)); e = (θ − z) / l² `n x D`; k_theta = k(θ, z) `n`; v = ∂k(θ, z)/∂θ − Wᵀu `n x D`.
     """
 
-    zs: torch.Tensor
-    k: torch.Tensor
-    u: torch.Tensor
-    s: torch.Tensor
-    e: torch.Tensor
-    k_theta: torch.Tensor
-    v: torch.Tensor
+    zs: np.ndarray
+    k: np.ndarray
+    u: np.ndarray
+    s: np.ndarray
+    e: np.ndarray
+    k_theta: np.ndarray
+    v: np.ndarray
 
 
 class _GradientAtTheta(AcquisitionFunction):
@@ -71,32 +74,39 @@ class _GradientAtTheta(AcquisitionFunction):
     With U = L⁻¹ k(X, Z) and W = L⁻¹ ∂k(X, θ)/∂θ (K = L Lᵀ): S = k(Z, Z) + σn² I − UᵀU, V = ∂k(θ, Z)/∂θ − UᵀW.
     Build a new instance after the model's data or hyperparameters change.
 
-    Single candidates (q = 1, what GIBO and MPD optimise) take a faster path when `analytic_gradient`: s and v
-    from one triangular solve for the whole batch, and ∂α/∂z in closed form (`_ClosedFormGradient`). A subclass
-    writes its value as a function of (s, v) and returns, with the values, w, c1 and c2 such that
-    ∂α/∂z = c1 wᵀ ∂v/∂z + c2 ∂s/∂z; `_point_gradient` does the rest:
+    Single candidates (q = 1, what GIBO and MPD optimise) on the CPU take a faster path when `analytic_gradient`:
+    s and v from one triangular solve for the whole batch, and ∂α/∂z in closed form (`_ClosedFormGradient`),
+    in NumPy (L-BFGS-B asks for ~5 candidates at a time: there torch's per-operation cost outweighs the
+    arithmetic). A subclass writes its value as a function of (s, v) and returns, with the values, w, c1 and c2
+    such that ∂α/∂z = c1 wᵀ ∂v/∂z + c2 ∂s/∂z; `_point_gradient` does the rest:
     wᵀ ∂v/∂z = k(θ, z) (w / l² − (wᵀe) e) − βᵀ ∂k(X, z)/∂z with β = K⁻¹ ∂k(X, θ)/∂θ w, and
     ∂s/∂z = −2 aᵀ ∂k(X, z)/∂z with a = K⁻¹ k(X, z), where ∂k(X_j, z)/∂z = (X_j − z) / l² k(X_j, z).
     """
 
     def __init__(self, model: DerivativeExactGPSEModel, theta: torch.Tensor, analytic_gradient: bool = True):
         """Args: model: the derivative GP; theta: `D` (or `1 x D`) point whose gradient we want to learn;
-        analytic_gradient: for q = 1, the single-candidate path with the closed-form gradient (False: autograd
-        through the batched formula for any q, the path the tests and `benchmarks/acquisition_speed.py` compare
-        against)."""
+        analytic_gradient: for q = 1 on the CPU, the single-candidate path with the closed-form gradient (False:
+        autograd through the batched formula for any q, the path the tests and `benchmarks/acquisition_speed.py`
+        compare against)."""
         super().__init__(model)
-        self.analytic_gradient = analytic_gradient
         with torch.no_grad():
             solve = model.kernel_solve()
             self.theta = theta.detach().reshape(1, -1).to(solve.X)
             self._solve = solve
             self._dk_theta = solve.kernel_gradient(self.theta, solve.X)[0]  # N x D
             self._W = torch.linalg.solve_triangular(solve.chol, self._dk_theta, upper=False)  # N x D
-            if analytic_gradient:
-                self._X_scaled = solve.X / solve.lengthscale  # N x D
-                self._theta_scaled = self.theta[0] / solve.lengthscale  # D
-                self._prior_variance = solve.outputscale + solve.noise  # k(z, z) + σn²
-                self._M = torch.linalg.solve_triangular(solve.chol.mT, self._W, upper=True)  # N x D: K⁻¹ ∂k(X, θ)/∂θ
+            self.analytic_gradient = analytic_gradient and solve.X.device.type == "cpu"
+            if self.analytic_gradient:
+                lengthscale = solve.lengthscale.numpy()
+                self._lengthscale = lengthscale
+                self._X_scaled = solve.X.numpy() / lengthscale  # N x D
+                self._theta_scaled = self.theta[0].numpy() / lengthscale  # D
+                self._outputscale = solve.outputscale.numpy()
+                self._prior_variance = (solve.outputscale + solve.noise).numpy()  # k(z, z) + σn²
+                self._chol = np.asfortranarray(solve.chol.numpy())  # the layout BLAS solves in place of a copy
+                self._trsm = get_blas_funcs("trsm", (self._chol,))
+                self._W_np = self._W.numpy()
+                self._M = torch.linalg.solve_triangular(solve.chol.mT, self._W, upper=True).numpy()  # K⁻¹ ∂k(X, θ)/∂θ
 
     def _cross_terms(self, Z: torch.Tensor):
         """Z: `b x q x D` → S `b x q x q`, V `b x q x D`."""
@@ -107,32 +117,29 @@ class _GradientAtTheta(AcquisitionFunction):
         dk_theta_Z = solve.kernel_gradient(self.theta, Z).squeeze(-3)  # b x 1 x q x D → b x q x D
         return S, dk_theta_Z - U.transpose(-1, -2) @ self._W
 
-    def _point_terms(self, z: torch.Tensor) -> _PointTerms:
+    def _point_terms(self, z: np.ndarray) -> _PointTerms:
         """z: `n x D` single candidates → their `_PointTerms` (s and v equal `_cross_terms` for q = 1)."""
-        solve = self._solve
-        outputscale, lengthscale = solve.outputscale, solve.lengthscale
-        zs = z / lengthscale
-        k = outputscale * torch.exp(-0.5 * (zs.unsqueeze(-2) - self._X_scaled).square().sum(-1))  # n x N
-        u = torch.linalg.solve_triangular(solve.chol, k.mT, upper=False)  # N x n: one solve for all candidates
-        s = self._prior_variance - u.square().sum(0)
+        zs = z / self._lengthscale
+        diff = zs[:, None, :] - self._X_scaled  # n x N x D
+        k = self._outputscale * np.exp(-0.5 * np.einsum("bnd,bnd->bn", diff, diff))  # n x N
+        u = self._trsm(1.0, self._chol, k.T, lower=1)  # N x n: one solve for all candidates
+        s = self._prior_variance - np.einsum("nb,nb->b", u, u)
         d = self._theta_scaled - zs  # (θ − z) / l
-        k_theta = outputscale * torch.exp(-0.5 * d.square().sum(-1))
-        e = d / lengthscale
-        v = -(e * k_theta.unsqueeze(-1)) - u.mT @ self._W  # ∂k(θ, z)/∂θ = −(θ − z) / l² k(θ, z)
+        k_theta = self._outputscale * np.exp(-0.5 * np.einsum("bd,bd->b", d, d))
+        e = d / self._lengthscale
+        v = -(e * k_theta[:, None]) - u.T @ self._W_np  # ∂k(θ, z)/∂θ = −(θ − z) / l² k(θ, z)
         return _PointTerms(zs, k, u, s, e, k_theta, v)
 
-    def _point_gradient(self, t: _PointTerms, w: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
+    def _point_gradient(self, t: _PointTerms, w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
         """∂α/∂z = c1 wᵀ ∂v/∂z + c2 ∂s/∂z (see the class docstring); w: `n x D`, c1, c2: `n` → `n x D`."""
-        solve = self._solve
-        lengthscale = solve.lengthscale
-        a = torch.linalg.solve_triangular(solve.chol.mT, t.u, upper=True)  # N x n: K⁻¹ k(X, z)
-        gamma = (self._M @ w.mT) * c1 + a * (2 * c2)  # N x n: weights of ∂k(X_j, z)/∂z, negated
-        gk = gamma.mT * t.k  # n x N
-        kernel_part = (gk @ self._X_scaled - gk.sum(-1, keepdim=True) * t.zs) / lengthscale  # Σ_j γ_j ∂k(X_j, z)/∂z
-        theta_part = (w / lengthscale.square() - (w * t.e).sum(-1, keepdim=True) * t.e) * (c1 * t.k_theta).unsqueeze(-1)
-        return theta_part - kernel_part
+        a = self._trsm(1.0, self._chol, t.u, lower=1, trans_a=1)  # N x n: K⁻¹ k(X, z)
+        gamma = (self._M @ w.T) * c1 + a * (2 * c2)  # N x n: the weights of ∂k(X_j, z)/∂z, negated
+        gk = gamma.T * t.k  # n x N
+        kernel_part = (gk @ self._X_scaled - gk.sum(-1, keepdims=True) * t.zs) / self._lengthscale
+        theta_part = w / self._lengthscale**2 - np.einsum("bd,bd->b", w, t.e)[:, None] * t.e
+        return theta_part * (c1 * t.k_theta)[:, None] - kernel_part
 
-    def _single_point(self, z: torch.Tensor, with_gradient: bool) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _single_point(self, z: np.ndarray, with_gradient: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """z: `n x D` → values `n` and, with_gradient, ∂α/∂z `n x D`."""
         raise NotImplementedError
 
@@ -185,12 +192,15 @@ class GradientInformation(_GradientAtTheta):
             else:
                 self._weights = None
                 self.current_trace = (solve.outputscale / solve.lengthscale.pow(2)).sum() - self._W.pow(2).sum()
+            if self.analytic_gradient:
+                self._weights_np = None if self._weights is None else self._weights.numpy()
+                self._current_trace_np = self.current_trace.numpy()
 
-    def _single_point(self, z: torch.Tensor, with_gradient: bool) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _single_point(self, z: np.ndarray, with_gradient: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         t = self._point_terms(z)
-        w = t.v if self._weights is None else t.v * self._weights  # Ω v, Ω = I or diag(l²)
-        reduction = (t.v * w).sum(-1) / t.s
-        values = reduction - self.current_trace
+        w = t.v if self._weights_np is None else t.v * self._weights_np  # Ω v, Ω = I or diag(l²)
+        reduction = np.einsum("bd,bd->b", t.v, w) / t.s
+        values = reduction - self._current_trace_np
         if not with_gradient:
             return values, None
         return values, self._point_gradient(t, w, 2 / t.s, -reduction / t.s)
@@ -215,32 +225,90 @@ class GradientInformation(_GradientAtTheta):
 
 @functools.lru_cache(maxsize=None)
 def _threadpool_controller() -> ThreadpoolController:
+    """threadpoolctl's view of the loaded thread pools, made once: a fresh one scans every loaded library (1–5 ms)."""
     return ThreadpoolController()
 
 
-@contextlib.contextmanager
-def _one_threadpool_scan() -> Iterator[None]:
-    """BoTorch's L-BFGS-B limits BLAS to one thread with threadpoolctl's `threadpool_limits`, which scans every
-    loaded library afresh (1–5 ms a call, measured: up to a tenth of an acquisition optimisation on Hopper). Inside,
-    it applies the same limit through one scan made once per process (the BLAS libraries are loaded at import)."""
-    original = getattr(botorch_gen, "threadpool_limits", None)
-    if original is None:  # a BoTorch that does not limit threads here: nothing to replace
-        yield
-        return
-    controller = _threadpool_controller()
-    botorch_gen.threadpool_limits = lambda limits=None, user_api=None: controller.limit(limits=limits, user_api=user_api)
-    try:
-        yield
-    finally:
-        botorch_gen.threadpool_limits = original
+def _generate_candidates(
+    initial_conditions: torch.Tensor,
+    acquisition_function: AcquisitionFunction,
+    lower_bounds=None,
+    upper_bounds=None,
+    options: Optional[dict] = None,
+    fixed_features=None,
+    timeout_sec: Optional[float] = None,
+    **constraints,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """BoTorch's `gen_candidates_scipy` for `optimize_acqf`, with two of its costs taken out (same candidates).
 
+    For a single-candidate `_GradientAtTheta` in double precision, where BoTorch would run its batched L-BFGS-B,
+    this runs the same L-BFGS-B (same starts, bounds, options and stopping) on −α and its gradient taken from
+    `_single_point` as NumPy arrays, without the round trip through torch and autograd that costs as much as an
+    evaluation. Everything else goes to `gen_candidates_scipy` with no fixed features passed as None:
+    `optimize_acqf` passes an empty dict, which `fix_features` applies by copying every column into a new
+    tensor, in the forward and again in the backward pass (measured: more than the acquisition itself at D = 36).
 
-def _gen_candidates_scipy(*args, fixed_features=None, **kwargs):
-    """BoTorch's `gen_candidates_scipy` with no fixed features given as None: `optimize_acqf` passes an empty
-    dict, which `fix_features` treats as a mapping to apply, copying every column into a new tensor one at a
-    time in the forward pass and again in the backward pass (measured: more than the acquisition itself on
-    Hopper, D = 36). Same values, same candidates."""
-    return gen_candidates_scipy(*args, fixed_features=fixed_features or None, **kwargs)
+    Args:
+        initial_conditions: `b x q x D` starts; lower_bounds, upper_bounds: `D` box; the rest as in
+            `gen_candidates_scipy`.
+    Returns:
+        candidates `b x q x D` and their acquisition values `b`.
+    """
+    options = {**(options or {}), "maxiter": (options or {}).get("maxiter", 2000)}
+    minimize_options = {
+        k: v
+        for k, v in options.items()
+        if k not in ("method", "callback", "with_grad", "max_optimization_problem_aggregation_size")
+    }
+    direct = (
+        isinstance(acquisition_function, _GradientAtTheta)
+        and acquisition_function.analytic_gradient
+        and initial_conditions.dtype == torch.float64
+        and initial_conditions.ndim == 3
+        and initial_conditions.shape[-2] == 1
+        and not fixed_features
+        and not constraints
+        and options.get("callback") is None
+        and not get_reasons_against_fast_path(
+            method=options.get("method", "L-BFGS-B"),
+            with_grad=options.get("with_grad", True),
+            minimize_options=minimize_options,
+            timeout_sec=timeout_sec,
+        )
+    )
+    if not direct:
+        return gen_candidates_scipy(
+            initial_conditions,
+            acquisition_function,
+            lower_bounds=lower_bounds,
+            upper_bounds=upper_bounds,
+            options=options,
+            fixed_features=fixed_features or None,
+            timeout_sec=timeout_sec,
+            **constraints,
+        )
+    starts = columnwise_clamp(initial_conditions, lower_bounds, upper_bounds, raise_on_violation=True)
+    b, _, D = starts.shape
+
+    def negated(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:  # `b' x D` → −α `b'`, −∂α/∂z `b' x D`
+        values, gradient = acquisition_function._single_point(x, with_gradient=True)
+        if np.isnan(gradient).any():
+            raise OptimizationGradientError(f"{int(np.isnan(gradient).sum())} NaN gradient entries", current_x=x)
+        return -values, -gradient
+
+    xs, _, results = fmin_l_bfgs_b_batched(
+        func=negated,
+        x0=starts.detach().reshape(b, D).numpy().copy(),
+        bounds=translate_bounds_for_lbfgsb(lower_bounds=lower_bounds, upper_bounds=upper_bounds, num_features=D, q=1),
+        **minimize_options,
+    )
+    for result in results:
+        _process_scipy_result(res=result, options=options)
+    candidates = columnwise_clamp(
+        torch.from_numpy(xs).view_as(starts).to(starts), lower_bounds, upper_bounds, raise_on_violation=True
+    )
+    with torch.no_grad():
+        return candidates, acquisition_function(candidates)
 
 
 def optimize_gradient_information(
@@ -264,7 +332,8 @@ def optimize_gradient_information(
     # same optima); optimisation warnings are not retried, which only costs time here.
     opts = {"maxiter": 200}
     opts.update(options or {})
-    with warnings.catch_warnings(), _one_threadpool_scan():
+    # One BLAS thread, as BoTorch's L-BFGS-B sets for itself: here also for the raw samples and the NumPy solves.
+    with warnings.catch_warnings(), _threadpool_controller().limit(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", OptimizationWarning)
         candidates, value = optimize_acqf(
             acquisition,
@@ -274,7 +343,7 @@ def optimize_gradient_information(
             raw_samples=raw_samples,
             options=opts,
             retry_on_optimization_warning=False,
-            gen_candidates=_gen_candidates_scipy,
+            gen_candidates=_generate_candidates,
         )
     return candidates.detach(), value.detach()
 
@@ -341,39 +410,43 @@ class ExpectedAscentStatistic(_GradientAtTheta):
             chol = _safe_cholesky(self.gradient_cov)
             whitened = torch.linalg.solve_triangular(chol, self.gradient_mean.unsqueeze(-1), upper=False)
             self.current_statistic = whitened.pow(2).sum()  # s(θ | X)
-            self._gradient_chol = chol  # L_Σ
-            self._whitened_mean = whitened.squeeze(-1)  # L_Σ⁻¹ μ∇
-            self._precision_mean = torch.linalg.solve_triangular(chol.mT, whitened, upper=True).squeeze(-1)  # Σ∇⁻¹ μ∇
+            if self.analytic_gradient:
+                self._gradient_chol_np = np.asfortranarray(chol.numpy())  # L_Σ
+                self._whitened_mean_np = whitened.squeeze(-1).numpy()  # L_Σ⁻¹ μ∇
+                self._precision_mean_np = (
+                    torch.linalg.solve_triangular(chol.mT, whitened, upper=True).squeeze(-1).numpy()
+                )
+                self._current_statistic_np = self.current_statistic.numpy()
 
-    def _single_point(self, z: torch.Tensor, with_gradient: bool) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _single_point(self, z: np.ndarray, with_gradient: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """q = 1 by Sherman–Morrison: with a = v / √s, Σ' = Σ∇ − a aᵀ, ṽ = L_Σ⁻¹ v, p = μ∇ᵀΣ∇⁻¹v and
         ρ = vᵀΣ∇⁻¹v / s: μ∇ᵀΣ'⁻¹μ∇ = s(θ | X) + p² / (s (1 − ρ)) and tr(Σ'⁻¹ a aᵀ) = ρ / (1 − ρ), so
         α = s(θ | X) + R with R = (p² + ‖ṽ‖²) / (s − ‖ṽ‖²); its gradient has w = p Σ∇⁻¹μ∇ + (1 + R) Σ∇⁻¹v,
         c1 = 2 / (s − ‖ṽ‖²), c2 = −R / (s − ‖ṽ‖²). Where Σ' is numerically singular (s − ‖ṽ‖² ≤ 1e-8 s) the
         batched formula, with its jittered Cholesky factor, gives the values and autograd the gradient."""
         t = self._point_terms(z)
-        whitened_v = torch.linalg.solve_triangular(self._gradient_chol, t.v.mT, upper=False)  # D x n: L_Σ⁻¹ v
-        p = self._whitened_mean @ whitened_v
-        spread = whitened_v.square().sum(0)
+        whitened_v = self._trsm(1.0, self._gradient_chol_np, t.v.T, lower=1)  # D x n: L_Σ⁻¹ v
+        p = self._whitened_mean_np @ whitened_v
+        spread = np.einsum("dn,dn->n", whitened_v, whitened_v)
         remaining = t.s - spread  # s (1 − ρ)
-        if not bool((remaining > 1e-8 * t.s).all()):
+        if not (remaining > 1e-8 * t.s).all():
             return self._autograd_single_point(z, with_gradient)
-        excess = (p.square() + spread) / remaining  # R
-        values = self.current_statistic + excess
+        excess = (p**2 + spread) / remaining  # R
+        values = self._current_statistic_np + excess
         if not with_gradient:
             return values, None
-        precision_v = torch.linalg.solve_triangular(self._gradient_chol.mT, whitened_v, upper=True).mT  # n x D
-        w = p.unsqueeze(-1) * self._precision_mean + (1 + excess).unsqueeze(-1) * precision_v
+        precision_v = self._trsm(1.0, self._gradient_chol_np, whitened_v, lower=1, trans_a=1).T  # n x D: Σ∇⁻¹ v
+        w = p[:, None] * self._precision_mean_np + (1 + excess)[:, None] * precision_v
         return values, self._point_gradient(t, w, 2 / remaining, -excess / remaining)
 
-    def _autograd_single_point(self, z: torch.Tensor, with_gradient: bool):
+    def _autograd_single_point(self, z: np.ndarray, with_gradient: bool):
         with torch.enable_grad():
-            Z = z.detach().unsqueeze(-2).requires_grad_(with_gradient)
+            Z = torch.from_numpy(z).unsqueeze(-2).requires_grad_(with_gradient)
             values = self._batched_values(Z)
             if not with_gradient:
-                return values.detach(), None
+                return values.detach().numpy(), None
             (gradient,) = torch.autograd.grad(values.sum(), Z)
-        return values.detach(), gradient.squeeze(-2)
+        return values.detach().numpy(), gradient.squeeze(-2).numpy()
 
     def _batched_values(self, Z: torch.Tensor) -> torch.Tensor:
         S, V = self._cross_terms(Z)
