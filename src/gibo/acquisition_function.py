@@ -96,17 +96,18 @@ class _GradientAtTheta(AcquisitionFunction):
             self._dk_theta = solve.kernel_gradient(self.theta, solve.X)[0]  # N x D
             self._W = torch.linalg.solve_triangular(solve.chol, self._dk_theta, upper=False)  # N x D
             self.analytic_gradient = analytic_gradient and solve.X.device.type == "cpu"
-            if self.analytic_gradient:
+            if self.analytic_gradient:  # NumPy views and copies (`_np`) of what the single-candidate path reads
                 lengthscale = solve.lengthscale.numpy()
-                self._lengthscale = lengthscale
-                self._X_scaled = solve.X.numpy() / lengthscale  # N x D
-                self._theta_scaled = self.theta[0].numpy() / lengthscale  # D
-                self._outputscale = solve.outputscale.numpy()
-                self._prior_variance = (solve.outputscale + solve.noise).numpy()  # k(z, z) + σn²
-                self._chol = np.asfortranarray(solve.chol.numpy())  # the layout BLAS solves in place of a copy
-                self._trsm = get_blas_funcs("trsm", (self._chol,))
+                self._lengthscale_np = lengthscale
+                self._X_scaled_np = solve.X.numpy() / lengthscale  # N x D
+                self._theta_scaled_np = self.theta[0].numpy() / lengthscale  # D
+                self._outputscale_np = solve.outputscale.numpy()
+                self._prior_variance_np = (solve.outputscale + solve.noise).numpy()  # k(z, z) + σn²
+                self._chol_np = np.asfortranarray(solve.chol.numpy())  # the layout BLAS solves in place of a copy
+                self._trsm = get_blas_funcs("trsm", (self._chol_np,))
                 self._W_np = self._W.numpy()
-                self._M = torch.linalg.solve_triangular(solve.chol.mT, self._W, upper=True).numpy()  # K⁻¹ ∂k(X, θ)/∂θ
+                # N x D: K⁻¹ ∂k(X, θ)/∂θ, solved by torch here (BLAS threads are not limited outside the optimiser)
+                self._M_np = torch.linalg.solve_triangular(solve.chol.mT, self._W, upper=True).numpy()
 
     def _cross_terms(self, Z: torch.Tensor):
         """Z: `b x q x D` → S `b x q x q`, V `b x q x D`."""
@@ -119,24 +120,24 @@ class _GradientAtTheta(AcquisitionFunction):
 
     def _point_terms(self, z: np.ndarray) -> _PointTerms:
         """z: `n x D` single candidates → their `_PointTerms` (s and v equal `_cross_terms` for q = 1)."""
-        zs = z / self._lengthscale
-        diff = zs[:, None, :] - self._X_scaled  # n x N x D
-        k = self._outputscale * np.exp(-0.5 * np.einsum("bnd,bnd->bn", diff, diff))  # n x N
-        u = self._trsm(1.0, self._chol, k.T, lower=1)  # N x n: one solve for all candidates
-        s = self._prior_variance - np.einsum("nb,nb->b", u, u)
-        d = self._theta_scaled - zs  # (θ − z) / l
-        k_theta = self._outputscale * np.exp(-0.5 * np.einsum("bd,bd->b", d, d))
-        e = d / self._lengthscale
+        zs = z / self._lengthscale_np
+        diff = zs[:, None, :] - self._X_scaled_np  # n x N x D
+        k = self._outputscale_np * np.exp(-0.5 * np.einsum("bnd,bnd->bn", diff, diff))  # n x N
+        u = self._trsm(1.0, self._chol_np, k.T, lower=1)  # N x n: one solve for all candidates
+        s = self._prior_variance_np - np.einsum("nb,nb->b", u, u)
+        d = self._theta_scaled_np - zs  # (θ − z) / l
+        k_theta = self._outputscale_np * np.exp(-0.5 * np.einsum("bd,bd->b", d, d))
+        e = d / self._lengthscale_np
         v = -(e * k_theta[:, None]) - u.T @ self._W_np  # ∂k(θ, z)/∂θ = −(θ − z) / l² k(θ, z)
         return _PointTerms(zs, k, u, s, e, k_theta, v)
 
     def _point_gradient(self, t: _PointTerms, w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
         """∂α/∂z = c1 wᵀ ∂v/∂z + c2 ∂s/∂z (see the class docstring); w: `n x D`, c1, c2: `n` → `n x D`."""
-        a = self._trsm(1.0, self._chol, t.u, lower=1, trans_a=1)  # N x n: K⁻¹ k(X, z)
-        gamma = (self._M @ w.T) * c1 + a * (2 * c2)  # N x n: the weights of ∂k(X_j, z)/∂z, negated
+        a = self._trsm(1.0, self._chol_np, t.u, lower=1, trans_a=1)  # N x n: K⁻¹ k(X, z)
+        gamma = (self._M_np @ w.T) * c1 + a * (2 * c2)  # N x n: the weights of ∂k(X_j, z)/∂z, negated
         gk = gamma.T * t.k  # n x N
-        kernel_part = (gk @ self._X_scaled - gk.sum(-1, keepdims=True) * t.zs) / self._lengthscale
-        theta_part = w / self._lengthscale**2 - np.einsum("bd,bd->b", w, t.e)[:, None] * t.e
+        kernel_part = (gk @ self._X_scaled_np - gk.sum(-1, keepdims=True) * t.zs) / self._lengthscale_np
+        theta_part = w / self._lengthscale_np**2 - np.einsum("bd,bd->b", w, t.e)[:, None] * t.e
         return theta_part * (c1 * t.k_theta)[:, None] - kernel_part
 
     def _single_point(self, z: np.ndarray, with_gradient: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:

@@ -508,11 +508,11 @@ def _machine() -> str:
     return f"{model}, {os.cpu_count()} cores ({platform.system()})"
 
 
-def measure_unit_seconds(entries: Sequence[Entry], out_file) -> dict:
+def measure_unit_seconds(entries: Sequence[Entry], out_file, objectives: int = 2) -> dict:
     """Time one unit of every entry here, one at a time with one torch thread, and write `out_file` (YAML).
 
-    Synthetic: one objective at the smallest, the middle and the largest dimension of the data config (generated
-    for the purpose, one objective per dimension; its generation timed too) over the config's budget; the plan
+    Synthetic: `objectives` objectives (their mean) at the smallest, the middle and the largest dimension of the
+    data config (generated for the purpose; their generation timed too) over the config's budget; the plan
     interpolates the other dimensions. RL and LQR: trial 0 over min(budget, 1000) calls, and the
     offline evaluation of its iterates as the report does it.
     """
@@ -542,14 +542,14 @@ def measure_unit_seconds(entries: Sequence[Entry], out_file) -> dict:
         for entry in entries:
             if entry.kind == "synthetic" and entry.data_config not in data_configs:
                 base = load_data_config(_resolve(entry.data_config))
-                one = base.model_copy(update={"out_dir": str(Path(tmp) / "data"), "num_objectives": 1})
+                one = base.model_copy(update={"out_dir": str(Path(tmp) / "data"), "num_objectives": objectives})
                 dims = sorted({base.dimensions[0], base.dimensions[len(base.dimensions) // 2], base.dimensions[-1]})
                 times = []
                 for D in dims:
                     config = one.model_copy(update={"dimensions": [D]})
                     start = time.perf_counter()
                     dataset = generate_data(config, D)
-                    times.append(round(time.perf_counter() - start, 2))
+                    times.append(round((time.perf_counter() - start) / objectives, 2))
                     data_file(config, D).parent.mkdir(parents=True, exist_ok=True)
                     dataset.save(data_file(config, D))
                     logger.info("objective generation D = %d: %.1f s", D, times[-1])
@@ -563,10 +563,10 @@ def measure_unit_seconds(entries: Sequence[Entry], out_file) -> dict:
                 times = []
                 dims = data_configs[entry.data_config].dimensions
                 for D in dims:
-                    unit = SyntheticUnit(D, 0, seed=D)
                     start = time.perf_counter()
-                    run_unit(config, data_configs[entry.data_config], unit)
-                    times.append(round(time.perf_counter() - start, 2))
+                    for i in range(objectives):
+                        run_unit(config, data_configs[entry.data_config], SyntheticUnit(D, i, seed=D * 1_009 + i))
+                    times.append(round((time.perf_counter() - start) / objectives, 2))
                     logger.info("%s D = %d: %.1f s", entry.name, D, times[-1])
                 result.setdefault("synthetic", {})[entry.config] = {
                     "dims": list(dims),
@@ -597,10 +597,10 @@ def measure_unit_seconds(entries: Sequence[Entry], out_file) -> dict:
     result["measured"]["minutes"] = round((time.time() - started) / 60, 1)
     header = (
         "# Seconds per unit of the paper's protocol, measured on the machine named below with\n"
-        "# `python -m gibo.paper --measure` (read by `python -m gibo.paper --plan`). Synthetic: one objective per\n"
-        "# dimension listed, the config's full budget. RL / LQR: trial 0 over `calls` calls (the plan scales to the\n"
-        "# budget), `evaluation_seconds` the report's offline evaluation of that trial's iterates. `data`: generating\n"
-        "# one objective per dimension listed.\n"
+        "# `python -m gibo.paper --measure` (read by `python -m gibo.paper --plan`). Synthetic: the mean over\n"
+        f"# {objectives} objectives at each dimension listed, the config's full budget. RL / LQR: trial 0 over `calls`\n"
+        "# calls (the plan scales to the budget), `evaluation_seconds` the report's offline evaluation of that trial's\n"
+        "# iterates. `data`: generating one objective (mean) at each dimension listed.\n"
     )
     Path(out_file).write_text(header + yaml.safe_dump(result, sort_keys=False))
     return result
