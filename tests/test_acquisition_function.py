@@ -201,3 +201,21 @@ def test_single_precision_takes_the_same_path():
     bounds = torch.stack([theta - 0.1, theta + 0.1])
     z, _ = optimize_gradient_information(GradientInformation(model, theta), bounds)
     assert torch.all(z >= bounds[0] - 1e-6) and torch.all(z <= bounds[1] + 1e-6)
+
+
+def test_single_candidates_skip_the_autograd_generator_and_batches_use_it(monkeypatch):
+    """q = 1 runs L-BFGS-B on the NumPy values directly; q > 1 goes through BoTorch's `gen_candidates_scipy`."""
+    import gibo.acquisition_function as module
+
+    model = make_model(3, 10)
+    theta = torch.full((3,), 0.5, dtype=torch.float64)
+    bounds = torch.stack([theta - 0.1, theta + 0.1])
+    calls = []
+    original = module.gen_candidates_scipy
+    monkeypatch.setattr(module, "gen_candidates_scipy", lambda *a, **k: calls.append(k) or original(*a, **k))
+    z, _ = optimize_gradient_information(GradientInformation(model, theta), bounds)
+    assert z.shape == (1, 3) and calls == []
+    z, value = optimize_gradient_information(GradientInformation(model, theta), bounds, q=2)
+    assert z.shape == (2, 3) and len(calls) == 1 and calls[0]["fixed_features"] is None
+    assert torch.all(z >= bounds[0] - 1e-12) and torch.all(z <= bounds[1] + 1e-12)
+    torch.testing.assert_close(value, GradientInformation(model, theta)(z.unsqueeze(0))[0])
