@@ -311,7 +311,7 @@ def format_plan(plan: Plan, cores: int, report_workers: int) -> str:
             f"| {part.entry.name} | {len(part.units)} {part.unit}{'s' if len(part.units) != 1 else ''} | "
             f"{part.budget} | {per_unit} | {_hours(core)} |"
         )
-    if plan.data_seconds:
+    if plan.data_seconds or plan.data_seconds is None:
         rows.append(f"| synthetic objectives ({plan.data_note}) | – | – | – | {_hours(plan.data_seconds)} |")
     evaluation = sum(p.evaluation_seconds for p in plan.parts)
     if evaluation:
