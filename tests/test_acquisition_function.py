@@ -1,11 +1,22 @@
-"""The batched gradient-information acquisition against a brute-force recomputation; the closed-form expected
-improvement against BoTorch's."""
+"""The batched gradient-information acquisition against a brute-force recomputation; the single-candidate path
+(closed-form gradient) against autograd and finite differences; the closed-form expected improvement against
+BoTorch's."""
 
+import warnings
+
+import numpy as np
 import pytest
 import torch
 from botorch.acquisition import ExpectedImprovement, LogExpectedImprovement
+from botorch.exceptions.warnings import OptimizationWarning
+from botorch.optim import optimize_acqf
 
-from gibo.acquisition_function import ClosedFormExpectedImprovement, GradientInformation, optimize_gradient_information
+from gibo.acquisition_function import (
+    ClosedFormExpectedImprovement,
+    ExpectedAscentStatistic,
+    GradientInformation,
+    optimize_gradient_information,
+)
 from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel
 from tests.test_model import make_model
 
@@ -122,3 +133,132 @@ def test_closed_form_expected_improvement_rejects_batches_of_candidates():
     _, derivative, y = _gp_pair()
     with pytest.raises(ValueError, match="q = 1"):
         ClosedFormExpectedImprovement(derivative, y.max())(torch.rand(5, 2, 4, dtype=torch.float64))
+
+
+# ----------------------------------------------------------------------------------------------
+# The single-candidate path: closed-form gradient, and the optimiser that uses it
+# ----------------------------------------------------------------------------------------------
+
+ACQUISITIONS = {
+    "gradient information": lambda model, theta, **kw: GradientInformation(model, theta, **kw),
+    "lengthscale slip": lambda model, theta, **kw: GradientInformation(model, theta, lengthscale_slip=True, **kw),
+    "expected ascent": lambda model, theta, **kw: ExpectedAscentStatistic(model, theta, **kw),
+}
+
+
+def candidates_near(model, theta, n=6, width=0.6, seed=1):
+    """`n x 1 x D` candidates around θ, one of them on a data point (where ∂k(X_j, z)/∂z vanishes for that j)."""
+    g = torch.Generator().manual_seed(seed)
+    Z = theta + width * (torch.rand(n, 1, model.D, generator=g, dtype=torch.float64) - 0.5)
+    Z[0, 0] = model.train_x[-1]
+    return Z
+
+
+@pytest.mark.parametrize("name", list(ACQUISITIONS))
+@pytest.mark.parametrize("D,N", [(1, 3), (4, 20), (7, 35)])
+def test_closed_form_gradient_equals_autograd(name, D, N):
+    """Values and ∂α/∂z of the single-candidate path against autograd through the batched formula (float64)."""
+    model = make_model(D, N, seed=D)
+    theta = torch.rand(D, dtype=torch.float64)
+    Z = candidates_near(model, theta)
+    closed, reference = ACQUISITIONS[name](model, theta), ACQUISITIONS[name](model, theta, analytic_gradient=False)
+    gradients = []
+    for acquisition in (closed, reference):
+        Zg = Z.clone().requires_grad_(True)
+        values = acquisition(Zg)
+        (gradient,) = torch.autograd.grad(values.sum(), Zg)
+        gradients.append((values.detach(), gradient))
+    (values, gradient), (expected_values, expected_gradient) = gradients
+    torch.testing.assert_close(values, expected_values, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gradient, expected_gradient, rtol=1e-8, atol=1e-10 * expected_gradient.abs().max())
+
+
+@pytest.mark.parametrize("name", list(ACQUISITIONS))
+def test_closed_form_gradient_equals_finite_differences(name):
+    """∂α/∂z against central differences of the values alone (step 1e-6, float64)."""
+    D = 3
+    model = make_model(D, 12, seed=5)
+    theta = torch.rand(D, dtype=torch.float64)
+    acquisition = ACQUISITIONS[name](model, theta)
+    Z = candidates_near(model, theta, n=4, width=0.4).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(acquisition(Z).sum(), Z)
+    step = 1e-6
+    eye = torch.eye(D, dtype=torch.float64)
+    with torch.no_grad():
+        central = torch.stack(
+            [(acquisition(Z + step * eye[i]) - acquisition(Z - step * eye[i])) / (2 * step) for i in range(D)], -1
+        )
+    torch.testing.assert_close(gradient[:, 0], central, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(ACQUISITIONS))
+def test_optimizer_chooses_the_points_of_the_autograd_path(name):
+    """`optimize_gradient_information` (the L-BFGS-B run on NumPy values and gradients) ends where BoTorch's own
+    candidate generation ends with the autograd acquisition, from the same raw samples and restarts."""
+    D = 4
+    model = make_model(D, 24, seed=2)
+    theta = torch.full((D,), 0.5, dtype=torch.float64)
+    bounds = torch.stack([theta - 0.2, theta + 0.2])
+    chosen = []
+    for analytic in (True, False):
+        torch.manual_seed(0)
+        acquisition = ACQUISITIONS[name](model, theta, analytic_gradient=analytic)
+        if analytic:
+            z, value = optimize_gradient_information(acquisition, bounds)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OptimizationWarning)
+                z, value = optimize_acqf(
+                    acquisition, bounds, q=1, num_restarts=5, raw_samples=64, options={"maxiter": 200}
+                )
+        chosen.append((z, value))
+    (z, value), (expected_z, expected_value) = chosen
+    torch.testing.assert_close(z, expected_z, rtol=0, atol=1e-6)
+    torch.testing.assert_close(value, expected_value, rtol=1e-10, atol=0)
+
+
+def test_expected_ascent_fallback_equals_closed_form():
+    """Where Σ∇ − a aᵀ is numerically singular, values and gradients come from the batched formula by autograd:
+    on a regular case the two agree."""
+    model = make_model(3, 12, seed=4)
+    theta = torch.rand(3, dtype=torch.float64)
+    acquisition = ExpectedAscentStatistic(model, theta)
+    z = candidates_near(model, theta)[:, 0].numpy()
+    values, gradient = acquisition._single_point(z, with_gradient=True)
+    fallback_values, fallback_gradient = acquisition._autograd_single_point(z, with_gradient=True)
+    np.testing.assert_allclose(values, fallback_values, rtol=1e-10)
+    np.testing.assert_allclose(gradient, fallback_gradient, rtol=1e-8, atol=1e-10 * np.abs(gradient).max())
+
+
+def test_single_precision_takes_the_same_path():
+    """A float32 model: the single-candidate values agree with the batched formula to float32 precision, and the
+    optimiser (BoTorch's own candidate generation there) returns a point in the box."""
+    model = make_model(3, 12, dtype=torch.float32)
+    theta = torch.full((3,), 0.5, dtype=torch.float32)
+    Z = candidates_near(model, theta).to(torch.float32)
+    values = GradientInformation(model, theta)(Z)
+    assert values.dtype == torch.float32
+    torch.testing.assert_close(
+        values, GradientInformation(model, theta, analytic_gradient=False)(Z), rtol=1e-4, atol=1e-5
+    )
+    bounds = torch.stack([theta - 0.1, theta + 0.1])
+    z, _ = optimize_gradient_information(GradientInformation(model, theta), bounds)
+    assert torch.all(z >= bounds[0] - 1e-6) and torch.all(z <= bounds[1] + 1e-6)
+
+
+def test_single_candidates_skip_the_autograd_generator_and_batches_use_it(monkeypatch):
+    """q = 1 runs L-BFGS-B on the NumPy values directly; q > 1 goes through BoTorch's `gen_candidates_scipy`."""
+    import gibo.acquisition_function as module
+
+    model = make_model(3, 10)
+    theta = torch.full((3,), 0.5, dtype=torch.float64)
+    bounds = torch.stack([theta - 0.1, theta + 0.1])
+    calls = []
+    original = module.gen_candidates_scipy
+    monkeypatch.setattr(module, "gen_candidates_scipy", lambda *a, **k: calls.append(k) or original(*a, **k))
+    z, _ = optimize_gradient_information(GradientInformation(model, theta), bounds)
+    assert z.shape == (1, 3) and calls == []
+    z, value = optimize_gradient_information(GradientInformation(model, theta), bounds, q=2)
+    assert z.shape == (2, 3) and len(calls) == 1 and calls[0]["fixed_features"] is None
+    assert torch.all(z >= bounds[0] - 1e-12) and torch.all(z <= bounds[1] + 1e-12)
+    torch.testing.assert_close(value, GradientInformation(model, theta)(z.unsqueeze(0))[0])

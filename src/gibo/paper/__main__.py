@@ -1,0 +1,7 @@
+"""python -m gibo.paper"""
+
+import sys
+
+from gibo.paper.cli import main
+
+sys.exit(main())
