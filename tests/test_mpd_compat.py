@@ -445,6 +445,22 @@ def test_written_settings_win_over_the_authors_defaults():
     assert paper.optimizer_config.max_walk_steps == 10_000 and paper.optimizer_config.uses_epsilon
 
 
+def test_saved_record_reloads_to_the_same_settings():
+    name = "rl_experiment/hopper/mpd.yaml"
+    config = parse_experiment_config(AUTHORS_CONFIGS[name], name)
+    saved = config_to_dict(config)
+    assert not {"OptimizerTorch", "optimizer_torch_config", "lr_schedular"} & set(saved["optimizer_config"])
+    reloaded = parse_experiment_config(saved).optimizer_config
+    assert config_to_dict(reloaded) == saved["optimizer_config"] and reloaded.variant == "authors_code"
+    assert (reloaded.max_walk_steps, reloaded.ascent_statistic, reloaded.min_points_for_fit) == (10_001, "authors", 1)
+    # an empty gradient-step key does not make a config one of the authors'
+    ours = {**AUTHORS_CONFIGS["synthetic_experiment/mpd_default.yaml"]}
+    ours["optimizer_config"] = {k: v for k, v in ours["optimizer_config"].items() if k not in {"OptimizerTorch"}}
+    ours["optimizer_config"].update(optimizer_torch_config=None, lr_schedular=None, normalize_gradient=None)
+    ours["optimizer_config"].pop("standard_deviation_scaling")
+    assert parse_experiment_config(ours).optimizer_config.variant == "paper"
+
+
 def test_wandb_config_is_ignored_with_one_info_line(caplog):
     with caplog.at_level(logging.INFO, logger="gibo.config"):
         parse_experiment_config(AUTHORS_CONFIGS["synthetic_experiment/gibo_optimize_default.yaml"], "gibo.yaml")

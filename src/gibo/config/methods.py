@@ -104,17 +104,21 @@ class MPDConfig(LocalGPConfig):
     # "authors_code": the unwritten settings take the values of the authors' code (AUTHORS_CODE_DEFAULTS) and
     # epsilon_diff_acq_value is ignored; chosen by itself when the config writes a key of GIBO's gradient step
     variant: Literal["paper", "authors_code"] = "paper"
-    # GIBO's gradient step, as the authors' configs write it: accepted and checked, never used (the walk replaces it)
-    OptimizerTorch: Literal["sgd", "adam"] | None = None
-    optimizer_torch_config: TorchOptimizerConfig | None = None
-    lr_schedular: dict[Index, Pos] | None = Field(None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler"))
-    normalize_gradient: bool | None = None
-    standard_deviation_scaling: bool | None = None
+    # GIBO's gradient step, as the authors' configs write it: accepted and checked, never used (the walk replaces
+    # it), and not saved with the config
+    OptimizerTorch: Literal["sgd", "adam"] | None = Field(None, exclude=True)
+    optimizer_torch_config: TorchOptimizerConfig | None = Field(None, exclude=True)
+    lr_schedular: dict[Index, Pos] | None = Field(
+        None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler"), exclude=True
+    )
+    normalize_gradient: bool | None = Field(None, exclude=True)
+    standard_deviation_scaling: bool | None = Field(None, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
     def _written_for_the_authors_code(cls, data):
-        if isinstance(data, dict) and "variant" not in data and set(AUTHORS_CODE_KEYS) & set(data):
+        written = isinstance(data, dict) and any(data.get(key) is not None for key in AUTHORS_CODE_KEYS)
+        if written and "variant" not in data:
             return {**data, "variant": "authors_code"}
         return data
 
