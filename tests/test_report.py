@@ -96,6 +96,46 @@ def test_report_folder_has_markdown_html_and_every_figure(tiny):
         assert heading in markdown
 
 
+def test_every_curve_figure_draws_the_published_curve_beside_ours(tiny, monkeypatch):
+    from gibo.report import builder
+
+    figures = {}
+    render = builder.figure_png
+
+    def keep(fig, *args, **kwargs):
+        figures[len(figures)] = fig
+        return render(fig, *args, **kwargs)
+
+    monkeypatch.setattr(builder, "figure_png", keep)
+    built = report.build_report([tiny / "results"])
+    names = [block.path for block in built.blocks if isinstance(block, report.Image)]
+    by_name = dict(zip(names, figures.values()))
+
+    def lines(fig):
+        return {str(line.get_label()): line for ax in fig.axes for line in ax.get_lines()}
+
+    paper = report.load_paper_results()
+    curves = next(fig for name, fig in by_name.items() if name.endswith("_error_curves.png"))
+    drawn = lines(curves)
+    for ours in ("GIBO", "ARS"):
+        line = drawn[f"{ours} (paper)"]
+        assert line.get_linestyle() == "--" and line.get_marker() == "o"
+        assert line.get_color() == drawn[ours].get_color()
+        assert list(line.get_xdata()) == paper["synthetic"]["read_after_calls"]
+    legend = {text.get_text() for legend in curves.legends for text in legend.get_texts()}
+    assert {"GIBO", "ARS", "GIBO (paper)", "ARS (paper)"} <= legend
+    rl = lines(next(fig for name, fig in by_name.items() if name.endswith("rl_cartpole.png")))
+    ours = next(label for label in rl if label.startswith("GIBO") and not label.endswith("(paper)"))
+    paper_line = next(line for label, line in rl.items() if label.endswith(" (paper)"))
+    assert paper_line.get_color() == rl[ours].get_color() and paper_line.get_linestyle() == "--"
+    assert list(paper_line.get_ydata()) == next(
+        r["mean"] for r in paper["rl"]["cartpole"]["rows"] if r["name"] == "gibo"
+    )
+    lqr = lines(next(fig for name, fig in by_name.items() if "/lqr_" in name))
+    assert {"GIBO (paper)", "GIBO median (paper)"} <= set(lqr)
+    assert lqr["GIBO (paper)"].get_color() == lqr["GIBO"].get_color()
+
+
 def test_html_is_self_contained_with_embedded_pngs(tiny):
     page = (tiny / "report" / "report.html").read_text(encoding="utf-8")
     images = re.findall(r'<img src="([^"]*)"', page)

@@ -196,7 +196,8 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             step_size=opt.step_size,
             ascent_probability=opt.ascent_probability,
             max_walk_steps=opt.max_walk_steps,
-            **local,
+            ascent_statistic=opt.ascent_statistic,
+            **{**local, "epsilon_diff_acq_value": opt.epsilon_diff_acq_value if opt.uses_epsilon else None},
         )
     if isinstance(opt, GIBOConfig):
         torch_kwargs = {"lr": opt.optimizer_torch_config.lr, "weight_decay": opt.optimizer_torch_config.weight_decay}

@@ -79,6 +79,8 @@ def check_trial(run_dir, config: ExperimentConfig, trial: Trial) -> None:
 def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
     """Errors a user can make in an RL config that the schema cannot see."""
     prefix = f"{source}: " if source else ""
+    if config.custom_objective_refusal:
+        raise ConfigError(prefix + config.custom_objective_refusal)
     if not config.environment_name:
         synthetic = config.set_hypers or config.only_set_noise_hyper or config.mlp is None
         hint = (

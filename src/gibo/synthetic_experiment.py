@@ -111,6 +111,8 @@ def check_unit(run_dir, config: ExperimentConfig, unit: SyntheticUnit) -> None:
 
 def check_synthetic_config(config: ExperimentConfig, source: str = "") -> None:
     """Refuse a config of the RL experiments (it would run here and ignore its environment and policy)."""
+    if config.custom_objective_refusal:
+        raise ConfigError(f"{source + ': ' if source else ''}{config.custom_objective_refusal}")
     rl_keys = [
         k
         for k in ("environment_name", "mlp", "trials")

@@ -218,13 +218,19 @@ def make_mpd(model, theta, objective=quadratic, **kwargs):
     return MPD(theta, objective, model, **options)
 
 
-def reference_walk(model, theta, step_size, p_min, max_steps):
+def authors_statistic(mean, cov):
+    """v̂ᵀμ with v̂ = Σ⁻¹μ / ‖Σ⁻¹μ‖: the value under the root in the authors' code."""
+    direction = torch.linalg.solve(cov.detach(), mean.detach())
+    return float(direction @ mean.detach() / direction.norm())
+
+
+def reference_walk(model, theta, step_size, p_min, max_steps, value=statistic):
     """Every point of the walk, with the probabilities from a plain linear solve."""
     points, probabilities = [theta.clone()], []
     while True:
         mean, cov = model.posterior_derivative(points[-1])
         mean, cov = mean[0], cov[0]
-        probabilities.append(norm.cdf(math.sqrt(statistic(mean, cov))))
+        probabilities.append(norm.cdf(math.sqrt(value(mean, cov))))
         if probabilities[-1] < p_min or len(points) > max_steps:
             return points, probabilities
         direction = torch.linalg.solve(cov, mean)
@@ -265,9 +271,26 @@ def test_walk_stays_put_when_the_probability_is_already_low_and_obeys_the_step_c
     torch.testing.assert_close(end, points[3])
 
 
+def test_walk_with_the_authors_statistic():
+    model = quadratic_model()
+    theta = torch.tensor([0.2, 0.8], dtype=torch.float64)
+    mpd = make_mpd(model, theta, step_size=0.02, ascent_probability=0.65, ascent_statistic="authors")
+    end, steps, probability = mpd.walk(theta)
+    points, probabilities = reference_walk(model, theta, 0.02, 0.65, 10_000, value=authors_statistic)
+    assert steps == len(points) - 1 > 0
+    torch.testing.assert_close(end, points[-1], rtol=1e-9, atol=1e-9)
+    assert probability == pytest.approx(probabilities[-1], abs=1e-9)
+    # for Σ = s I the authors' value is Φ(√‖μ‖) whatever s; the paper's is Φ(‖μ‖ / √s)
+    mean = torch.tensor([0.3, -0.4], dtype=torch.float64)
+    for s in (0.01, 1.0, 100.0):
+        assert authors_statistic(mean, s * torch.eye(2, dtype=torch.float64)) == pytest.approx(0.5)
+        assert statistic(mean, s * torch.eye(2, dtype=torch.float64)) == pytest.approx(0.25 / s)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
+        ({"ascent_statistic": "code"}, "ascent_statistic"),
         ({"ascent_probability": 0.5}, "ascent_probability"),
         ({"step_size": 0.0}, "step_size"),
         ({"max_walk_steps": -1}, "max_walk_steps"),

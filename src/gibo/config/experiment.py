@@ -56,7 +56,20 @@ class ExperimentConfig(Model):
     mlp: MLPConfig | None = None
     trials: Count = 1
     dtype: Literal["float32", "float64"] = "float64"
+    # the MPD authors' configs name a Weights & Biases run here; read and ignored (never saved with the config)
+    wandb_config: dict[str, Any] | None = Field(None, exclude=True)
     _alias = field_validator("method", mode="before")(lambda cls, v: {"ars": "rs"}.get(v, v))
+
+    @property
+    def custom_objective_refusal(self) -> str | None:
+        """Why this config cannot run here, when it names neither environment nor policy but sets trials: the form
+        of the MPD authors' custom-objective configs (their 200-D rover problem); None otherwise."""
+        if "trials" in self.model_fields_set and not self.environment_name and self.mlp is None:
+            return (
+                "environment_name: missing; a config with trials but no environment or policy is for a custom "
+                "objective (the MPD authors' rover problem), which this project does not have"
+            )
+        return None
 
     @model_validator(mode="after")
     def _budget(self):

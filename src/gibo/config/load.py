@@ -3,6 +3,7 @@ mappings, and the JSON Schema of each kind of config."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -10,8 +11,10 @@ import yaml
 from pydantic import create_model
 
 from gibo.config.experiment import ExperimentConfig, SyntheticDataConfig
-from gibo.config.methods import OPTIMIZER_CONFIGS
+from gibo.config.methods import AUTHORS_CODE_DEFAULTS, OPTIMIZER_CONFIGS, MPDConfig
 from gibo.config.validation import ConfigError, validate
+
+logger = logging.getLogger(__name__)
 
 
 def _read_yaml(path) -> dict:
@@ -36,9 +39,20 @@ def parse_experiment_config(data: dict, source: str = "<config>") -> ExperimentC
         config.optimizer_config = validate(
             OPTIMIZER_CONFIGS[config.method], data.get("optimizer_config"), ("optimizer_config",)
         )
-        return config
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
+    if config.wandb_config is not None:
+        logger.info("%s: wandb_config ignored (runs are saved to out_dir, not logged to Weights & Biases)", source)
+    opt = config.optimizer_config
+    if isinstance(opt, MPDConfig) and opt.variant == "authors_code":
+        settings = ", ".join(f"{name} {getattr(opt, name)}" for name in AUTHORS_CODE_DEFAULTS)
+        logger.info(
+            "%s: optimizer_config is written for the MPD authors' code: %s; epsilon_diff_acq_value and the "
+            "gradient-step keys are not used",
+            source,
+            settings,
+        )
+    return config
 
 
 def load_experiment_config(path) -> ExperimentConfig:

@@ -73,10 +73,67 @@ class GIBOConfig(LocalGPConfig):
     acquisition_lengthscale_slip: bool = False  # the paper's runs' acquisition: ∂k/∂θ_i over l_i, not l_i²
 
 
+# Keys of GIBO's gradient step: a config that writes any of them is written for the MPD authors' code
+# (kayween/local-bo-mpd), whose walk reads none of them.
+AUTHORS_CODE_KEYS = (
+    "OptimizerTorch",
+    "optimizer_torch_config",
+    "lr_schedular",
+    "lr_scheduler",
+    "normalize_gradient",
+    "standard_deviation_scaling",
+)
+# What the authors' code does where its configs say nothing: walk while Φ(√(v̂ᵀμ∇)) ≥ 0.65 in steps of 0.01, at
+# most 10,001 of them (its loop runs while the step count is ≤ 10,000), refit the GP at every iteration, and
+# take all M samples (it reads ε but never uses it).
+AUTHORS_CODE_DEFAULTS = {
+    "step_size": 0.01,
+    "ascent_probability": 0.65,
+    "max_walk_steps": 10_001,
+    "ascent_statistic": "authors",
+    "min_points_for_fit": 1,
+}
+
+
 class MPDConfig(LocalGPConfig):
     step_size: Pos = 0.01  # η: length of one walk step
     ascent_probability: Annotated[float, Field(gt=0.5, le=1)] = 0.65  # p_min: walk while the ascent probability ≥ p_min
     max_walk_steps: Index = 10_000
+    # the walk's probability: "paper" Φ(√(μᵀΣ⁻¹μ)); "authors" Φ(√(v̂ᵀμ)), v̂ = Σ⁻¹μ/‖Σ⁻¹μ‖, as the authors' code has it
+    ascent_statistic: Literal["paper", "authors"] = "paper"
+    # "authors_code": the unwritten settings take the values of the authors' code (AUTHORS_CODE_DEFAULTS) and
+    # epsilon_diff_acq_value is ignored; chosen by itself when the config writes a key of GIBO's gradient step
+    variant: Literal["paper", "authors_code"] = "paper"
+    # GIBO's gradient step, as the authors' configs write it: accepted and checked, never used (the walk replaces
+    # it), and not saved with the config
+    OptimizerTorch: Literal["sgd", "adam"] | None = Field(None, exclude=True)
+    optimizer_torch_config: TorchOptimizerConfig | None = Field(None, exclude=True)
+    lr_schedular: dict[Index, Pos] | None = Field(
+        None, validation_alias=AliasChoices("lr_schedular", "lr_scheduler"), exclude=True
+    )
+    normalize_gradient: bool | None = Field(None, exclude=True)
+    standard_deviation_scaling: bool | None = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _written_for_the_authors_code(cls, data):
+        written = isinstance(data, dict) and any(data.get(key) is not None for key in AUTHORS_CODE_KEYS)
+        if written and "variant" not in data:
+            return {**data, "variant": "authors_code"}
+        return data
+
+    @model_validator(mode="after")
+    def _authors_code_defaults(self):
+        if self.variant == "authors_code":
+            for name, value in AUTHORS_CODE_DEFAULTS.items():
+                if name not in self.model_fields_set:
+                    setattr(self, name, value)
+        return self
+
+    @property
+    def uses_epsilon(self) -> bool:
+        """Whether ε stops an iteration's sampling early (the authors' code never does)."""
+        return self.variant == "paper" and self.epsilon_diff_acq_value is not None
 
 
 class TuRBOConfig(Model):

@@ -43,6 +43,7 @@ class MPD(GIBO):
         step_size: float = 0.01,
         ascent_probability: float = 0.65,
         max_walk_steps: int = 10_000,
+        ascent_statistic: str = "paper",
         optimize_hyperparameters: bool = False,
         no_noise_optimization: bool = False,
         optimize_acqf_config: dict | None = None,
@@ -60,7 +61,10 @@ class MPD(GIBO):
         step_size: η, the length of one walk step (> 0);
         ascent_probability: p_min in (0.5, 1]: the walk goes on while Φ(√(μ∇ᵀΣ∇⁻¹μ∇)) ≥ p_min
             (Φ(√s) ≥ 0.5 always, so p_min ≤ 0.5 would never stop it);
-        max_walk_steps: most steps per iteration (≥ 0).
+        max_walk_steps: most steps per iteration (≥ 0);
+        ascent_statistic: the probability the walk checks: "paper" Φ(√(μ∇ᵀΣ∇⁻¹μ∇)), or "authors" Φ(√(v̂ᵀμ∇)) with
+            v̂ = Σ∇⁻¹μ∇ / ‖Σ∇⁻¹μ∇‖, as the authors' code computes it (the direction is normalised before the
+            product, so the value depends on the scale of Σ∇; for Σ∇ = s I it is Φ(√‖μ∇‖) whatever s).
         """
         if not step_size > 0:
             raise ValueError(f"step_size must be positive, got {step_size}")
@@ -68,6 +72,8 @@ class MPD(GIBO):
             raise ValueError(f"ascent_probability must lie in (0.5, 1], got {ascent_probability}")
         if int(max_walk_steps) < 0:
             raise ValueError(f"max_walk_steps must be non-negative, got {max_walk_steps}")
+        if ascent_statistic not in ("paper", "authors"):
+            raise ValueError(f"ascent_statistic must be 'paper' or 'authors', got {ascent_statistic!r}")
         # GIBO's torch optimiser is built with its defaults and never stepped: the walk moves θ itself.
         super().__init__(
             params_init,
@@ -88,6 +94,7 @@ class MPD(GIBO):
         self.step_size = float(step_size)
         self.ascent_probability = float(ascent_probability)
         self.max_walk_steps = int(max_walk_steps)
+        self.ascent_statistic = ascent_statistic
         self.walk_steps: list[int] = []  # per iteration
         self.walk_probabilities: list[float] = []  # per iteration: the ascent probability at θ_{t+1}
 
@@ -110,6 +117,8 @@ class MPD(GIBO):
             while True:
                 mean, cov = self.model.posterior_derivative(point, solve=solve)
                 direction, probability = most_probable_ascent(mean[0], cov[0])
+                if self.ascent_statistic == "authors":
+                    probability = torch.special.ndtr((direction @ mean[0]).clamp_min(0).sqrt())
                 if float(probability) < self.ascent_probability or steps >= self.max_walk_steps:
                     return point, steps, float(probability)
                 point = self._clipped(point + self.step_size * direction)

@@ -2,8 +2,9 @@
 self-contained `report.html` (figures embedded as PNG, no external files).
 
 For the runs it is given, the report draws the figures of the paper's sections they cover (with the
-project's plotting functions), compares them with the paper in tables "paper | ours | within the paper's
-spread?", and lists every benchmark of the paper that no run covers with the command that makes it.
+project's plotting functions, and the paper's published points dashed beside each curve that has them),
+compares them with the paper in tables "paper | ours | within the paper's spread?", and lists every benchmark
+of the paper that no run covers with the command that makes it.
 
 Paper: S. Müller, A. von Rohr, S. Trimpe, "Local policy search with Bayesian optimization", NeurIPS 2021.
 Its numbers are in `gibo/data/paper_results.yaml` (`load_paper_results`).
@@ -20,8 +21,8 @@ Example:
     PosixPath('report')
 
 Modules: `runs` (what a run is, the paper's rows), `verdicts` (the spread rule), `render` (Markdown, HTML),
-`builder` (the report being built), one per section (`synthetic`, `rl`, `lqr`, `missing`), `compose` (the
-whole report, written), `cli` (the command line).
+`builder` (the report being built), `published` (the paper's curves in the figures), one per section
+(`synthetic`, `rl`, `lqr`, `missing`), `compose` (the whole report, written), `cli` (the command line).
 """
 
 from gibo.report.builder import Report

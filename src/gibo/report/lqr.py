@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gibo.report.builder import Report, budget_reached, calls_header, format_value, slug
+from gibo.report.published import draw_lqr_paper_curves
 from gibo.report.render import Heading, Paragraph, Table
 from gibo.report.runs import Run
 from gibo.report.verdicts import proportion_standard_error, quantile_standard_error, within_spread
@@ -27,12 +28,17 @@ def lqr_section(report: Report, runs: Sequence[Run]) -> None:
             report.skip(str(error))
             continue
         report.add(Heading(3, f"{run.label} (`{run.run_dir}`)"))
-        report.figure(
-            lqr.plot_lqr_curves(lqr.lqr_curves(params, calls)),
-            f"lqr_{number}_{slug(run.run_dir.name)}",
-            f"Frequency of stability and median relative cost (2nd–98th percentile band), {run.label}",
-        )
         compared = run.method == paper.get("method", "gibo")
+        figure = lqr.plot_lqr_curves(lqr.lqr_curves(params, calls))
+        if compared:
+            timesteps = read_after * lqr.STEPS_PER_CALL
+            draw_lqr_paper_curves(figure, "GIBO", timesteps, paper["stable_fraction"], paper["median"])
+        report.figure(
+            figure,
+            f"lqr_{number}_{slug(run.run_dir.name)}",
+            f"Frequency of stability and median relative cost (2nd–98th percentile band), {run.label}"
+            + ("; dashed: the paper's published values" if compared else ""),
+        )
         if compared:
             report.cover(("lqr",), run.budget)
         at = lqr.lqr_curves(params, calls, grid=read_after)

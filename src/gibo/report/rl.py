@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gibo.report.builder import Report, budget_reached, calls_header, slug
+from gibo.report.published import draw_rl_paper_curves
 from gibo.report.render import Heading, Paragraph, Table
 from gibo.report.runs import Run, matching_row, row_label, run_features
 from gibo.report.verdicts import mean_standard_errors, within_spread
@@ -50,7 +51,15 @@ def rl_section(report: Report, runs: Sequence[Run], workers: int = 1) -> None:
             evaluate_in_parallel(rl_runs, workers=workers)
         results = [evaluate_run(rl_run) for rl_run in rl_runs]
         fig = plot_reward_curves(results, threshold=paper_threshold(environments[0]))
-        report.figure(fig, f"rl_{slug(key)}", f"Offline reward, mean ± std over trials, {', '.join(environments)}")
+        rows = {
+            run.label: matching_row(paper["rows"], run.method, run_features(run.experiment), len(result.curves))
+            for run, result in zip(group, results)
+            if paper is not None
+        }
+        published = {label: (paper["read_after_calls"], row["mean"]) for label, row in rows.items() if row is not None}
+        draw_rl_paper_curves(fig, published)
+        caption = f"Offline reward, mean ± std over trials, {', '.join(environments)}"
+        report.figure(fig, f"rl_{slug(key)}", caption + ("; dashed: the paper's published means" if published else ""))
         if paper is None:
             report.add(Paragraph("The paper has no numbers for this environment."))
             continue
@@ -61,7 +70,7 @@ def rl_section(report: Report, runs: Sequence[Run], workers: int = 1) -> None:
         table = []
         for run, result in zip(group, results):
             n_runs = len(result.curves)
-            row = matching_row(paper["rows"], run.method, run_features(run.experiment), n_runs)
+            row = rows[run.label]
             if row is not None:
                 report.cover(("rl", key, row["name"]), run.budget)
             values = result.rewards_on_grid(np.asarray(read_after))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gibo.report.builder import Report, budget_reached, calls_header, format_value, slug
+from gibo.report.published import draw_synthetic_paper_curves
 from gibo.report.render import Heading, Paragraph, Table
 from gibo.report.runs import SET_TITLES, Run, hyperparameter_set, matching_row, row_label, run_features
 from gibo.report.verdicts import mean_standard_errors, within_spread
@@ -72,10 +73,20 @@ def synthetic_section(report: Report, runs: Sequence[Run]) -> None:
             report.add(Paragraph(f"Not compared: {error}"))
             continue
         stem = f"synthetic_{number}_{slug(set_name or 'other')}"
+        rows = paper["sets"].get(set_name, []) if set_name else []
+        matched = {run.label: matching_row(rows, run.method, run_features(run.experiment)) for run in group}
+        published = {
+            label: {D: (read_after, means) for D, means in row.get("mean", {}).items()}
+            for label, row in matched.items()
+            if row is not None
+        }
+        figure = plot_error_curves(methods)
+        draw_synthetic_paper_curves(figure, published)
         report.figure(
-            plot_error_curves(methods),
+            figure,
             f"{stem}_error_curves",
-            f"Mean normalised error vs calls per dimension, {SET_TITLES[set_name]}",
+            f"Mean normalised error vs calls per dimension, {SET_TITLES[set_name]}; dashed: the paper's published "
+            "means of the matching rows",
         )
         report.figure(
             plot_final_error_boxes(methods),
@@ -83,13 +94,12 @@ def synthetic_section(report: Report, runs: Sequence[Run]) -> None:
             f"Normalised error after the last call per dimension, {SET_TITLES[set_name]}",
         )
         means = mean_error_table(methods, read_after)
-        rows = paper["sets"].get(set_name, []) if set_name else []
         header = ["ours", "paper row", "D", "n"]
         for c in calls:
             header += [f"paper {c}", f"ours {c}", f"within {c}?"]
         table = []
         for run in group:
-            row = matching_row(rows, run.method, run_features(run.experiment))
+            row = matched[run.label]
             budget = run.budget or max_calls_of({run.label: methods[run.label]})
             for D, per_objective in errors[run.label].items():
                 paper_means = (row or {}).get("mean", {}).get(D)
