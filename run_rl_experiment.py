@@ -16,7 +16,16 @@ import sys
 from gibo.cli import PATHS_NOTE, add_run_options, check_run_options, interrupted, setup_logging
 from gibo.config import ConfigError, load_experiment_config
 from gibo.results import DamagedUnit, claim_run_dir
-from gibo.rl_experiment import check_rl_config, check_trial, config_record, run_trial, trial_file, trial_summary, trials
+from gibo.rl_experiment import (
+    check_rl_config,
+    check_trial,
+    config_record,
+    reread_record,
+    run_trial,
+    trial_file,
+    trial_summary,
+    trials,
+)
 from gibo.runner import RayUnavailable, UnitsFailed, run_units
 
 logger = logging.getLogger("run_rl_experiment")
@@ -41,7 +50,7 @@ def main(argv=None) -> int:
             config.trials = args.trials
         if args.max_calls is not None:
             config.max_objective_calls = args.max_calls
-        claimed = claim_run_dir(config.out_dir, config_record(config), resume=args.resume)
+        claimed = claim_run_dir(config.out_dir, config_record(config), resume=args.resume, reread=reread_record)
     except (ConfigError, ValueError) as error:
         sys.exit(f"error: {error}")
 

@@ -25,6 +25,7 @@ from gibo.synthetic_experiment import (
     config_record,
     data_file,
     load_results,
+    reread_record,
     run_unit,
     unit_file,
     units,
@@ -61,7 +62,9 @@ def main(argv=None) -> int:
                     f"{path.resolve()}: data file not found; run generate_data_synthetic_functions.py -c "
                     f"{args.data_config}"
                 )
-        claimed = claim_run_dir(config.out_dir, config_record(config, data_config), resume=args.resume)
+        claimed = claim_run_dir(
+            config.out_dir, config_record(config, data_config), resume=args.resume, reread=reread_record
+        )
     except (ConfigError, ValueError) as error:
         sys.exit(f"error: {error}")
 

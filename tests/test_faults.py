@@ -462,3 +462,26 @@ def test_a_policy_that_does_not_fit_the_environment_ends_before_any_unit(tmp_pat
         "continuous outputs"
     )
     assert not (tmp_path / "walker").exists()  # nor was a result directory made
+
+
+def test_resume_accepts_a_run_saved_before_a_setting_existed_and_refuses_another_config(tiny, capsys):
+    """A saved config without a key added since (it takes its default) is the same run; a changed value is not."""
+    tmp, config, data = tiny
+    run = tmp / "older_record"
+    common = ["-c", str(config), "-cd", str(data), "--out-dir", str(run)]
+    assert run_synthetic.main(common) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    older = dict(saved)
+    older["experiment"] = {**saved["experiment"], "optimizer_config": dict(saved["experiment"]["optimizer_config"])}
+    assert older["experiment"]["optimizer_config"].pop("clip_to_bounds") is False  # as if saved before it existed
+    older["resolved"] = {D: {k: v for k, v in r.items() if k != "clip_to_bounds"} for D, r in saved["resolved"].items()}
+    (run / "config.yaml").write_text(yaml.safe_dump(older))
+    assert run_synthetic.main([*common, "--resume"]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text()) == saved  # rewritten in today's terms
+
+    changed = dict(saved)
+    changed["experiment"] = {**saved["experiment"], "optimizer_config": dict(saved["experiment"]["optimizer_config"])}
+    changed["experiment"]["optimizer_config"]["delta"] = 0.123
+    (run / "config.yaml").write_text(yaml.safe_dump(changed))
+    with pytest.raises(SystemExit, match="the saved config differs from this run's config"):
+        run_synthetic.main([*common, "--resume"])

@@ -23,7 +23,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,7 +219,11 @@ class ClaimedRunDir:
 
 
 def claim_run_dir(
-    out_dir, config: dict, resume: bool = False, extra_files: dict[str, dict] | None = None
+    out_dir,
+    config: dict,
+    resume: bool = False,
+    extra_files: dict[str, dict] | None = None,
+    reread: Callable[[dict], dict] | None = None,
 ) -> ClaimedRunDir:
     """The directory a run writes into, locked for this process, with its resolved config saved as `config.yaml`.
 
@@ -227,7 +231,9 @@ def claim_run_dir(
     with `os.mkdir` or that exists without results and whose lock it gets (logged when it is not `out_dir`):
     two runs started together end in two directories. With `resume`, `out_dir` is reused when its saved config
     equals `config` (else ValueError naming the file) and no live process holds it (else `RunDirInUse`).
-    Errors are one line; use the result with `with` to release the lock when the run ends.
+    `reread(saved)` gives the saved record as this code resolves it: a run saved before a setting was added
+    (saved without the key, which now takes its default) is then the same run. Errors are one line; use the
+    result with `with` to release the lock when the run ends.
     """
     out_dir = Path(out_dir)
     lock = None
@@ -242,9 +248,10 @@ def claim_run_dir(
                 )
             saved = out_dir / CONFIG_FILE
             try:
-                same = not saved.is_file() or yaml.safe_load(saved.read_text()) == config
+                record = yaml.safe_load(saved.read_text()) if saved.is_file() else config
             except yaml.YAMLError:
                 raise ValueError(f"{saved}: cannot be read as YAML; cannot resume") from None
+            same = record == config or (reread is not None and _reread(reread, record) == config)
             if not same:
                 raise ValueError(f"{saved}: the saved config differs from this run's config; cannot resume")
             run_dir = out_dir
@@ -264,6 +271,14 @@ def claim_run_dir(
             lock.release()
         raise
     return ClaimedRunDir(run_dir, lock)
+
+
+def _reread(reread: Callable[[dict], dict], record) -> dict | None:
+    """The saved record as this code resolves it; None where it cannot (then it differs)."""
+    try:
+        return reread(record)
+    except (ValueError, KeyError, TypeError, AttributeError):  # ConfigError is a ValueError
+        return None
 
 
 def _claim_fresh(out_dir: Path) -> tuple[Path, RunLock]:

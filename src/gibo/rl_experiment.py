@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gibo.build import build_optimizer, resolve_dimension
-from gibo.config import ConfigError, ExperimentConfig, MLPConfig, config_to_dict
+from gibo.config import ConfigError, ExperimentConfig, MLPConfig, config_to_dict, parse_experiment_config
 from gibo.environment_api import EnvironmentObjective, make_env, policy_fit_problem
 from gibo.loop import run_optimization
 from gibo.policy_parameterizations import MLP
@@ -195,6 +195,11 @@ def config_record(config: ExperimentConfig) -> dict:
     experiment = config_to_dict(config)
     experiment.pop("out_dir")
     return {"experiment": experiment, "resolved": config_to_dict(resolved_config(config).optimizer_config)}
+
+
+def reread_record(saved: dict) -> dict:
+    """A saved `config_record` as this code resolves it (settings added since it was saved take their defaults)."""
+    return config_record(parse_experiment_config({**saved["experiment"], "out_dir": ""}, source="saved config"))
 
 
 def trial_summary(run_dir, todo: list[Trial]) -> str:

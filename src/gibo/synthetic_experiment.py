@@ -17,6 +17,7 @@ from gibo.config import (
     HypersConfig,
     SyntheticDataConfig,
     config_to_dict,
+    parse_experiment_config,
 )
 from gibo.loop import run_optimization
 from gibo.results import DamagedUnit, read_unit, run_budget
@@ -203,3 +204,9 @@ def config_record(config: ExperimentConfig, data_config: SyntheticDataConfig) ->
         },
         "data": config_to_dict(data_config),
     }
+
+
+def reread_record(saved: dict) -> dict:
+    """A saved `config_record` as this code resolves it (settings added since it was saved take their defaults)."""
+    config = parse_experiment_config({**saved["experiment"], "out_dir": ""}, source="saved config")
+    return config_record(config, SyntheticDataConfig.model_validate(saved["data"]))
