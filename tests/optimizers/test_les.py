@@ -20,7 +20,7 @@ FIXED = yaml.safe_load((CONFIGS / "synthetic_experiment" / "les_fixed_hypers.yam
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """One intra-op thread: the matrices are tiny and the machine is shared."""
+    """One intra-op thread: the matrices are tiny and the machine may be busy."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -184,3 +184,24 @@ def test_goes_on_while_the_posterior_slopes_upwards():
     assert les.converged_fraction(acquisition) < 0.5
     result = run_optimization(les, max_objective_calls=3)
     assert not les.stopped and result.calls[-1] == 3
+
+
+# ----------------------------------------------------------------------------------------------
+# The joint evaluation
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk", [None, 5])
+def test_joint_evaluation_equals_botorchs_forward(chunk):
+    torch.manual_seed(3)
+    model = _posterior_with(torch.rand(6, 2, dtype=torch.float64))
+    les = LES(TARGET.clone(), concave, model, num_paths=12, descent_steps=30, descent_lr=0.01, bounds=UNIT)
+    les.path_chunk_size = chunk
+    acquisition = les.acquisition(TARGET.clone())
+    X = torch.rand(7, 1, 2, dtype=torch.float64)
+    joint = acquisition(X)
+    acquisition.pointwise_layout = True
+    pointwise = acquisition(X)
+    assert joint.shape == pointwise.shape == (7,)
+    torch.testing.assert_close(joint, pointwise, rtol=0, atol=1e-10)
+    assert bool((joint > 0).all())  # an observation is informative about the sequences
