@@ -23,13 +23,22 @@ _SCORING_BATCH = 256
 
 
 class SequenceEntropySearch(LocalEntropySearch):
-    """BoTorch's `LocalEntropySearch`, which also keeps what the stopping rule needs: for every sampled path
-    its value at the incumbent (`path_start_values`, `L`) and at the end of its ascent sequence
-    (`path_end_values`, `L`), both in the GP's target units."""
+    """BoTorch's `LocalEntropySearch` with two additions: it keeps what the stopping rule needs (for every
+    sampled path its value at the incumbent, `path_start_values`, and at the end of its ascent sequence,
+    `path_end_values`, both `L`, in the GP's target units), and it evaluates a batch of candidates jointly per
+    conditioned model (`information`: the same values as BoTorch's `forward`, which remains available with
+    `pointwise_layout`)."""
 
     path_start_values: torch.Tensor
     path_end_values: torch.Tensor
     sequence_ends: torch.Tensor
+
+    def __init__(self, *args, pointwise_layout: bool = False, **kwargs):
+        """As `LocalEntropySearch`; pointwise_layout: evaluate with its own `forward` (one tiny posterior per
+        candidate and path) instead of `information`, which computes the same values for all candidates of a
+        batch jointly per conditioned model (measured several times faster, benchmarks/les_acquisition.py)."""
+        self.pointwise_layout = pointwise_layout
+        super().__init__(*args, **kwargs)
 
     def _get_sequence_support_indices_batch(self, X_paths: torch.Tensor) -> torch.Tensor:
         self.sequence_ends = X_paths[:, -1:, :].detach()  # L x 1 x D: where each ascent ended
@@ -41,13 +50,6 @@ class SequenceEntropySearch(LocalEntropySearch):
             ends = paths(torch.cat([start, self.sequence_ends], dim=-2)).reshape(X_support.shape[0], 2)
         self.path_start_values, self.path_end_values = ends[:, 0], ends[:, 1]
         return super()._evaluate_support_values(paths, X_support)
-
-    def __init__(self, *args, pointwise_layout: bool = False, **kwargs):
-        """As `LocalEntropySearch`; pointwise_layout: evaluate with its own `forward` (one tiny posterior per
-        candidate and path) instead of `information`, which computes the same values for all candidates of a
-        batch jointly per conditioned model (measured several times faster, benchmarks/les_acquisition.py)."""
-        self.pointwise_layout = pointwise_layout
-        super().__init__(*args, **kwargs)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """The mutual information at `batch x 1 x D` candidates (`batch`); `batch x D` is taken as `batch x 1 x D`."""
