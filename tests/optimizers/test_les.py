@@ -4,6 +4,7 @@ import copy
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -13,6 +14,7 @@ from gibo.config import ConfigError, parse_experiment_config
 from gibo.loop import run_optimization
 from gibo.model import DerivativeExactGPSEModel
 from gibo.optimizers import LES
+from tests.helpers import load_script
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FIXED = yaml.safe_load((CONFIGS / "synthetic_experiment" / "les_fixed_hypers.yaml").read_text())
@@ -205,3 +207,28 @@ def test_joint_evaluation_equals_botorchs_forward(chunk):
     assert joint.shape == pointwise.shape == (7,)
     torch.testing.assert_close(joint, pointwise, rtol=0, atol=1e-10)
     assert bool((joint > 0).all())  # an observation is informative about the sequences
+
+
+# ----------------------------------------------------------------------------------------------
+# End to end
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["les_fixed_hypers", "les_learned_hypers"])
+def test_synthetic_configs_run_end_to_end_and_save_their_diagnostics(tmp_path, name):
+    generate = load_script("generate_data_synthetic_functions")
+    run = load_script("run_synthetic_experiment")
+    data = {"out_dir": str(tmp_path / "data"), "dimensions": [2], "num_objectives": 1, "num_samples": 100}
+    data_cfg = tmp_path / "data.yaml"
+    data_cfg.write_text(yaml.safe_dump({**data, "noise_variance": 0.01}))
+    assert generate.main(["-c", str(data_cfg)]) == 0
+    method = yaml.safe_load((CONFIGS / "synthetic_experiment" / f"{name}.yaml").read_text())
+    method.update(out_dir=str(tmp_path / name), max_objective_calls=5)
+    method["optimizer_config"].update(num_paths=8, descent_steps=20)
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(method))
+    assert run.main(["-c", str(config), "-cd", str(data_cfg)]) == 0
+    (unit,) = [dict(np.load(f)) for f in sorted((tmp_path / name).glob("dim*/objective*.npz"))]
+    assert unit["calls"][-1] == 5 and np.all(np.isfinite(unit["values"]))
+    T = len(unit["calls"]) - 1
+    assert unit["les_converged_fraction"].shape == unit["les_acquisition_value"].shape == (T,)
