@@ -232,3 +232,5 @@ def test_synthetic_configs_run_end_to_end_and_save_their_diagnostics(tmp_path, n
     assert unit["calls"][-1] == 5 and np.all(np.isfinite(unit["values"]))
     T = len(unit["calls"]) - 1
     assert unit["les_converged_fraction"].shape == unit["les_acquisition_value"].shape == (T,)
+    assert unit["gp_lengthscale"].shape == (T, 2) and unit["gp_fit_status"].shape == (T,)
+    assert bool((unit["gp_fit_status"] > 0).all()) == (name == "les_learned_hypers")  # refitted every iteration

@@ -15,6 +15,7 @@ from botorch_community.acquisition.local_entropy_search import LocalEntropySearc
 
 from gibo.model import DerivativeExactGPSEModel
 from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts
+from gibo.optimizers.gibo import GIBO
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ class LES(Optimizer):
         self.random_starts = [0]
         self.converged_fractions: list[float] = []  # per iteration
         self.acquisition_values: list[float] = []  # per iteration (NaN when the rule stopped the run)
+        self.hyperparameter_history: list[dict[str, object]] = []  # per iteration: the GP behind its acquisition
 
     def search_box(self, center: torch.Tensor) -> torch.Tensor:
         """`2 x D` box around `center` (`delta`) within `bounds`: the ascents' clip and the acquisition's domain."""
@@ -279,12 +281,14 @@ class LES(Optimizer):
                 box = self.search_box(theta)
                 for u in torch.rand(int(self.generate_initial_data), self.D, dtype=theta.dtype):
                     yield from self._observe(box[0] + u * (box[1] - box[0]))
+        status = "none"
         if self.optimize_hyperparameters and (
             self.min_points_for_fit is None or self.model.N >= self.min_points_for_fit
         ):
             status = self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
             if self.verbose:
                 logger.info("iteration %d: hyperparameter fit %s", self.iteration, status)
+        self._record_hyperparameters(status)
         assert self.best_x is not None  # θ_0 was observed in the first iteration
         incumbent = self.best_x.clone()
         acquisition = self.acquisition(incumbent)
@@ -325,6 +329,27 @@ class LES(Optimizer):
             self.best_x = objective.params_from_raw(raw_best)
             self.params = self.best_x.clone()
 
+    def _record_hyperparameters(self, status: str) -> None:
+        model = self.model
+        with torch.no_grad():
+            self.hyperparameter_history.append(
+                {
+                    "gp_lengthscale": model.lengthscale.detach().expand(self.D).numpy().copy(),
+                    "gp_outputscale": float(model.outputscale.detach()),
+                    "gp_noise": float(model.noise.detach()),
+                    "gp_mean": float(model.prior_mean.detach()),
+                    "gp_fit_status": GIBO.FIT_STATUS[status],
+                }
+            )
+
+    def hyperparameter_arrays(self) -> dict[str, np.ndarray]:
+        """As `GIBO.hyperparameter_arrays`: row t holds the GP behind iteration t's acquisition."""
+        names = ("gp_lengthscale", "gp_outputscale", "gp_noise", "gp_mean")
+        arrays = {name: np.array([h[name] for h in self.hyperparameter_history], dtype=np.float64) for name in names}
+        arrays["gp_lengthscale"] = arrays["gp_lengthscale"].reshape(-1, self.D)
+        arrays["gp_fit_status"] = np.array([h["gp_fit_status"] for h in self.hyperparameter_history], dtype=np.int64)
+        return arrays
+
     def les_arrays(self) -> dict[str, np.ndarray]:
         """Per iteration: {"les_converged_fraction": `T`, "les_acquisition_value": `T` (NaN where the stopping
         rule ended the run)}."""
@@ -334,5 +359,10 @@ class LES(Optimizer):
         }
 
     def diagnostics(self) -> dict[str, np.ndarray]:
-        """`les_arrays` and the number of acquisition optimisations that started from random points."""
-        return {**self.les_arrays(), "acquisition_random_starts": np.asarray(self.random_starts[0])}
+        """`les_arrays`, the hyperparameter arrays and the number of acquisition optimisations that started from
+        random points."""
+        return {
+            **self.hyperparameter_arrays(),
+            **self.les_arrays(),
+            "acquisition_random_starts": np.asarray(self.random_starts[0]),
+        }
