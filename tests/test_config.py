@@ -41,7 +41,7 @@ def test_every_shipped_experiment_config_loads_and_resolves():
     for path in files:
         config = load_experiment_config(path)
         resolved = resolve_dimension(config, 8)
-        assert resolved.method in {"gibo", "rs", "vbo", "cmaes", "mpd", "turbo"}
+        assert resolved.method in {"gibo", "rs", "vbo", "cmaes", "mpd", "turbo", "les"}
 
 
 def test_every_shipped_data_config_loads():

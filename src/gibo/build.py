@@ -21,6 +21,7 @@ from gibo.config import (
     ExperimentConfig,
     GIBOConfig,
     HypersConfig,
+    LESConfig,
     LocalGPConfig,
     ModelConfig,
     MPDConfig,
@@ -41,7 +42,7 @@ def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: floa
     opt = config.optimizer_config
     if isinstance(opt, LocalGPConfig) and opt.max_samples_per_iteration == "dim_search_space":
         opt.max_samples_per_iteration = D
-    if isinstance(opt, (LocalGPConfig, VBOConfig)):
+    if isinstance(opt, (LocalGPConfig, VBOConfig, LESConfig)):
         model = opt.model_config_
         if model.ard_num_dims == "dim_search_space":
             model.ard_num_dims = D
@@ -164,7 +165,7 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
     dtype = torch_dtype(config)
     params_init = params_init.to(dtype)
     opt = config.optimizer_config
-    if isinstance(opt, (LocalGPConfig, VBOConfig, TuRBOConfig)):
+    if isinstance(opt, (LocalGPConfig, VBOConfig, TuRBOConfig, LESConfig)):
         if not isinstance(opt, TuRBOConfig):
             _reject_symbolic(opt, D)
         values = opt.hyperparameter_config.hypers.model_dump()
@@ -185,6 +186,36 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             generate_initial_data=opt.generate_initial_data,
             min_points_for_fit=opt.min_points_for_fit,
             clip_to_bounds=opt.clip_to_bounds,
+            verbose=opt.verbose,
+        )
+    if isinstance(opt, LESConfig):
+        les_model = DerivativeExactGPSEModel(
+            D, N_max=_resolved(opt.model_config_.N_max), dtype=dtype, **model_kwargs(opt.model_config_)
+        )
+        les_model.initialize(**hyper_values)
+        return optimizers.LES(
+            params_init,
+            objective,
+            les_model,
+            num_paths=opt.num_paths,
+            descent_steps=opt.descent_steps,
+            descent_lr=opt.descent_lr,
+            descent_optimizer=opt.descent_optimizer,
+            sequence_points=opt.sequence_points,
+            sequence_subsample=opt.sequence_subsample,
+            descent_tolerance=opt.descent_tolerance,
+            virtual_observation_noise=opt.virtual_observation_noise,
+            path_chunk_size=opt.path_chunk_size,
+            acquisition_optimizer=opt.acquisition_optimizer,
+            optimize_acqf_config=_acqf_options(opt),
+            bounds=_box(opt.bounds, D, dtype),
+            delta=opt.delta,
+            regret_tolerance=opt.regret_tolerance,
+            stop_probability=opt.stop_probability,
+            optimize_hyperparameters=opt.hyperparameter_config.optimize_hyperparameters,
+            no_noise_optimization=opt.hyperparameter_config.no_noise_optimization,
+            min_points_for_fit=opt.min_points_for_fit,
+            generate_initial_data=opt.generate_initial_data,
             verbose=opt.verbose,
         )
     if isinstance(opt, MPDConfig):

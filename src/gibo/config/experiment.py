@@ -44,7 +44,7 @@ class MLPConfig(Model):
 
 
 class ExperimentConfig(Model):
-    method: Literal["gibo", "rs", "vbo", "cmaes", "mpd", "turbo"]
+    method: Literal["gibo", "rs", "vbo", "cmaes", "mpd", "turbo", "les"]
     out_dir: str
     optimizer_config: Any = None  # validated by OPTIMIZER_CONFIGS[method]
     seed: Index = 0

@@ -136,6 +136,39 @@ class MPDConfig(LocalGPConfig):
         return self.variant == "paper" and self.epsilon_diff_acq_value is not None
 
 
+class LESConfig(GPMethodConfig):
+    """Local entropy search; defaults are the LES paper's settings (L = 250 paths, P = 500 Adam steps of
+    learning rate 0.002, K = 8 points per sequence, ε = 0.02)."""
+
+    Model: Literal["derivative_gp"] = "derivative_gp"
+    num_paths: Count = 250  # L: posterior sample paths per acquisition
+    descent_steps: Count = 500  # P: optimiser steps on every path
+    descent_lr: Pos = 0.002
+    descent_optimizer: Literal["adam", "sgd"] = "adam"
+    sequence_points: Count = 8  # K: points per sequence, equally spaced along its length
+    sequence_subsample: Count | None = None  # keep only this many of the K, drawn at random (unset: all K)
+    descent_tolerance: Pos | None = None  # end the ascents once every path moves less (unset: always P steps)
+    virtual_observation_noise: Pos | None = None  # noise variance of the conditioned path values (unset: σn²)
+    path_chunk_size: Count | None = None  # paths per conditioned model (unset: one batched model)
+    acquisition_optimizer: Literal["support_points", "optimize_acqf"] = "support_points"
+    regret_tolerance: Pos = 0.02  # ε of the stopping rule, in units of the prior standard deviation
+    stop_probability: Annotated[float, Field(gt=0, le=1)] | None = None  # stop once this fraction converged
+    bounds: BoundsConfig | None = None
+    delta: Pos | None = None
+    min_points_for_fit: Count | None = None  # refit once the window holds this many points (unset: always)
+
+    @model_validator(mode="after")
+    def _box(self):
+        if self.delta is None and (self.bounds is None or self.bounds.lower_bound is None):
+            raise ValueError("delta / optimizer_config.bounds: set at least one")
+        if self.sequence_subsample is not None and self.sequence_subsample > self.sequence_points:
+            raise ValueError(
+                f"sequence_subsample: got {self.sequence_subsample}, allowed at most sequence_points "
+                f"({self.sequence_points})"
+            )
+        return self
+
+
 class TuRBOConfig(Model):
     batch_size: Count = 1
     n_init: VarCount | None = "variable"  # 2 D
@@ -203,4 +236,5 @@ OPTIMIZER_CONFIGS = {
     "cmaes": CMAESConfig,
     "mpd": MPDConfig,
     "turbo": TuRBOConfig,
+    "les": LESConfig,
 }

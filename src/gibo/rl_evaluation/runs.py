@@ -20,7 +20,15 @@ from gibo.rl_experiment import check_rl_config, environment_name
 
 logger = logging.getLogger("gibo.rl_evaluation")  # one name for the whole package in the log
 
-METHOD_LABELS = {"gibo": "GIBO", "rs": "ARS", "vbo": "Vanilla BO", "cmaes": "CMA-ES", "mpd": "MPD", "turbo": "TuRBO"}
+METHOD_LABELS = {
+    "gibo": "GIBO",
+    "rs": "ARS",
+    "vbo": "Vanilla BO",
+    "cmaes": "CMA-ES",
+    "mpd": "MPD",
+    "turbo": "TuRBO",
+    "les": "LES",
+}
 # Config file stems that are just the method's main run (no suffix in the legend).
 _PLAIN_STEMS = {"", "default", "10runs"}
 TRIAL_PATTERN = "trial[0-9][0-9][0-9].npz"
