@@ -92,6 +92,19 @@ class Optimizer(ABC):
         return {}
 
 
+def delta_box(center: torch.Tensor, delta: float | None, bounds: torch.Tensor | None) -> torch.Tensor:
+    """`2 x D` box of half-width `delta` around `center`, intersected with `bounds` (`2 x D`); `bounds` alone
+    without `delta`."""
+    if delta is None:
+        assert bounds is not None  # the methods' __init__ require bounds or delta
+        return bounds.to(center)
+    box = torch.stack([center - delta, center + delta])
+    if bounds is not None:
+        bounds = bounds.to(center)
+        box = torch.stack([torch.maximum(box[0], bounds[0]), torch.minimum(box[1], bounds[1])])
+    return box
+
+
 def counting_random_starts(counter: list[int]) -> contextlib.AbstractContextManager:
     """Count BoTorch's "no non-zero acquisition value among the raw samples" warnings instead of printing them.
 

@@ -12,7 +12,7 @@ import torch
 
 from gibo.acquisition_function import GradientInformation, optimize_gradient_information
 from gibo.model import DerivativeExactGPSEModel
-from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts, lr_factor
+from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts, delta_box, lr_factor
 
 logger = logging.getLogger(__name__)
 
@@ -101,15 +101,7 @@ class GIBO(Optimizer):
 
     def search_box(self) -> torch.Tensor:
         """`2 x D` box in which the acquisition is maximised."""
-        theta = self.params.detach()
-        if self.delta is None:
-            assert self.bounds is not None  # __init__ requires bounds or delta
-            return self.bounds.to(theta)
-        box = torch.stack([theta - self.delta, theta + self.delta])
-        if self.bounds is not None:
-            bounds = self.bounds.to(theta)
-            box = torch.stack([torch.maximum(box[0], bounds[0]), torch.minimum(box[1], bounds[1])])
-        return box
+        return delta_box(self.params.detach(), self.delta, self.bounds)
 
     def _observe(self, x: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
         y = yield from self._evaluate(x)

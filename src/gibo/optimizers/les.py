@@ -14,7 +14,7 @@ from botorch.optim import optimize_acqf
 from botorch_community.acquisition.local_entropy_search import LocalEntropySearch
 
 from gibo.model import DerivativeExactGPSEModel
-from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts
+from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts, delta_box
 from gibo.optimizers.gibo import GIBO
 
 logger = logging.getLogger(__name__)
@@ -208,14 +208,7 @@ class LES(Optimizer):
 
     def search_box(self, center: torch.Tensor) -> torch.Tensor:
         """`2 x D` box around `center` (`delta`) within `bounds`: the ascents' clip and the acquisition's domain."""
-        if self.delta is None:
-            assert self.bounds is not None  # __init__ requires bounds or delta
-            return self.bounds.to(center)
-        box = torch.stack([center - self.delta, center + self.delta])
-        if self.bounds is not None:
-            bounds = self.bounds.to(center)
-            box = torch.stack([torch.maximum(box[0], bounds[0]), torch.minimum(box[1], bounds[1])])
-        return box
+        return delta_box(center, self.delta, self.bounds)
 
     def _observe(self, x: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
         y = yield from self._evaluate(x)
