@@ -213,3 +213,29 @@ def test_a_run_that_no_longer_replays_is_refused(tmp_path):
     path.write_text(json.dumps(content))
     with pytest.raises(StateFileError, match="does not replay here: call 3 asks another point"):
         AskTell.load(path)
+
+
+def test_les_through_the_api_asks_inside_its_box_and_replays_from_a_state_file(tmp_path):
+    """LES (small settings to keep it quick): ask–tell = maximize point for point, a saved run continues exactly."""
+    small = {"num_paths": 16, "descent_steps": 40, "sequence_points": 4}
+    budget = 10
+
+    def quadratic2(x):
+        return -float(np.sum((x - 0.3) ** 2))
+
+    result = gibo.maximize(quadratic2, np.zeros(2), budget=budget, method="les", bounds=(-1, 1), seed=4, **small)
+    assert result.calls == budget and np.all(np.abs(result.history.x) <= 1.0)
+    np.testing.assert_array_equal(result.x, result.best_x)  # LES deploys its best observation
+    run = AskTell("les", np.zeros(2), budget, seed=4, bounds=(-1, 1), **small)
+    for k in range(budget):
+        x = run.ask()
+        np.testing.assert_array_equal(x, result.history.x[k])
+        run.tell(x, quadratic2(x))
+        if k == 4:
+            run.save(tmp_path / "les.gibo")
+    resumed = AskTell.load(tmp_path / "les.gibo")
+    for k in range(5, budget):
+        x = resumed.ask()
+        np.testing.assert_array_equal(x, result.history.x[k])
+        resumed.tell(x, quadratic2(x))
+    assert resumed.done and resumed.best[1] == result.value

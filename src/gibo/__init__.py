@@ -1,6 +1,6 @@
 """GIBO: local policy search with Bayesian optimization (Müller, von Rohr, Trimpe, NeurIPS 2021).
 
-`gibo.maximize`, `gibo.minimize` and `gibo.AskTell` run GIBO (and MPD, TuRBO, ARS, vanilla BO, CMA-ES) on
+`gibo.maximize`, `gibo.minimize` and `gibo.AskTell` run GIBO (and MPD, LES, TuRBO, ARS, vanilla BO, CMA-ES) on
 any objective; they are imported on first use, so `import gibo` stays light for the experiment scripts.
 """
 

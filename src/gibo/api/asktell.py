@@ -60,7 +60,7 @@ class AskTell:
         **options,
     ):
         """Args:
-        method: gibo, mpd, turbo, ars, vbo or cmaes.
+        method: gibo, mpd, les, turbo, ars, vbo or cmaes.
         x0: `D` starting point (its length sets D).
         budget: objective calls (tells) at most.
         seed: the run's random seed (the same seed gives the same points).

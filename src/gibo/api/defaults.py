@@ -7,7 +7,7 @@ import copy
 from gibo.config import ConfigError
 
 # The API's method names → the config's (`ars` is the config's `rs`).
-METHODS = {"gibo": "gibo", "mpd": "mpd", "turbo": "turbo", "ars": "rs", "vbo": "vbo", "cmaes": "cmaes"}
+METHODS = {"gibo": "gibo", "mpd": "mpd", "les": "les", "turbo": "turbo", "ars": "rs", "vbo": "vbo", "cmaes": "cmaes"}
 # Methods whose `result.x` is their last iterate θ_T; the others report the best evaluated point.
 LOCAL_METHODS = ("gibo", "mpd", "ars")
 # Methods that search a box and therefore need `bounds`.
@@ -36,7 +36,9 @@ def default_options(method: str, D: int, bounded: bool) -> dict:
     (steps of 0.01) at most 100 steps long, one side of the box. CMA-ES: σ0 = 0.2 (pycma's advice: the optimum
     within x0 ± 3σ0), bounds handed to pycma. ARS: step 0.02, exploration noise 0.02, 1 + D // 8 directions,
     scaled by the rewards' std. Vanilla BO: as GIBO's model without the window; TuRBO: its own defaults (it
-    standardises and fits on its own).
+    standardises and fits on its own). LES: GIBO's model, its incumbent the best observation, its ascents and
+    acquisition in the δ-box of half-width 0.1 around it (within the bounds); its own settings the paper's
+    (250 paths of 500 steps: seconds per call, so for objectives that take longer than that).
     """
     gp_model = {
         "prior_mean": 0.0,
@@ -69,6 +71,16 @@ def default_options(method: str, D: int, bounded: bool) -> dict:
             options.update(max_walk_steps=100)
         if bounded:
             options.update(bounds=unit_box, clip_to_bounds=True)
+        return options
+    if method == "les":
+        options = {
+            "model_config": {**gp_model, "N_max": 5 * D},
+            "hyperparameter_config": learned,
+            "min_points_for_fit": D + 1,
+            "delta": 0.1,
+        }
+        if bounded:
+            options.update(bounds=unit_box)
         return options
     if method == "cmaes":
         return {"sigma": 0.2, **({"bounds": unit_box} if bounded else {})}
