@@ -46,7 +46,7 @@ logger = logging.getLogger("gibo.lqr")  # same name when run as python -m gibo.l
 #: Environment steps per objective call (one episode of ``lqr-v0``).
 STEPS_PER_CALL = gym_lqr.EPISODE_STEPS
 
-#: Calls at which the command line (and the issue) reports the numbers.
+#: Calls at which the command line reports the numbers.
 REPORT_CALLS = (20, 40, 60, 90, 130)
 
 #: Trial files written by ``run_rl_experiment.py`` (one per trial).
