@@ -44,6 +44,26 @@ def test_every_shipped_experiment_config_loads_and_resolves():
         assert resolved.method in {"gibo", "rs", "vbo", "cmaes", "mpd", "turbo", "les"}
 
 
+def test_build_names_stay_importable_from_gibo_config():
+    """`from gibo.config import resolve_dimension` (and the other builders) works as it always did, in a fresh
+    interpreter where nothing imported gibo.build before, and names gibo.build's functions."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gibo.config import build_optimizer, model_kwargs, resolve_dimension, torch_dtype; "
+        "import gibo.build as b; "
+        "assert (build_optimizer, model_kwargs, resolve_dimension, torch_dtype) == "
+        "(b.build_optimizer, b.model_kwargs, b.resolve_dimension, b.torch_dtype)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import gibo.config
+
+    assert "resolve_dimension" in dir(gibo.config)
+    with pytest.raises(AttributeError, match="no attribute 'resolve_dimensions'"):
+        gibo.config.resolve_dimensions  # noqa: B018  # a misspelling still fails
+
+
 def test_every_shipped_data_config_loads():
     files = list(CONFIGS.rglob("generate_data*.yaml"))
     assert files

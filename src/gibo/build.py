@@ -12,23 +12,21 @@ from typing import Any, TypeVar
 
 import torch
 
-from gibo.config import (
+# From the modules, not the package: `gibo.config` re-exports this module's names, so importing its package
+# here would tie the two into a circle.
+from gibo.config.base import BoundsConfig, ConstraintConfig, HypersConfig, ModelConfig, PriorConfig
+from gibo.config.experiment import ExperimentConfig
+from gibo.config.methods import (
     ARSConfig,
-    BoundsConfig,
     CMAESConfig,
-    ConfigError,
-    ConstraintConfig,
-    ExperimentConfig,
     GIBOConfig,
-    HypersConfig,
     LESConfig,
     LocalGPConfig,
-    ModelConfig,
     MPDConfig,
-    PriorConfig,
     TuRBOConfig,
     VBOConfig,
 )
+from gibo.config.validation import ConfigError
 
 
 def resolve_dimension(config: ExperimentConfig, D: int, factor_lengthscale: float = 2.0) -> ExperimentConfig:

@@ -4,7 +4,8 @@ Historical spellings (`lr_schedular`, `greather_than`) and empty entries (`{cons
 an empty value = the default) are accepted; types and ranges are checked on load, and a wrong config raises
 `ConfigError` with one line: file, key path, what was expected, what was found. "dim_search_space" and
 "variable" stay symbolic until `gibo.build.resolve_dimension`; `gibo.build.build_optimizer` turns a config into an
-optimizer.
+optimizer. Both (and `model_kwargs`, `torch_dtype`) are also importable from here, as they always were; they are
+loaded on first use, so reading a config does not import the optimizers.
 
 Modules: `base` (the strict base model, symbolic numbers, the sections of a GP method), `methods` (one config
 per method), `experiment` (experiment and synthetic-data configs), `load` (YAML → models, JSON Schema),
@@ -86,3 +87,18 @@ __all__ = [
     "main",
     "parse_experiment_config",
 ]
+
+# gibo.build's names, importable from here as before it moved out (loaded on first use).
+_FROM_BUILD = ("build_optimizer", "model_kwargs", "resolve_dimension", "torch_dtype")
+
+
+def __getattr__(name: str):
+    if name in _FROM_BUILD:
+        from gibo import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module 'gibo.config' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_FROM_BUILD])
