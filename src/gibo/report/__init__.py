@@ -25,7 +25,7 @@ Modules: `runs` (what a run is, the paper's rows), `verdicts` (the spread rule),
 (`synthetic`, `rl`, `lqr`, `missing`), `compose` (the whole report, written), `cli` (the command line).
 """
 
-from gibo.report.builder import Report
+from gibo.report.builder import Judged, Report
 from gibo.report.cli import build_parser, main
 from gibo.report.compose import TITLE, build_report, write_report
 from gibo.report.lqr import lqr_section
@@ -83,6 +83,7 @@ __all__ = [
     "Code",
     "Heading",
     "Image",
+    "Judged",
     "Paragraph",
     "Report",
     "ReportError",
