@@ -141,7 +141,7 @@ class IterationDriver:
         """No point is pending and no further iteration may start."""
         if self.pending is not None:
             return False
-        if getattr(self.optimizer, "stopped", False):  # the method's own stopping rule fired
+        if self.optimizer.stopped:  # the method's own stopping rule fired
             return True
         return self.remaining <= 0 or (self.max_iterations is not None and self.iterations >= self.max_iterations)
 
@@ -183,7 +183,7 @@ class IterationDriver:
                 self.on_iteration(self)
 
     def _spent(self) -> str:
-        if getattr(self.optimizer, "stopped", False):
+        if self.optimizer.stopped:
             return f"{type(self.optimizer).__name__} stopped by its own stopping rule"
         if self.remaining <= 0:
             return f"budget of {self.max_objective_calls} objective calls spent"

@@ -12,6 +12,7 @@ import contextlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,6 +49,8 @@ class Optimizer(ABC):
         # Calls the budget still allows (kept up to date by the driver): a method that plans several points
         # per iteration (GIBO's samples, TuRBO's batch) plans no more than this.
         self.calls_left: float = math.inf
+        # Set by a method whose own stopping rule fired (LES): the driver starts no further iteration.
+        self.stopped = False
 
     @property
     def D(self) -> int:
@@ -103,6 +106,34 @@ def delta_box(center: torch.Tensor, delta: float | None, bounds: torch.Tensor | 
         bounds = bounds.to(center)
         box = torch.stack([torch.maximum(box[0], bounds[0]), torch.minimum(box[1], bounds[1])])
     return box
+
+
+# Codes of `gp_fit_status`: what the hyperparameter fit of an iteration did.
+FIT_STATUS: dict[str, int] = {"none": 0, "moved": 1, "unchanged": 2, "failed": 3}
+GP_ARRAYS = ("gp_lengthscale", "gp_outputscale", "gp_noise", "gp_mean")
+
+
+def hyperparameter_record(model: Any, D: int, status: str) -> dict[str, object]:
+    """One iteration's row of `hyperparameter_arrays`: the GP's hyperparameters now and what its fit did."""
+    with torch.no_grad():
+        return {
+            "gp_lengthscale": model.lengthscale.detach().expand(D).numpy().copy(),
+            "gp_outputscale": float(model.outputscale.detach()),
+            "gp_noise": float(model.noise.detach()),
+            "gp_mean": float(model.prior_mean.detach()),
+            "gp_fit_status": FIT_STATUS[status],
+        }
+
+
+def hyperparameter_arrays(history: list[dict[str, object]], D: int) -> dict[str, np.ndarray]:
+    """The rows of `hyperparameter_record` as arrays: {"gp_lengthscale": `T x D`, "gp_outputscale", "gp_noise",
+    "gp_mean": `T` floats, "gp_fit_status": `T` ints (0 no fit, 1 the fit moved the hyperparameters, 2 it ended
+    where it started, 3 it failed and the previous values were kept)}; lengthscales in the optimiser's
+    coordinates."""
+    arrays = {name: np.array([h[name] for h in history], dtype=np.float64) for name in GP_ARRAYS}
+    arrays["gp_lengthscale"] = arrays["gp_lengthscale"].reshape(-1, D)  # `0 x D` before any iteration
+    arrays["gp_fit_status"] = np.array([h["gp_fit_status"] for h in history], dtype=np.int64)
+    return arrays
 
 
 def counting_random_starts(counter: list[int]) -> contextlib.AbstractContextManager:

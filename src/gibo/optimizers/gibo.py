@@ -12,7 +12,16 @@ import torch
 
 from gibo.acquisition_function import GradientInformation, optimize_gradient_information
 from gibo.model import DerivativeExactGPSEModel
-from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts, delta_box, lr_factor
+from gibo.optimizers.base import (
+    FIT_STATUS,
+    Iteration,
+    Optimizer,
+    counting_random_starts,
+    delta_box,
+    hyperparameter_arrays,
+    hyperparameter_record,
+    lr_factor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -181,21 +190,10 @@ class GIBO(Optimizer):
             with torch.no_grad():
                 self.params.copy_(self._clipped(self.params))
 
-    # Codes of `gp_fit_status`: what the hyperparameter fit of an iteration did.
-    FIT_STATUS: ClassVar[dict[str, int]] = {"none": 0, "moved": 1, "unchanged": 2, "failed": 3}
+    FIT_STATUS: ClassVar[dict[str, int]] = FIT_STATUS  # codes of `gp_fit_status`
 
     def _record_hyperparameters(self) -> None:
-        model = self.model
-        with torch.no_grad():
-            self.hyperparameter_history.append(
-                {
-                    "gp_lengthscale": model.lengthscale.detach().expand(self.D).numpy().copy(),
-                    "gp_outputscale": float(model.outputscale.detach()),
-                    "gp_noise": float(model.noise.detach()),
-                    "gp_mean": float(model.prior_mean.detach()),
-                    "gp_fit_status": self.FIT_STATUS[self._fit_status],
-                }
-            )
+        self.hyperparameter_history.append(hyperparameter_record(self.model, self.D, self._fit_status))
 
     def hyperparameter_arrays(self) -> dict[str, np.ndarray]:
         """The GP hyperparameters of each iteration's gradient step, for saving beside the history.
@@ -206,11 +204,7 @@ class GIBO(Optimizer):
             started, 3 it failed and the previous values were kept)} for T iterations (row t belongs to the
             step from θ_t to θ_{t+1}); lengthscales in the optimiser's coordinates.
         """
-        names = ("gp_lengthscale", "gp_outputscale", "gp_noise", "gp_mean")
-        arrays = {name: np.array([h[name] for h in self.hyperparameter_history], dtype=np.float64) for name in names}
-        arrays["gp_lengthscale"] = arrays["gp_lengthscale"].reshape(-1, self.D)  # `0 x D` before any iteration
-        arrays["gp_fit_status"] = np.array([h["gp_fit_status"] for h in self.hyperparameter_history], dtype=np.int64)
-        return arrays
+        return hyperparameter_arrays(self.hyperparameter_history, self.D)
 
     def diagnostics(self) -> dict[str, np.ndarray]:
         """The hyperparameter arrays and the number of acquisition optimisations that started at random."""

@@ -14,8 +14,14 @@ from botorch.optim import optimize_acqf
 from botorch_community.acquisition.local_entropy_search import LocalEntropySearch
 
 from gibo.model import DerivativeExactGPSEModel
-from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts, delta_box
-from gibo.optimizers.gibo import GIBO
+from gibo.optimizers.base import (
+    Iteration,
+    Optimizer,
+    counting_random_starts,
+    delta_box,
+    hyperparameter_arrays,
+    hyperparameter_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +204,6 @@ class LES(Optimizer):
         self.generate_initial_data = generate_initial_data
         self.verbose = verbose
         self.iteration = 0
-        self.stopped = False  # set once the stopping rule fired: the driver starts no further iteration
         self.best_x: torch.Tensor | None = None  # the incumbent: the best observation so far (all of them)
         self.best_y = -math.inf
         self.random_starts = [0]
@@ -323,25 +328,11 @@ class LES(Optimizer):
             self.params = self.best_x.clone()
 
     def _record_hyperparameters(self, status: str) -> None:
-        model = self.model
-        with torch.no_grad():
-            self.hyperparameter_history.append(
-                {
-                    "gp_lengthscale": model.lengthscale.detach().expand(self.D).numpy().copy(),
-                    "gp_outputscale": float(model.outputscale.detach()),
-                    "gp_noise": float(model.noise.detach()),
-                    "gp_mean": float(model.prior_mean.detach()),
-                    "gp_fit_status": GIBO.FIT_STATUS[status],
-                }
-            )
+        self.hyperparameter_history.append(hyperparameter_record(self.model, self.D, status))
 
     def hyperparameter_arrays(self) -> dict[str, np.ndarray]:
         """As `GIBO.hyperparameter_arrays`: row t holds the GP behind iteration t's acquisition."""
-        names = ("gp_lengthscale", "gp_outputscale", "gp_noise", "gp_mean")
-        arrays = {name: np.array([h[name] for h in self.hyperparameter_history], dtype=np.float64) for name in names}
-        arrays["gp_lengthscale"] = arrays["gp_lengthscale"].reshape(-1, self.D)
-        arrays["gp_fit_status"] = np.array([h["gp_fit_status"] for h in self.hyperparameter_history], dtype=np.int64)
-        return arrays
+        return hyperparameter_arrays(self.hyperparameter_history, self.D)
 
     def les_arrays(self) -> dict[str, np.ndarray]:
         """Per iteration: {"les_converged_fraction": `T`, "les_acquisition_value": `T` (NaN where the stopping
