@@ -1,4 +1,4 @@
-"""Objectives the tests of ARS, vanilla BO and CMA-ES share."""
+"""Objectives the optimizer tests share."""
 
 import torch
 

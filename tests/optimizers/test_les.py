@@ -20,13 +20,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FIXED = yaml.safe_load((CONFIGS / "synthetic_experiment" / "les_fixed_hypers.yaml").read_text())
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: the matrices are tiny and the machine may be busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config(**optimizer_overrides) -> dict:

@@ -15,15 +15,7 @@ from gibo.model import DerivativeExactGPSEModel
 from gibo.optimizers import MPD
 from tests.test_model import make_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tests factor tiny matrices, for which a second thread only adds contention
-    (on a loaded 2-core machine it made them several times slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_spd(D, generator, batch=()):

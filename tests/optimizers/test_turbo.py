@@ -8,16 +8,9 @@ import torch
 
 from gibo.loop import run_optimization
 from gibo.optimizers import TuRBO, TurboState
+from tests.optimizers.objectives import RecordingObjective
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tests factor tiny matrices, for which a second thread only adds contention
-    (on a loaded 2-core machine it made them several times slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 CENTER = torch.tensor([0.2, 0.8, 0.6, 0.3], dtype=torch.float64)
@@ -26,18 +19,6 @@ CENTER = torch.tensor([0.2, 0.8, 0.6, 0.3], dtype=torch.float64)
 def quadratic(x):
     """Maximum 0 at the first D entries of CENTER."""
     return -(x - CENTER[: x.shape[-1]]).pow(2).sum()
-
-
-class RecordingObjective:
-    def __init__(self, function):
-        self.function = function
-        self.points, self.values = [], []
-
-    def __call__(self, x):
-        value = self.function(x)
-        self.points.append(x.detach().clone())
-        self.values.append(float(value))
-        return value
 
 
 class WorseEveryCall:
