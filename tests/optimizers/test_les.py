@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from botorch.sampling.pathwise import draw_matheron_paths
 
 from gibo.build import build_optimizer, resolve_dimension
 from gibo.config import ConfigError, parse_experiment_config
 from gibo.loop import run_optimization
 from gibo.model import DerivativeExactGPSEModel
 from gibo.optimizers import LES
+from gibo.optimizers.les import PathAscentGradient, SequenceEntropySearch
 from tests.helpers import load_script
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -201,6 +203,98 @@ def test_joint_evaluation_equals_botorchs_forward(chunk):
     assert joint.shape == pointwise.shape == (7,)
     torch.testing.assert_close(joint, pointwise, rtol=0, atol=1e-10)
     assert bool((joint > 0).all())  # an observation is informative about the sequences
+
+
+def _model_in(D: int, N: int, seed: int) -> DerivativeExactGPSEModel:
+    """A GP on N random points of a quadratic in [0, 1]^D with a nonzero constant mean."""
+    generator = torch.Generator().manual_seed(seed)
+    model = DerivativeExactGPSEModel(D)
+    model.initialize(
+        **{
+            "covar_module.base_kernel.lengthscale": 0.2 + 0.3 * torch.rand(D, generator=generator, dtype=torch.float64),
+            "covar_module.outputscale": 1.7,
+            "likelihood.noise": 1e-3,
+            "mean_module.constant": 0.4,
+        }
+    )
+    X = torch.rand(N, D, generator=generator, dtype=torch.float64)
+    model.append_train_data(X, -((X - 0.6) ** 2).sum(-1))
+    model.eval()
+    return model
+
+
+def test_closed_form_path_values_and_gradients_equal_botorchs_paths_and_autograd():
+    model = _model_in(D=4, N=9, seed=0)
+    with torch.no_grad():
+        model.posterior(torch.zeros(1, 4, dtype=torch.float64))
+        torch.manual_seed(1)
+        paths = draw_matheron_paths(model=model, sample_shape=torch.Size([6]))
+    closed = PathAscentGradient.of(paths)
+    assert closed is not None
+    X = torch.rand(6, 4, dtype=torch.float64, requires_grad=True)
+    values = paths(X.unsqueeze(-2)).reshape(-1)
+    values.sum().backward()
+    closed_values, closed_gradient = closed(X.detach())
+    torch.testing.assert_close(closed_values, values.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(closed_gradient, X.grad, rtol=0, atol=1e-12)
+    assert float(X.grad.abs().max()) > 0.1  # a gradient worth comparing
+    assert PathAscentGradient.of(object()) is None
+
+
+@pytest.mark.parametrize("tolerance", [None, 2e-3])
+def test_closed_form_ascents_take_the_steps_of_botorchs_autograd_ascents(tolerance):
+    model = _model_in(D=3, N=8, seed=2)
+    box = torch.tensor([[0.1, 0.0, 0.2], [0.9, 0.7, 1.0]], dtype=torch.float64)
+    built = {}
+    for autograd in (True, False):
+        torch.manual_seed(5)
+        built[autograd] = SequenceEntropySearch(
+            model,
+            torch.full((1, 3), 0.5, dtype=torch.float64),
+            num_path_samples=20,
+            num_descent_steps=200,
+            learning_rate=0.01,
+            maximize=True,
+            bounds=box,
+            sequence_discretization_size=6,
+            sequence_subsample_size=None,
+            conditional_model_chunk_size=None,
+            convergence_tol=tolerance,
+            virtual_observation_noise=1e-4,
+            autograd_ascent=autograd,
+        )
+    for name in ("sequence_X_per_path", "sequence_Y_per_path"):
+        torch.testing.assert_close(
+            torch.stack(getattr(built[False], name)), torch.stack(getattr(built[True], name)), rtol=0, atol=1e-10
+        )
+    torch.testing.assert_close(built[False].path_end_values, built[True].path_end_values, rtol=0, atol=1e-10)
+    ends = torch.stack(built[False].sequence_X_per_path)[:, -1]
+    assert bool(((ends == box[0]) | (ends == box[1])).any())  # some ascents end clipped at the box
+
+
+@pytest.mark.parametrize("chunk, noise", [(None, 1e-3), (7, 1e-6)])
+def test_two_block_variances_give_the_conditioned_models_information(chunk, noise):
+    model = _model_in(D=3, N=10, seed=4)
+    torch.manual_seed(6)
+    acquisition = SequenceEntropySearch(
+        model,
+        torch.full((1, 3), 0.4, dtype=torch.float64),
+        num_path_samples=15,
+        num_descent_steps=60,
+        learning_rate=0.01,
+        maximize=True,
+        bounds=torch.tensor([[0.0] * 3, [1.0] * 3], dtype=torch.float64),
+        sequence_discretization_size=5,
+        conditional_model_chunk_size=chunk,
+        convergence_tol=None,
+        virtual_observation_noise=noise,
+    )
+    X = torch.cat([torch.rand(20, 3, dtype=torch.float64), torch.cat(acquisition.sequence_X_per_path)[:10]])
+    with torch.no_grad():
+        closed, by_models = acquisition.information(X), acquisition.information_by_models(X)
+    assert acquisition._variances is not None  # the two-block form was used
+    torch.testing.assert_close(closed, by_models, rtol=0, atol=1e-8)
+    assert float(closed.min()) >= -1e-10 and float(closed.max()) > 0.01
 
 
 # ----------------------------------------------------------------------------------------------
