@@ -145,12 +145,12 @@ class ConditionalVariances:
         X = model.train_inputs[0].detach()
         self.X = X
         with torch.no_grad():
-            train = self._k(X, X) + self.noise * torch.eye(X.shape[0], dtype=X.dtype)
+            train = self._k(X, X) + self.noise * torch.eye(X.shape[0], dtype=X.dtype, device=X.device)
             self.train_factor = torch.linalg.cholesky(train)  # N x N
             self.support = support.detach()
             self.support_solved = self._solve_train(self._k(X, self.support))  # L x N x K: L_N⁻¹ k(X, Z_l)
             block = self._k(self.support, self.support) - self.support_solved.mT @ self.support_solved
-            block = block + virtual_noise * torch.eye(support.shape[-2], dtype=X.dtype)
+            block = block + virtual_noise * torch.eye(support.shape[-2], dtype=X.dtype, device=X.device)
             self.support_factor = torch.linalg.cholesky(block)  # L x K x K
 
     def _k(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
