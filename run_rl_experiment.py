@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Optimise a policy on a Gymnasium environment with GIBO, ARS, vanilla BO, CMA-ES, MPD or TuRBO, over trials.
+"""Optimise a policy on a Gymnasium environment with GIBO, ARS, vanilla BO, CMA-ES, MPD, TuRBO or LES, over trials.
 
 Usage: python run_rl_experiment.py -c configs/rl_experiment/cartpole/gibo.yaml
 Add --workers N to run N trials at once (local Ray) or --ray-address ADDRESS for a Ray cluster;

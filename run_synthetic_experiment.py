@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run one method (GIBO, ARS, vanilla BO, CMA-ES, MPD, TuRBO) on the synthetic objectives of a data config.
+"""Run one method (GIBO, ARS, vanilla BO, CMA-ES, MPD, TuRBO, LES) on the synthetic objectives of a data config.
 
 Usage: python run_synthetic_experiment.py -c configs/synthetic_experiment/gibo_default.yaml \
            -cd configs/synthetic_experiment/generate_data_quick.yaml

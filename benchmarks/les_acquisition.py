@@ -29,8 +29,8 @@ import warnings
 import torch
 from botorch.optim import optimize_acqf
 
+from gibo.les_acquisition import SequenceEntropySearch
 from gibo.model import DerivativeExactGPSEModel
-from gibo.optimizers.les import SequenceEntropySearch
 
 
 def make_model(D: int, N: int) -> tuple[DerivativeExactGPSEModel, torch.Tensor]:

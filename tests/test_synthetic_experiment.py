@@ -83,6 +83,28 @@ class _ReferenceGP:
         return gp
 
 
+@pytest.mark.parametrize("sampler", ["paper", "exact"])
+def test_fewer_objectives_are_the_first_objectives_of_more(sampler):
+    # a data config with fewer objectives (generate_data_local_methods.yaml) selects a prefix of a larger set
+    few = generate_dataset(3, num_objectives=2, num_samples=60, noise_variance=0.01, seed=5, sampler=sampler)
+    many = generate_dataset(3, num_objectives=3, num_samples=60, noise_variance=0.01, seed=5, sampler=sampler)
+    for name in ("X", "y", "f_star", "x_star"):
+        np.testing.assert_array_equal(getattr(few, name), getattr(many, name)[:2])
+    np.testing.assert_array_equal(few.lengthscale, many.lengthscale)
+    assert not np.array_equal(many.y[2], many.y[1])
+
+
+def test_local_methods_data_config_is_a_prefix_of_the_reduced_set():
+    local, reduced = (
+        yaml.safe_load((ROOT / "configs" / "synthetic_experiment" / f"generate_data_{name}.yaml").read_text())
+        for name in ("local_methods", "reduced")
+    )
+    assert set(local["dimensions"]) <= set(reduced["dimensions"])
+    assert local["num_objectives"] <= reduced["num_objectives"]
+    differing = {key for key in reduced if local.get(key) != reduced[key]}
+    assert differing == {"out_dir", "dimensions", "num_objectives"}
+
+
 def test_dataset_roundtrip(tmp_path):
     data = generate_dataset(2, num_objectives=1, num_samples=50, noise_variance=0.01, seed=1)
     data.save(tmp_path / "d.npz")

@@ -12,10 +12,10 @@ from botorch.sampling.pathwise import draw_matheron_paths
 
 from gibo.build import build_optimizer, resolve_dimension
 from gibo.config import ConfigError, parse_experiment_config
+from gibo.les_acquisition import PathAscentGradient, SequenceEntropySearch
 from gibo.loop import run_optimization
 from gibo.model import DerivativeExactGPSEModel
 from gibo.optimizers import LES
-from gibo.optimizers.les import PathAscentGradient, SequenceEntropySearch
 from tests.helpers import load_script
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
