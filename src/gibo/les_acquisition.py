@@ -104,15 +104,25 @@ class PathAscentGradient:
 
     def __call__(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Values `L` and gradients `L x D` of path l at its own point X[l] (`L x D`)."""
+        values, gradient = self._evaluate(X, with_values=True)
+        assert values is not None
+        return values, gradient
+
+    def gradient(self, X: torch.Tensor) -> torch.Tensor:
+        """Gradients `L x D` of path l at X[l] (`L x D`), without the values (what an ascent step needs)."""
+        return self._evaluate(X, with_values=False)[1]
+
+    def _evaluate(self, X: torch.Tensor, with_values: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
         z = (X * self.inverse_lengthscale) @ self.frequencies.T  # L x m/2
         sine, cosine = torch.sin(z), torch.cos(z)
-        values = (self.sine_weight * sine).sum(-1) + (self.cosine_weight * cosine).sum(-1)
         gradient = (self.sine_weight * cosine - self.cosine_weight * sine) @ self.frequencies * self.inverse_lengthscale
         offset = (self.points.unsqueeze(0) - X.unsqueeze(1)) * self.update_inverse_lengthscale  # L x N x D
         k = torch.exp(-0.5 * (offset**2).sum(-1)) * self.update_weight  # L x N
-        values = values + k.sum(-1) + self.mean(X.unsqueeze(-2)).reshape(-1)
         gradient = gradient + (k.unsqueeze(-1) * offset).sum(1) * self.update_inverse_lengthscale
-        return values, gradient
+        if not with_values:
+            return None, gradient
+        values = (self.sine_weight * sine).sum(-1) + (self.cosine_weight * cosine).sum(-1)
+        return values + k.sum(-1) + self.mean(X.unsqueeze(-2)).reshape(-1), gradient
 
 
 class ConditionalVariances:
@@ -176,25 +186,56 @@ class ConditionalVariances:
 
 
 class SequenceEntropySearch(LocalEntropySearch):
-    """BoTorch's `LocalEntropySearch` with two additions: it keeps what the stopping rule needs (for every
-    sampled path its value at the incumbent, `path_start_values`, and at the end of its ascent sequence,
-    `path_end_values`, both `L`, in the GP's target units), and it evaluates a batch of candidates jointly per
-    conditioned model (`information`: the same values as BoTorch's `forward`, which remains available with
-    `pointwise_layout`)."""
+    """BoTorch's `LocalEntropySearch`, the same numbers computed more directly: the ascents with the paths'
+    gradients in closed form (`PathAscentGradient`), the scores of a batch of candidates from the conditioning
+    in two blocks (`ConditionalVariances`, `information`), BoTorch's conditioned models built only when asked
+    for (`conditioned_models`, `pointwise_layout`: its own `forward`). It also keeps what the stopping rule needs:
+    for every sampled path its value at the incumbent, `path_start_values`, and at the end of its ascent
+    sequence, `path_end_values`, both `L`, in the GP's target units."""
 
     path_start_values: torch.Tensor
     path_end_values: torch.Tensor
     sequence_ends: torch.Tensor
+    _variances: ConditionalVariances | None
 
     def __init__(self, *args, pointwise_layout: bool = False, autograd_ascent: bool = False, **kwargs):
         """As `LocalEntropySearch`; pointwise_layout: evaluate with its own `forward` (one tiny posterior per
-        candidate and path) instead of `information`, which computes the same values for all candidates of a
-        batch jointly per conditioned model (measured several times faster, benchmarks/les_acquisition.py);
+        candidate and path, on conditioned models) instead of `information` (the same values from the two-block
+        variances, with no conditioned model built: measured far cheaper, benchmarks/les_acquisition.py);
         autograd_ascent: take the ascents' gradients by autograd through BoTorch's path modules (its own
         `_generate_pathwise_sequences`) instead of in closed form (`PathAscentGradient`, the same steps)."""
         self.pointwise_layout = pointwise_layout
         self.autograd_ascent = autograd_ascent
         super().__init__(*args, **kwargs)
+
+    def _build_conditioned_models(self) -> None:
+        """The sequences and, for scoring, the two-block variances; BoTorch's conditioned models only where those
+        do not apply or are asked for (`conditioned_models`): scoring by the two blocks needs none."""
+        if self.pointwise_layout:
+            super()._build_conditioned_models()
+            self._variances = None
+            return
+        X_sequence, Y_sequence = self._generate_pathwise_sequences()
+        self.sequence_X_per_path = list(X_sequence.unbind(dim=0))
+        self.sequence_Y_per_path = list(Y_sequence.unbind(dim=0))
+        self._variances = ConditionalVariances.of(self.model, X_sequence, self.virtual_observation_noise)
+
+    def conditioned_models(self) -> list[tuple[Any, int]]:
+        """BoTorch's conditioned models with the number of paths of each, built on first use as its
+        `_build_conditioned_models` builds them (chunks of `conditional_model_chunk_size` paths)."""
+        if not self.conditional_models:
+            with torch.no_grad():
+                self.model.posterior(self.x_incumbent)  # exact GPs need their prediction caches to condition
+            X, Y = torch.stack(self.sequence_X_per_path), torch.stack(self.sequence_Y_per_path)
+            chunk = self.conditional_model_chunk_size or X.shape[0]
+            for start in range(0, X.shape[0], chunk):
+                values = Y[start : start + chunk]
+                noise = torch.full_like(values, self.virtual_observation_noise)
+                self.conditional_models.append(
+                    self.model.condition_on_observations(X=X[start : start + chunk], Y=values, noise=noise)
+                )
+                self.conditional_model_num_paths.append(values.shape[0])
+        return list(zip(self.conditional_models, self.conditional_model_num_paths, strict=True))
 
     def _generate_pathwise_sequences(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The L ascent sequences' support points (`L x K x D`) and the paths' values there (`L x K x 1`): the
@@ -215,8 +256,7 @@ class SequenceEntropySearch(LocalEntropySearch):
         history = [X.detach().clone()]
         with torch.no_grad():
             for _ in range(self.num_descent_steps):
-                _, gradient = gradient_of(X.squeeze(-2))
-                X.grad = (sign * gradient).unsqueeze(-2)
+                X.grad = (sign * gradient_of.gradient(X.squeeze(-2))).unsqueeze(-2)
                 optimizer.step()
                 if self.bounds is not None:
                     X.clamp_(min=self.bounds[0], max=self.bounds[1])
@@ -249,6 +289,7 @@ class SequenceEntropySearch(LocalEntropySearch):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """The mutual information at `batch x 1 x D` candidates (`batch`); `batch x D` is taken as `batch x 1 x D`."""
         if self.pointwise_layout:
+            self.conditioned_models()
             return super().forward(X)
         X = X.unsqueeze(-2) if X.dim() == 2 else X
         if X.shape[-2] != 1:
@@ -261,10 +302,6 @@ class SequenceEntropySearch(LocalEntropySearch):
         The same quantity as BoTorch's `forward`, from `ConditionalVariances` (the same conditioning in two
         blocks) where it applies, else from the conditioned models (`information_by_models`).
         """
-        if not hasattr(self, "_variances"):
-            self._variances = ConditionalVariances.of(
-                self.model, torch.stack(self.sequence_X_per_path), self.virtual_observation_noise
-            )
         if self._variances is None:
             return self.information_by_models(X)
         variance, conditioned = self._variances(X)
@@ -282,9 +319,10 @@ class SequenceEntropySearch(LocalEntropySearch):
         all b points (a `paths x b x D` input) instead of once per point."""
         entropy = self._entropy(self.model, X)
         conditional = torch.zeros_like(entropy)
-        for model_chunk, num_paths in zip(self.conditional_models, self.conditional_model_num_paths, strict=True):
+        models = self.conditioned_models()
+        for model_chunk, num_paths in models:
             conditional = conditional + self._entropy(model_chunk, X.expand(num_paths, *X.shape)).sum(dim=0)
-        return entropy - conditional / sum(self.conditional_model_num_paths)
+        return entropy - conditional / sum(num_paths for _, num_paths in models)
 
     def _entropy(self, model, X: torch.Tensor) -> torch.Tensor:
         """Gaussian entropy of the noisy observation at each point of `... x b x D` (`... x b`)."""
