@@ -291,8 +291,10 @@ def test_two_block_variances_give_the_conditioned_models_information(chunk, nois
     )
     X = torch.cat([torch.rand(20, 3, dtype=torch.float64), torch.cat(acquisition.sequence_X_per_path)[:10]])
     with torch.no_grad():
-        closed, by_models = acquisition.information(X), acquisition.information_by_models(X)
-    assert acquisition._variances is not None  # the two-block form was used
+        closed = acquisition.information(X)
+        assert acquisition._variances is not None and len(acquisition.conditional_models) == 0  # none built
+        by_models = acquisition.information_by_models(X)
+    assert len(acquisition.conditional_models) == (1 if chunk is None else 3)  # BoTorch's chunks, on demand
     torch.testing.assert_close(closed, by_models, rtol=0, atol=1e-8)
     assert float(closed.min()) >= -1e-10 and float(closed.max()) > 0.01
 
