@@ -65,8 +65,8 @@ class PathAscentGradient:
             features: Any = prior.feature_map
             kernel: Any = update.feature_map.kernel
             base: Any = features.kernel
-            steps: list[Any] = list(features.output_transform.transforms)
             transforms: Any = features.output_transform
+            steps: list[Any] = list(transforms.transforms)
             supported = (
                 type(paths) is MatheronPath
                 and paths.input_transform is None
@@ -75,10 +75,10 @@ class PathAscentGradient:
                 and type(prior) is GeneralizedLinearPath
                 and type(update) is GeneralizedLinearPath
                 and type(features) is KernelFeatureMap
-                and type(features.kernel) is RBFKernel
+                and type(base) is RBFKernel
                 and features.bias is None
                 and type(features.input_transform) is InverseLengthscaleTransform
-                and features.input_transform.kernel is features.kernel
+                and features.input_transform.kernel is base
                 and type(transforms) is ChainedTransform
                 and [type(t) for t in steps] == [OutputscaleTransform, SineCosineTransform]
                 and steps[0].kernel.base_kernel is base
