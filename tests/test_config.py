@@ -240,6 +240,25 @@ def test_acquisition_lengthscale_slip_reaches_the_acquisition(tmp_path):
             torch.testing.assert_close(weights, optimizer.model.lengthscale.detach().reshape(-1).expand(9) ** 2)
 
 
+@pytest.mark.parametrize("source", ["lqr_experiment/gibo.yaml", "synthetic_experiment/mpd_fixed_hypers.yaml"])
+def test_acquisition_gradient_reaches_the_acquisition(tmp_path, source):
+    """GIBO and MPD maximise their acquisition with the closed-form gradient unless `acquisition_gradient: autograd`;
+    another value is refused, naming the key."""
+    base = yaml.safe_load((CONFIGS / source).read_text())
+    theta = torch.zeros(4, dtype=torch.float64)
+    for written, analytic in ((None, True), ("closed_form", True), ("autograd", False)):
+        data = copy.deepcopy(base)
+        if written is not None:
+            data["optimizer_config"]["acquisition_gradient"] = written
+        config = resolve_dimension(load_experiment_config(write(tmp_path, data)), 4)
+        optimizer = build_optimizer(config, theta, lambda p: -(p**2).sum())
+        optimizer.model.append_train_data(torch.rand(3, 4, dtype=torch.float64), torch.rand(3, dtype=torch.float64))
+        assert optimizer._acquisition(theta).analytic_gradient is analytic, (source, written)
+    data = copy.deepcopy(base)
+    data["optimizer_config"]["acquisition_gradient"] = "numeric"
+    assert "optimizer_config.acquisition_gradient" in _error(tmp_path, data)
+
+
 def test_train_prior_mean_reaches_the_model(tmp_path):
     """The paper's rule: a prior_mean of 0 is fitted with the other hyperparameters, a non-zero one is kept;
     train_prior_mean overrides either way."""

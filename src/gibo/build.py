@@ -184,6 +184,7 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             generate_initial_data=opt.generate_initial_data,
             min_points_for_fit=opt.min_points_for_fit,
             clip_to_bounds=opt.clip_to_bounds,
+            acquisition_gradient=opt.acquisition_gradient,
             verbose=opt.verbose,
         )
     if isinstance(opt, LESConfig):

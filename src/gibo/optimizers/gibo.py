@@ -61,6 +61,7 @@ class GIBO(Optimizer):
         acquisition_lengthscale_slip: bool = False,
         min_points_for_fit: int | None = None,
         clip_to_bounds: bool = False,
+        acquisition_gradient: str = "closed_form",
         verbose: bool = False,
     ):
         """Args:
@@ -71,6 +72,8 @@ class GIBO(Optimizer):
         acquisition_lengthscale_slip: use the acquisition of the paper's published runs (∂k/∂θ_i over l_i
             instead of l_i², see `GradientInformation`); it changes the chosen points and, through the scale
             of the acquisition values, when the ε early stop fires.
+        acquisition_gradient: "closed_form" maximises the acquisition with its gradient in closed form; "autograd"
+            takes it by autograd through the batched formula (slower; the same points to the optimiser's tolerance).
         bounds: `2 x D` global box; delta: half-width of the local box around θ_t (intersected with
             `bounds` when both are given). At least one of them is required.
         generate_initial_data: number of uniform points in the first search box evaluated before the first step.
@@ -78,6 +81,9 @@ class GIBO(Optimizer):
         super().__init__(params_init, objective)
         if bounds is None and delta is None:
             raise ValueError("GIBO needs `bounds` or `delta` for its acquisition search box")
+        if acquisition_gradient not in ("closed_form", "autograd"):
+            raise ValueError(f"acquisition_gradient must be 'closed_form' or 'autograd', got {acquisition_gradient!r}")
+        self.acquisition_gradient = acquisition_gradient
         self.model = model
         self.max_samples_per_iteration = int(max_samples_per_iteration)
         self.params = torch.nn.Parameter(self.params.to(model.train_x.dtype))
@@ -169,7 +175,12 @@ class GIBO(Optimizer):
 
     def _acquisition(self, theta: torch.Tensor):
         """The acquisition maximised for each new sample (built afresh after every observation)."""
-        return GradientInformation(self.model, theta, lengthscale_slip=self.acquisition_lengthscale_slip)
+        return GradientInformation(
+            self.model,
+            theta,
+            lengthscale_slip=self.acquisition_lengthscale_slip,
+            analytic_gradient=self.acquisition_gradient == "closed_form",
+        )
 
     def _gradient_step(self, theta: torch.Tensor) -> None:
         with torch.no_grad():

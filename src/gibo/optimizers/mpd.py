@@ -53,6 +53,7 @@ class MPD(GIBO):
         generate_initial_data: int | None = None,
         min_points_for_fit: int | None = None,
         clip_to_bounds: bool = False,
+        acquisition_gradient: str = "closed_form",
         verbose: bool = False,
     ):
         """Args: as `GIBO` (with `clip_to_bounds` every walk step is clipped), without the arguments of its gradient
@@ -89,6 +90,7 @@ class MPD(GIBO):
             generate_initial_data=generate_initial_data,
             min_points_for_fit=min_points_for_fit,
             clip_to_bounds=clip_to_bounds,
+            acquisition_gradient=acquisition_gradient,
             verbose=verbose,
         )
         self.step_size = float(step_size)
@@ -99,7 +101,7 @@ class MPD(GIBO):
         self.walk_probabilities: list[float] = []  # per iteration: the ascent probability at θ_{t+1}
 
     def _acquisition(self, theta: torch.Tensor) -> ExpectedAscentStatistic:
-        return ExpectedAscentStatistic(self.model, theta)
+        return ExpectedAscentStatistic(self.model, theta, analytic_gradient=self.acquisition_gradient == "closed_form")
 
     def walk(self, theta: torch.Tensor):
         """The walk from θ on the current posterior.
