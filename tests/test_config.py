@@ -223,18 +223,26 @@ def test_data_config_errors(tmp_path):
         load_data_config(write(tmp_path, {"out_dir": "x", "num_objectives": 2, "dimensions": [2], "dims": 3}))
 
 
+def acquisition_at_zero(tmp_path, source: str, D: int, **optimizer_keys):
+    """The acquisition that the optimizer built from `configs/<source>` (with `optimizer_keys` written into its
+    optimizer_config, None keys left out) maximises at θ = 0 once 3 random points are in its window; and the
+    optimizer."""
+    data = yaml.safe_load((CONFIGS / source).read_text())
+    data["optimizer_config"].update({key: value for key, value in optimizer_keys.items() if value is not None})
+    config = resolve_dimension(load_experiment_config(write(tmp_path, data)), D)
+    theta = torch.zeros(D, dtype=torch.float64)
+    optimizer = build_optimizer(config, theta, lambda p: -(p**2).sum())
+    optimizer.model.append_train_data(torch.rand(3, D, dtype=torch.float64), torch.rand(3, dtype=torch.float64))
+    return optimizer._acquisition(theta), optimizer
+
+
 def test_acquisition_lengthscale_slip_reaches_the_acquisition(tmp_path):
     """Off by default; `acquisition_lengthscale_slip: true` makes GIBO build the l²-weighted acquisition."""
-    base = yaml.safe_load((CONFIGS / "lqr_experiment" / "gibo.yaml").read_text())
-    theta = torch.zeros(9, dtype=torch.float64)
     for slip in (None, True):
-        data = copy.deepcopy(base)
-        if slip is not None:
-            data["optimizer_config"]["acquisition_lengthscale_slip"] = slip
-        config = resolve_dimension(load_experiment_config(write(tmp_path, data)), 9)
-        optimizer = build_optimizer(config, theta, lambda p: -(p**2).sum())
-        optimizer.model.append_train_data(torch.rand(3, 9, dtype=torch.float64), torch.rand(3, dtype=torch.float64))
-        weights = optimizer._acquisition(theta)._weights
+        acquisition, optimizer = acquisition_at_zero(
+            tmp_path, "lqr_experiment/gibo.yaml", 9, acquisition_lengthscale_slip=slip
+        )
+        weights = acquisition._weights
         assert (weights is not None) is bool(slip)
         if slip:
             torch.testing.assert_close(weights, optimizer.model.lengthscale.detach().reshape(-1).expand(9) ** 2)
@@ -244,17 +252,10 @@ def test_acquisition_lengthscale_slip_reaches_the_acquisition(tmp_path):
 def test_acquisition_gradient_reaches_the_acquisition(tmp_path, source):
     """GIBO and MPD maximise their acquisition with the closed-form gradient unless `acquisition_gradient: autograd`;
     another value is refused, naming the key."""
-    base = yaml.safe_load((CONFIGS / source).read_text())
-    theta = torch.zeros(4, dtype=torch.float64)
     for written, analytic in ((None, True), ("closed_form", True), ("autograd", False)):
-        data = copy.deepcopy(base)
-        if written is not None:
-            data["optimizer_config"]["acquisition_gradient"] = written
-        config = resolve_dimension(load_experiment_config(write(tmp_path, data)), 4)
-        optimizer = build_optimizer(config, theta, lambda p: -(p**2).sum())
-        optimizer.model.append_train_data(torch.rand(3, 4, dtype=torch.float64), torch.rand(3, dtype=torch.float64))
-        assert optimizer._acquisition(theta).analytic_gradient is analytic, (source, written)
-    data = copy.deepcopy(base)
+        acquisition, _ = acquisition_at_zero(tmp_path, source, 4, acquisition_gradient=written)
+        assert acquisition.analytic_gradient is analytic, (source, written)
+    data = yaml.safe_load((CONFIGS / source).read_text())
     data["optimizer_config"]["acquisition_gradient"] = "numeric"
     assert "optimizer_config.acquisition_gradient" in _error(tmp_path, data)
 

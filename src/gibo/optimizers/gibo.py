@@ -83,7 +83,7 @@ class GIBO(Optimizer):
             raise ValueError("GIBO needs `bounds` or `delta` for its acquisition search box")
         if acquisition_gradient not in ("closed_form", "autograd"):
             raise ValueError(f"acquisition_gradient must be 'closed_form' or 'autograd', got {acquisition_gradient!r}")
-        self.acquisition_gradient = acquisition_gradient
+        self.analytic_acquisition_gradient = acquisition_gradient == "closed_form"
         self.model = model
         self.max_samples_per_iteration = int(max_samples_per_iteration)
         self.params = torch.nn.Parameter(self.params.to(model.train_x.dtype))
@@ -179,7 +179,7 @@ class GIBO(Optimizer):
             self.model,
             theta,
             lengthscale_slip=self.acquisition_lengthscale_slip,
-            analytic_gradient=self.acquisition_gradient == "closed_form",
+            analytic_gradient=self.analytic_acquisition_gradient,
         )
 
     def _gradient_step(self, theta: torch.Tensor) -> None:

@@ -101,7 +101,7 @@ class MPD(GIBO):
         self.walk_probabilities: list[float] = []  # per iteration: the ascent probability at θ_{t+1}
 
     def _acquisition(self, theta: torch.Tensor) -> ExpectedAscentStatistic:
-        return ExpectedAscentStatistic(self.model, theta, analytic_gradient=self.acquisition_gradient == "closed_form")
+        return ExpectedAscentStatistic(self.model, theta, analytic_gradient=self.analytic_acquisition_gradient)
 
     def walk(self, theta: torch.Tensor):
         """The walk from θ on the current posterior.
