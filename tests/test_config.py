@@ -260,6 +260,32 @@ def test_acquisition_gradient_reaches_the_acquisition(tmp_path, source):
     assert "optimizer_config.acquisition_gradient" in _error(tmp_path, data)
 
 
+@pytest.mark.parametrize("source", ["lqr_experiment/gibo.yaml", "synthetic_experiment/mpd_fixed_hypers.yaml"])
+def test_paper_code_options_reach_the_optimizer(tmp_path, source):
+    """`state_normalization_update` reaches GIBO and MPD, `model_config.gradient_mean` their model (defaults:
+    "iteration", "centred"); other values are refused naming the key, and gradient_mean outside GIBO and MPD too."""
+    for update, gradient_mean in ((None, None), ("call", "uncentred")):
+        model_config = {"gradient_mean": gradient_mean} if gradient_mean else None
+        data = yaml.safe_load((CONFIGS / source).read_text())
+        if model_config:
+            data["optimizer_config"]["model_config"].update(model_config)
+        if update:
+            data["optimizer_config"]["state_normalization_update"] = update
+        config = resolve_dimension(load_experiment_config(write(tmp_path, data)), 4)
+        optimizer = build_optimizer(config, torch.zeros(4, dtype=torch.float64), lambda p: -(p**2).sum())
+        assert optimizer.state_normalization_update == (update or "iteration")
+        assert optimizer.model.gradient_mean == (gradient_mean or "centred")
+    data = yaml.safe_load((CONFIGS / source).read_text())
+    data["optimizer_config"]["state_normalization_update"] = "episode"
+    assert "optimizer_config.state_normalization_update" in _error(tmp_path, data)
+    data = yaml.safe_load((CONFIGS / source).read_text())
+    data["optimizer_config"]["model_config"]["gradient_mean"] = "raw"
+    assert "gradient_mean" in _error(tmp_path, data)
+    data = yaml.safe_load((CONFIGS / "synthetic_experiment" / "vbo_fixed_hypers.yaml").read_text())
+    data["optimizer_config"].setdefault("model_config", {})["gradient_mean"] = "uncentred"
+    assert "model_config.gradient_mean: only GIBO and MPD" in _error(tmp_path, data)
+
+
 def test_train_prior_mean_reaches_the_model(tmp_path):
     """The paper's rule: a prior_mean of 0 is fitted with the other hyperparameters, a non-zero one is kept;
     train_prior_mean overrides either way."""

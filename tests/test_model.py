@@ -10,9 +10,9 @@ from gpytorch.priors import NormalPrior, UniformPrior
 from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel, se_kernel
 
 
-def make_model(D, N, dtype=torch.float64, N_max=None, seed=0):
+def make_model(D, N, dtype=torch.float64, N_max=None, seed=0, **kwargs):
     g = torch.Generator().manual_seed(seed)
-    model = DerivativeExactGPSEModel(D, N_max=N_max, dtype=dtype)
+    model = DerivativeExactGPSEModel(D, N_max=N_max, dtype=dtype, **kwargs)
     lengthscale = (0.2 + 0.6 * torch.rand(D, generator=g, dtype=torch.float64)).to(dtype)
     model.initialize(
         **{
@@ -44,6 +44,28 @@ def test_gradient_mean_equals_autograd_of_posterior_mean(D, N):
     xr = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(model.posterior(xr).mean.sum(), xr)
     torch.testing.assert_close(mean, grad, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("D,N", [(2, 10), (5, 25)])
+def test_uncentred_gradient_mean_is_the_zero_mean_posteriors_gradient(D, N):
+    """`gradient_mean="uncentred"` gives ∂k K⁻¹ y: the gradient (autograd) of the posterior mean of the same GP with
+    its constant mean set to 0; the centred mean differs from it by m ∂k K⁻¹ 1, and the covariance is the same."""
+    uncentred = make_model(D, N, gradient_mean="uncentred")
+    zero_mean = make_model(D, N)
+    zero_mean.mean_module.constant.data.fill_(0.0)
+    x = torch.rand(4, D, dtype=torch.float64)
+    mean, cov = uncentred.posterior_derivative(x)
+    xr = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(zero_mean.posterior(xr).mean.sum(), xr)
+    torch.testing.assert_close(mean, grad, rtol=1e-8, atol=1e-10)
+    centred_mean, centred_cov = make_model(D, N).posterior_derivative(x)
+    assert (centred_mean - mean).abs().max() > 1e-3  # m = 0.3 is not negligible here
+    torch.testing.assert_close(cov, centred_cov, rtol=0, atol=0)
+
+
+def test_unknown_gradient_mean_is_refused():
+    with pytest.raises(ValueError, match="gradient_mean must be 'centred' or 'uncentred', got 'raw'"):
+        DerivativeExactGPSEModel(2, gradient_mean="raw")
 
 
 @pytest.mark.parametrize("D,N", [(2, 6), (4, 20)])

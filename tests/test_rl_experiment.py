@@ -167,3 +167,27 @@ def test_rl_configs_have_the_papers_settings():
     hopper = load_experiment_config(RL_CONFIGS / "hopper" / "rs.yaml")
     assert hopper.optimizer_config.param_args_ignore == [33, 34, 35]  # the 3 biases after the 33 weights
     assert (hopper.mlp.manipulate_reward.shift, hopper.max_objective_calls) == (1.0, 8000)
+
+
+def test_state_normalisation_per_call(tmp_path):
+    """`state_normalization_update: call` runs (CartPole's policy with a bias on normalised states) and repeats
+    exactly under the same seed; without state normalisation the key is refused in one line."""
+    mlp = yaml.safe_load((RL_CONFIGS / "cartpole" / "gibo.yaml").read_text())["mlp"]
+    mlp.update(add_bias=True, state_normalization=True)
+    runs = []
+    for name in ("call", "call_again"):
+        path = tiny_config(tmp_path, name, calls=12, trials=1, mlp=mlp)
+        data = yaml.safe_load(path.read_text())
+        data["optimizer_config"]["state_normalization_update"] = "call"
+        path.write_text(yaml.safe_dump(data))
+        assert run.main(["-c", str(path)]) == 0
+        runs.append(trial_arrays(tmp_path / name)["trial000.npz"])
+    saved = yaml.safe_load((tmp_path / "call" / "config.yaml").read_text())
+    assert saved["experiment"]["optimizer_config"]["state_normalization_update"] == "call"
+    assert runs[0]["params"].shape[1] == 5 and runs[0]["calls"][-1] <= 12
+    for key, value in runs[0].items():
+        np.testing.assert_array_equal(runs[1][key], value, err_msg=key)
+    data["mlp"]["state_normalization"] = False
+    path.write_text(yaml.safe_dump(data))
+    message = _exit_message(["-c", str(path)])
+    assert "state_normalization_update" in message and "mlp.state_normalization" in message

@@ -118,8 +118,10 @@ def model_kwargs(model_config: ModelConfig) -> dict:
         constrain_to_prior_support=model_config.constrain_to_prior_support,
         ard_num_dims=model_config.ard_num_dims,
     )
-    if model_config.standardize_outputs:  # a `DerivativeExactGPSEModel` option
+    if model_config.standardize_outputs:  # `DerivativeExactGPSEModel` options
         kwargs["standardize_outputs"] = True
+    if model_config.gradient_mean != "centred":
+        kwargs["gradient_mean"] = model_config.gradient_mean
     for name in ("lengthscale", "outputscale", "noise"):
         kwargs[f"{name}_constraint"] = build_constraint(getattr(model_config, f"{name}_constraint"))
         kwargs[f"{name}_hyperprior"] = build_prior(getattr(model_config, f"{name}_hyperprior"))
@@ -185,6 +187,7 @@ def build_optimizer(config: ExperimentConfig, params_init: torch.Tensor, objecti
             min_points_for_fit=opt.min_points_for_fit,
             clip_to_bounds=opt.clip_to_bounds,
             acquisition_gradient=opt.acquisition_gradient,
+            state_normalization_update=opt.state_normalization_update,
             verbose=opt.verbose,
         )
     if isinstance(opt, LESConfig):

@@ -242,7 +242,8 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
 class KernelSolve:
     """Quantities of the current data that every analytic formula needs, computed once.
 
-    X: `N x D`; chol: `N x N` lower Cholesky factor of K = k(X, X) + σn² I; alpha: `N` = K⁻¹ (y − m);
+    X: `N x D`; chol: `N x N` lower Cholesky factor of K = k(X, X) + σn² I; alpha: `N` = K⁻¹ (y − m)
+    (K⁻¹ y for a model with `gradient_mean="uncentred"`);
     lengthscale: `D`; outputscale, noise: scalars.
     """
 
@@ -297,14 +298,19 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         train_y: torch.Tensor | None = None,
         dtype: torch.dtype = torch.float64,
         standardize_outputs: bool = False,
+        gradient_mean: str = "centred",
         **kwargs,
     ):
         """Args:
         D: input dimension; N_max: window size (None keeps every point);
         train_x: optional `N x D` initial data, train_y: `N`;
         standardize_outputs: model the window's observations standardised (see the class docstring);
+        gradient_mean: "centred", the posterior's μ∇ = ∂k K⁻¹ (y − m); "uncentred", ∂k K⁻¹ y, what the paper's
+            code computed (it left out the fitted constant mean m; a slip, kept only to measure its effect);
         kwargs: as `ExactGPSEModel`.
         """
+        if gradient_mean not in ("centred", "uncentred"):
+            raise ValueError(f"gradient_mean must be 'centred' or 'uncentred', got {gradient_mean!r}")
         if train_x is None:
             train_x = torch.empty(0, D, dtype=dtype)
             train_y = torch.empty(0, dtype=dtype)
@@ -315,6 +321,7 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         self.D = D
         self.N_max = N_max
         self.standardize_outputs = standardize_outputs
+        self.gradient_mean = gradient_mean
         self._observations: torch.Tensor | None = None  # the window's raw y when the targets are standardised
         self._standardization: tuple[torch.Tensor, torch.Tensor] | None = None  # its shift and spread
         if standardize_outputs:
@@ -382,7 +389,8 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
                 f"{error} ({self.N} points; lengthscale min {float(ls.min()):.3g} / max {float(ls.max()):.3g}, "
                 f"outputscale {float(outputscale.detach()):.3g}, noise {float(noise.detach()):.3g})"
             ) from None
-        alpha = torch.cholesky_solve((y - self.prior_mean).unsqueeze(-1), chol).squeeze(-1)
+        centre = self.prior_mean if self.gradient_mean == "centred" else torch.zeros_like(self.prior_mean)
+        alpha = torch.cholesky_solve((y - centre).unsqueeze(-1), chol).squeeze(-1)
         return KernelSolve(X, chol, alpha, lengthscale, outputscale, noise)
 
     def posterior_derivative(self, x: torch.Tensor, min_variance: float = 1e-9, solve: KernelSolve | None = None):

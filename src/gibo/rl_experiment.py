@@ -95,6 +95,12 @@ def check_rl_config(config: ExperimentConfig, source: str = "") -> None:
             f"{prefix}mlp.state_normalization: TuRBO searches a fixed box and never updates a state normaliser; set it "
             "to false"
         )
+    if getattr(config.optimizer_config, "state_normalization_update", "iteration") == "call" and not (
+        config.mlp.state_normalization
+    ):
+        raise ConfigError(
+            f"{prefix}optimizer_config.state_normalization_update: 'call' needs mlp.state_normalization: true"
+        )
     try:
         env = make_env(config.environment_name)
     except ValueError as error:  # unknown id: fail before any result directory is made

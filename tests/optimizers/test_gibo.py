@@ -200,3 +200,34 @@ def test_autograd_acquisition_gradient_takes_the_same_steps(D):
 def test_unknown_acquisition_gradient_is_refused():
     with pytest.raises(ValueError, match="acquisition_gradient must be 'closed_form' or 'autograd', got 'numeric'"):
         make_gibo(acquisition_gradient="numeric")
+
+
+def test_state_normalisation_per_call_keeps_theta_in_normalised_coordinates():
+    """`state_normalization_update="call"` folds the statistics in after every call and re-expresses only the GP
+    data: θ moves by the gradient steps alone (its raw policy moves with the statistics), each stored observation
+    still equals the objective at its stored input, and the history is θ's raw policy when it was recorded."""
+    objective = ShiftedObjective()
+    gibo = make_gibo(D=2, objective=objective, state_normalization_update="call")
+    steps, raw_recorded = [], []
+    for _ in range(3):
+        before = gibo.params.detach().clone()
+        calls_before = objective.updates
+        run_optimization(gibo, max_iterations=1)
+        steps.append(gibo.params.detach() - before)
+        raw_recorded.append(objective.params_to_raw(gibo.params.detach()))
+        calls = len(gibo.acquisition_values[-1]) + 1  # θ's evaluation and the samples
+        assert objective.updates - calls_before == calls  # one update per call
+    for x, y in zip(gibo.model.train_x, gibo.model.train_y):
+        assert float(objective(x)) == pytest.approx(float(y), abs=1e-12)
+    torch.testing.assert_close(torch.stack(gibo.params_history[1:]), torch.stack(raw_recorded))
+    # θ was never re-expressed: after 3 iterations it is θ_0 plus the 3 steps
+    torch.testing.assert_close(gibo.params.detach(), torch.full((2,), 0.1, dtype=torch.float64) + sum(steps))
+    # with the per-iteration update, θ is re-expressed: its raw policy is kept across the update instead
+    per_iteration = make_gibo(D=2, objective=ShiftedObjective())
+    run_optimization(per_iteration, max_iterations=1)
+    assert per_iteration.objective.updates == 1
+
+
+def test_unknown_state_normalisation_update_is_refused():
+    with pytest.raises(ValueError, match="state_normalization_update must be one of"):
+        make_gibo(state_normalization_update="episode")

@@ -152,6 +152,8 @@ class ModelConfig(Model):
     standardize_outputs: bool = (
         False  # the GP models the window's y standardised (mean 0, std 1), refreshed with the data
     )
+    # the gradient's posterior mean: "centred" ∂k K⁻¹ (y − m); "uncentred" ∂k K⁻¹ y, as the paper's code had it
+    gradient_mean: Literal["centred", "uncentred"] = "centred"
     ard_num_dims: DimCount | None = "dim_search_space"
     N_max: VarCount | None = None
     lengthscale_constraint: ConstraintConfig | None = None

@@ -43,6 +43,14 @@ class GPMethodConfig(Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _gradient_mean_needs_gradient_step(self):
+        if self.model_config_.gradient_mean != "centred" and not isinstance(self, LocalGPConfig):
+            raise ValueError(
+                "model_config.gradient_mean: only GIBO and MPD follow the gradient's posterior mean; remove the key"
+            )
+        return self
+
 
 class LocalGPConfig(GPMethodConfig):
     """What GIBO and MPD share: the derivative GP's window and the actively sampled points in the δ-box."""
@@ -59,6 +67,9 @@ class LocalGPConfig(GPMethodConfig):
     # how the acquisition's gradient in z is taken: "closed_form" (fast), or "autograd" through the batched formula
     # (the earlier, 3-8x slower path; same points to the optimiser's tolerance)
     acquisition_gradient: Literal["closed_form", "autograd"] = "closed_form"
+    # when a state normaliser's statistics move: "iteration" (after the step, θ re-expressed to keep its raw
+    # policy) or "call" (after every objective call, θ fixed in normalised coordinates, as the paper's code did)
+    state_normalization_update: Literal["iteration", "call"] = "iteration"
 
     @model_validator(mode="after")
     def _box(self):

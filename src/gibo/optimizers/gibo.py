@@ -25,6 +25,9 @@ from gibo.optimizers.base import (
 
 logger = logging.getLogger(__name__)
 
+# When the state normaliser's statistics move (see `GIBO`): once per iteration, or after every objective call.
+STATE_NORMALIZATION_UPDATES = ("iteration", "call")
+
 
 class GIBO(Optimizer):
     """Gradient-information BO: θ_{t+1} = θ_t + lr_t · μ∇(θ_t), with data chosen to minimise tr Σ∇(θ_t).
@@ -62,6 +65,7 @@ class GIBO(Optimizer):
         min_points_for_fit: int | None = None,
         clip_to_bounds: bool = False,
         acquisition_gradient: str = "closed_form",
+        state_normalization_update: str = "iteration",
         verbose: bool = False,
     ):
         """Args:
@@ -74,6 +78,11 @@ class GIBO(Optimizer):
             of the acquisition values, when the ε early stop fires.
         acquisition_gradient: "closed_form" maximises the acquisition with its gradient in closed form; "autograd"
             takes it by autograd through the batched formula (slower; the same points to the optimiser's tolerance).
+        state_normalization_update: when an objective with a state normaliser folds the visited states into its
+            statistics. "iteration": once per iteration, after the gradient step, with θ and the GP data
+            re-expressed so that the raw-state policies they stand for stay the same. "call": after every
+            objective call, with θ kept fixed in normalised coordinates (the raw policy it stands for moves with
+            the statistics) and only the GP data re-expressed, as the paper's code did.
         bounds: `2 x D` global box; delta: half-width of the local box around θ_t (intersected with
             `bounds` when both are given). At least one of them is required.
         generate_initial_data: number of uniform points in the first search box evaluated before the first step.
@@ -84,6 +93,12 @@ class GIBO(Optimizer):
         if acquisition_gradient not in ("closed_form", "autograd"):
             raise ValueError(f"acquisition_gradient must be 'closed_form' or 'autograd', got {acquisition_gradient!r}")
         self.analytic_acquisition_gradient = acquisition_gradient == "closed_form"
+        if state_normalization_update not in STATE_NORMALIZATION_UPDATES:
+            raise ValueError(
+                f"state_normalization_update must be one of {STATE_NORMALIZATION_UPDATES}, got "
+                f"{state_normalization_update!r}"
+            )
+        self.state_normalization_update = state_normalization_update
         self.model = model
         self.max_samples_per_iteration = int(max_samples_per_iteration)
         self.params = torch.nn.Parameter(self.params.to(model.train_x.dtype))
@@ -121,6 +136,8 @@ class GIBO(Optimizer):
     def _observe(self, x: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
         y = yield from self._evaluate(x)
         self.model.append_train_data(x.detach().reshape(1, -1), y.reshape(1))
+        if self.state_normalization_update == "call":
+            self._update_state_normalization(keep_params=True)
 
     def iterate(self) -> Iteration:
         theta = self.params.detach().clone()
@@ -137,7 +154,8 @@ class GIBO(Optimizer):
         yield from self._sample_gradient_information(theta)
         self._gradient_step(theta)
         self._record_hyperparameters()
-        self._update_state_normalization()
+        if self.state_normalization_update == "iteration":
+            self._update_state_normalization()
         self.iteration += 1
         self._record()
 
@@ -221,8 +239,9 @@ class GIBO(Optimizer):
         """The hyperparameter arrays and the number of acquisition optimisations that started at random."""
         return {**self.hyperparameter_arrays(), "acquisition_random_starts": np.asarray(self.random_starts[0])}
 
-    def _update_state_normalization(self) -> None:
-        """Fold the new states into the normaliser and re-express θ and the GP data in its new coordinates."""
+    def _update_state_normalization(self, keep_params: bool = False) -> None:
+        """Fold the new states into the normaliser and re-express the GP data in its new coordinates; θ too,
+        unless `keep_params` (θ then stays fixed in normalised coordinates)."""
         objective: Any = self.objective  # one with the state-normalisation hooks, or without them
         update = getattr(objective, "update_state_normalizer", None)
         if update is None:
@@ -231,5 +250,6 @@ class GIBO(Optimizer):
         raw_theta = objective.params_to_raw(self.params.detach())
         if update():
             self.model.set_data(objective.params_from_raw(raw_x), self.model.train_y)
-            with torch.no_grad():
-                self.params.copy_(objective.params_from_raw(raw_theta))
+            if not keep_params:
+                with torch.no_grad():
+                    self.params.copy_(objective.params_from_raw(raw_theta))

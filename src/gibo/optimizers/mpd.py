@@ -54,6 +54,7 @@ class MPD(GIBO):
         min_points_for_fit: int | None = None,
         clip_to_bounds: bool = False,
         acquisition_gradient: str = "closed_form",
+        state_normalization_update: str = "iteration",
         verbose: bool = False,
     ):
         """Args: as `GIBO` (with `clip_to_bounds` every walk step is clipped), without the arguments of its gradient
@@ -91,6 +92,7 @@ class MPD(GIBO):
             min_points_for_fit=min_points_for_fit,
             clip_to_bounds=clip_to_bounds,
             acquisition_gradient=acquisition_gradient,
+            state_normalization_update=state_normalization_update,
             verbose=verbose,
         )
         self.step_size = float(step_size)
