@@ -136,6 +136,63 @@ def test_every_curve_figure_draws_the_published_curve_beside_ours(tiny, monkeypa
     assert lqr["GIBO (paper)"].get_color() == lqr["GIBO"].get_color()
 
 
+def test_a_measured_reference_gets_its_table_and_dotted_curve(tiny, monkeypatch):
+    """A reference in the references file (here a made-up one for CartPole's `gibo` row, 3 trials, one stopped
+    early) gets a table beside the paper's: its mean ± std (trials) at the paper's columns, our mean and the spread
+    verdict; and a dotted curve of its means in the figure. Not counted in the summary."""
+    from gibo.report import builder, compose
+
+    grid = [10, 25, 50, 99]
+    trials = [
+        {"seed": 0, "values": [20.0, 60.0, 200.0, 500.0]},
+        {"seed": 1, "values": [30.0, 80.0, 300.0, 500.0]},
+        {"seed": 2, "values": [25.0, 70.0, None, None]},
+    ]
+    reference = {
+        "name": "made_up",
+        "compares_with": "gibo",
+        "label": "made-up reference",
+        "description": "three trials",
+        "grid": grid,
+        "trials": trials,
+    }
+    monkeypatch.setattr(compose, "load_reference_results", lambda: {"rl": {"cartpole": [reference]}})
+    figures = []
+    render = builder.figure_png
+    monkeypatch.setattr(builder, "figure_png", lambda fig, *a, **k: figures.append(fig) or render(fig, *a, **k))
+    built = report.build_report([tiny / "results"])
+    markdown = report.render_markdown(built.blocks)
+    assert "Against a measured reference: made-up reference (three trials)" in markdown
+    cells = _table_row(_section(markdown, "## Reinforcement learning"), "GIBO (cartpole_gibo)", "2")
+    assert cells[2] == "25.0 ± 5.0 (3)" and cells[5] == "70.0 ± 10.0 (3)"
+    assert cells[8] == "250.0 ± 70.7 (2)" and cells[6] == cells[9] == "not reached"  # the tiny runs stop at 20 calls
+    assert 0 < float(cells[3]) <= 500 and cells[4] in ("yes", "**no ✗**")
+    curve = next(
+        line for fig in figures for ax in fig.axes for line in ax.get_lines() if line.get_label() == "made-up reference"
+    )
+    assert curve.get_linestyle() == ":" and list(curve.get_xdata()) == grid
+    assert list(curve.get_ydata()) == [25.0, 70.0, 250.0, 500.0]
+    monkeypatch.undo()
+    assert len(report.build_report([tiny / "results"]).judged) == len(built.judged)
+
+
+def test_shipped_references_name_a_row_and_hold_the_papers_columns():
+    paper, references = report.load_paper_results(), report.load_reference_results()
+    assert references["rl"]
+    for key, entries in references["rl"].items():
+        rows = {row["name"] for row in paper["rl"][key]["rows"]}
+        for reference in entries:
+            assert reference["compares_with"] in rows
+            assert set(paper["rl"][key]["read_after_calls"]) <= set(reference["grid"])
+            assert reference["description"] and reference["label"]
+            for trial in reference["trials"]:
+                values = trial["values"]
+                assert len(values) == len(reference["grid"])
+                reached = [v is not None for v in values]
+                assert reached == sorted(reached, reverse=True)  # a trial stops, it does not resume
+                assert all(0 < v < 5000 for v in values if v is not None)
+
+
 def test_html_is_self_contained_with_embedded_pngs(tiny):
     page = (tiny / "report" / "report.html").read_text(encoding="utf-8")
     images = re.findall(r'<img src="([^"]*)"', page)

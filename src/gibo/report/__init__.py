@@ -7,7 +7,8 @@ compares them with the paper in tables "paper | ours | within the paper's spread
 of the paper that no run covers with the command that makes it.
 
 Paper: S. Müller, A. von Rohr, S. Trimpe, "Local policy search with Bayesian optimization", NeurIPS 2021.
-Its numbers are in `gibo/data/paper_results.yaml` (`load_paper_results`).
+Its numbers are in `gibo/data/paper_results.yaml` (`load_paper_results`); measured references beside them (the
+paper's released code run on today's environments) in `gibo/data/reference_results.yaml` (`load_reference_results`).
 
 A run is a directory with the `config.yaml` that `run_synthetic_experiment.py` or `run_rl_experiment.py`
 wrote beside its results; what it is (synthetic / RL / LQR, method, hyperparameter set, settings) is read
@@ -52,6 +53,7 @@ from gibo.report.runs import (
     find_runs,
     hyperparameter_set,
     load_paper_results,
+    load_reference_results,
     matching_row,
     method_label,
     read_run,
@@ -96,6 +98,7 @@ __all__ = [
     "find_runs",
     "hyperparameter_set",
     "load_paper_results",
+    "load_reference_results",
     "lqr_section",
     "main",
     "matching_row",

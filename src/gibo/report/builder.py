@@ -29,6 +29,7 @@ class Report:
     """Blocks of the document being built, the compared cells, and which rows of the paper are covered."""
 
     paper: dict
+    references: dict = field(default_factory=dict)  # measured references beside the paper's (load_reference_results)
     blocks: list[Block] = field(default_factory=list)
     judged: list[Judged] = field(default_factory=list)
     covered: dict[tuple, int | None] = field(default_factory=dict)  # paper row key -> largest budget seen

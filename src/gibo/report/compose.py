@@ -23,6 +23,7 @@ from gibo.report.runs import (
     find_runs,
     hyperparameter_set,
     load_paper_results,
+    load_reference_results,
 )
 from gibo.report.synthetic import synthetic_section
 from gibo.report.verdicts import RULE_TEXT
@@ -58,7 +59,7 @@ def build_report(paths: Sequence, workers: int = 1, exclude=None) -> Report:
     """Read the runs in `paths` and build the report's blocks (nothing is written)."""
     runs, skipped = find_runs(paths, exclude=exclude)
     assign_labels(runs)
-    report = Report(load_paper_results(), skipped=list(skipped))
+    report = Report(load_paper_results(), references=load_reference_results(), skipped=list(skipped))
     by_kind = {kind: [run for run in runs if run.kind == kind] for kind in ("synthetic", "rl", "lqr")}
     logger.info("%d runs: %s", len(runs), ", ".join(f"{len(v)} {k}" for k, v in by_kind.items() if v))
     if by_kind["synthetic"]:

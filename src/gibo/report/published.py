@@ -67,6 +67,20 @@ def draw_rl_paper_curves(fig, curves: Mapping[str, Points]) -> None:
         ax.legend(fontsize="small")
 
 
+#: How a measured reference (e.g. the paper's released code on today's environment) is drawn.
+REFERENCE_STYLE = {"linestyle": ":", "marker": "s", "markersize": 3, "linewidth": 1.4, "color": "black"}
+
+
+def draw_rl_reference_curves(fig, curves: Mapping[str, Points]) -> None:
+    """Into `plot_reward_curves`' figure: each measured reference's mean offline reward, `curves[label] = (calls,
+    rewards)`, dotted."""
+    ax = fig.axes[0]
+    for label, (x, y) in curves.items():
+        ax.plot(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), label=label, **REFERENCE_STYLE)
+    if curves:
+        ax.legend(fontsize="small")
+
+
 def draw_lqr_paper_curves(fig, label: str, timesteps: Sequence[float], stable: Sequence[float], median) -> None:
     """Into `lqr.plot_lqr_curves`' figure (stability panel, relative-cost panel): the paper's frequency of stability
     and median relative cost at its numbers of calls (as timesteps), in the colour of our GIBO curve."""

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from gibo.report.builder import Report, budget_reached, calls_header, slug
-from gibo.report.published import draw_rl_paper_curves
+from gibo.report.published import draw_rl_paper_curves, draw_rl_reference_curves
 from gibo.report.render import Heading, Paragraph, Table
 from gibo.report.runs import Run, matching_row, row_label, run_features
-from gibo.report.verdicts import mean_standard_errors, within_spread
+from gibo.report.verdicts import mean_standard_errors, verdict_text, within_spread
 
 
 def _environment_key(environment: str) -> str:
@@ -58,6 +58,8 @@ def rl_section(report: Report, runs: Sequence[Run], workers: int = 1) -> None:
         }
         published = {label: (paper["read_after_calls"], row["mean"]) for label, row in rows.items() if row is not None}
         draw_rl_paper_curves(fig, published)
+        references = report.references.get("rl", {}).get(key, [])
+        draw_rl_reference_curves(fig, {ref["label"]: _reference_curve(ref) for ref in references})
         caption = f"Offline reward, mean ± std over trials, {', '.join(environments)}"
         report.figure(fig, f"rl_{slug(key)}", caption + ("; dashed: the paper's published means" if published else ""))
         if paper is None:
@@ -99,6 +101,54 @@ def rl_section(report: Report, runs: Sequence[Run], workers: int = 1) -> None:
             Paragraph(
                 "Offline reward (each iterate evaluated once on the raw environment), mean ± unbiased std over "
                 f"runs.{calls_header(calls, read_after)}"
+            ),
+            Table(header, table),
+        )
+        for reference in references:
+            _reference_table(report, reference, group, results, rows, read_after)
+
+
+def reference_values(reference: dict, calls: int) -> np.ndarray:
+    """The reference's offline reward of each trial that reached `calls` (a point of its grid)."""
+    j = list(reference["grid"]).index(calls)
+    return np.array([t["values"][j] for t in reference["trials"] if t["values"][j] is not None], dtype=np.float64)
+
+
+def _reference_curve(reference: dict) -> tuple[list[int], list[float]]:
+    """Mean over the trials that reached each point of the grid."""
+    points = [(n, reference_values(reference, n)) for n in reference["grid"]]
+    return [n for n, v in points if v.size], [float(v.mean()) for _, v in points if v.size]
+
+
+def _reference_table(report: Report, reference: dict, group, results, rows, read_after) -> None:
+    """Our runs of the reference's row against the reference, by the same spread rule as against the paper."""
+    header = ["ours", "runs (ours)"]
+    for n in read_after:
+        header += [f"reference {n}", f"ours {n}", f"within {n}?"]
+    table = []
+    for run, result in zip(group, results):
+        row = rows.get(run.label)
+        if row is None or row["name"] != reference["compares_with"]:
+            continue
+        values = result.rewards_on_grid(np.asarray(read_after))
+        cells = [run.label, str(len(result.curves))]
+        for j, n in enumerate(read_after):
+            ref = reference_values(reference, n)
+            std_ref = float(np.std(ref, ddof=1)) if ref.size >= 2 else None
+            ref_cell = f"{ref.mean():.1f} ± {std_ref:.1f} ({ref.size})" if std_ref is not None else "–"
+            if not budget_reached(run.budget, n) or std_ref is None:
+                cells += [ref_cell, "not reached" if not budget_reached(run.budget, n) else "–", "–"]
+                continue
+            mean, se_ours, se_ref = mean_standard_errors(values[:, j], ref.size, std_ref)
+            verdict = within_spread(mean, float(ref.mean()), se_ours, se_ref)
+            cells += [ref_cell, f"{mean:.1f}", verdict_text(verdict)]
+        table.append(cells)
+    if table:
+        report.add(
+            Paragraph(
+                f"Against a measured reference: {reference['label']} ({reference['description']}). Mean ± std "
+                "(trials) of its offline reward; the same spread rule, with its trials in place of the paper's runs "
+                "(not counted in the summary)."
             ),
             Table(header, table),
         )

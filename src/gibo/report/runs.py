@@ -14,6 +14,7 @@ import yaml
 from gibo.results import CONFIG_FILE, unit_files
 
 PAPER_RESULTS = "paper_results.yaml"
+REFERENCE_RESULTS = "reference_results.yaml"
 
 SET_TITLES = {
     "fixed_hypers": "fixed hyperparameters (the GP gets the true ones)",
@@ -38,10 +39,20 @@ class ReportError(ValueError):
     """Runs or a report folder the user points at are unusable; the message is one line naming the path."""
 
 
+def _data_file(name: str) -> dict:
+    return yaml.safe_load((resources.files("gibo") / "data" / name).read_text(encoding="utf-8"))
+
+
 def load_paper_results() -> dict:
     """The paper's numbers: {"synthetic", "rl", "lqr"}, as in `gibo/data/paper_results.yaml` (a fresh copy)."""
-    text = (resources.files("gibo") / "data" / PAPER_RESULTS).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return _data_file(PAPER_RESULTS)
+
+
+def load_reference_results() -> dict:
+    """Measured references beside the paper's numbers, as in `gibo/data/reference_results.yaml` (a fresh copy):
+    {"rl": {environment key: [reference, ...]}}, each reference with its `compares_with` row of the paper's data,
+    a `grid` of calls and one list of offline rewards on that grid per trial (None where a trial stopped earlier)."""
+    return _data_file(REFERENCE_RESULTS)
 
 
 @dataclass
