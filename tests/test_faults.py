@@ -1,7 +1,9 @@
 """Faults during a run lose nothing and end in one line: a NaN objective value, a Cholesky failure, Ctrl-C;
 and the run scripts' guards: the wrong kind of config, --max-calls, readable logs with --workers 2."""
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +40,22 @@ def tiny(tmp_path_factory):
     config = tmp / "gibo.yaml"
     config.write_text(yaml.safe_dump(method))
     return tmp, config, data
+
+
+@pytest.fixture(scope="module")
+def clean(tiny):
+    """The arrays of an uninterrupted run of `tiny`."""
+    tmp, config, data = tiny
+    assert run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "clean")]) == 0
+    return _arrays(tmp / "clean")
+
+
+def assert_equal_runs(arrays, reference):
+    assert arrays.keys() == reference.keys() and reference
+    for name in reference:
+        assert arrays[name].keys() == reference[name].keys()
+        for key in reference[name]:
+            np.testing.assert_array_equal(arrays[name][key], reference[name][key], err_msg=f"{name}:{key}")
 
 
 def _arrays(directory):
@@ -485,3 +503,104 @@ def test_resume_accepts_a_run_saved_before_a_setting_existed_and_refuses_another
     (run / "config.yaml").write_text(yaml.safe_dump(changed))
     with pytest.raises(SystemExit, match="the saved config differs from this run's config"):
         run_synthetic.main([*common, "--resume"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Output that cannot be written: disk full, permission denied, read-only file system
+# ------------------------------------------------------------------------------------------------
+
+
+def _failing_writer(monkeypatch, code: int, after: int):
+    """np.savez as save_unit calls it: the first `after` files are written, then every write fails with `code`
+    after a few bytes (as a full disk does)."""
+    import gibo.results
+
+    original, written = gibo.results.np.savez, []
+
+    def savez(file, **arrays):
+        if len(written) >= after:
+            file.write(b"PK\x03\x04 partial")
+            raise OSError(code, os.strerror(code))
+        written.append(file.name)
+        return original(file, **arrays)
+
+    monkeypatch.setattr(gibo.results.np, "savez", savez)
+
+
+def test_disk_full_ends_in_one_line_listing_the_saved_units_and_resume_completes(tiny, clean, monkeypatch):
+    tmp, config, data = tiny
+    run = tmp / "disk_full"
+    common = ["-c", str(config), "-cd", str(data), "--out-dir", str(run)]
+    _failing_writer(monkeypatch, errno.ENOSPC, after=1)
+    with pytest.raises(SystemExit) as info:
+        run_synthetic.main(common)
+    message = str(info.value.code)
+    assert message == (
+        f"error: {run / 'dim2' / 'objective001.npz'}: cannot write the unit's file (No space left on device); "
+        f"1 of 4 units saved (dim2/objective000); once it can be written, rerun with --resume --out-dir {run}"
+    )
+    assert sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()) == [
+        "config.yaml",
+        "dim2/objective000.npz",
+    ]  # no temporary file, no lock left behind
+    assert_equal_runs(_arrays(run), {"dim2/objective000.npz": clean["dim2/objective000.npz"]})
+
+    monkeypatch.undo()  # space again
+    assert run_synthetic.main([*common, "--resume"]) == 0
+    assert_equal_runs(_arrays(run), clean)
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS])
+def test_a_unit_file_that_cannot_be_written_ends_the_run_at_once(tiny, monkeypatch, code):
+    tmp, config, data = tiny
+    run = tmp / f"unwritable{code}"
+    _failing_writer(monkeypatch, code, after=0)
+    calls = []
+    original = SyntheticDataset.objective
+    monkeypatch.setattr(SyntheticDataset, "objective", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    with pytest.raises(SystemExit) as info:
+        run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(run)])
+    message = str(info.value.code)
+    assert "\n" not in message and str(run / "dim2" / "objective000.npz") in message
+    assert f"({os.strerror(code)}); 0 of 4 units saved; once it can be written, rerun with --resume" in message
+    assert len(calls) == 1  # the run stopped after the first unit instead of computing units it cannot save
+    assert not list(run.rglob("*.npz")) and not (run / "run.lock").exists()
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
+def test_an_out_dir_that_cannot_be_written_ends_the_run_before_any_unit(tiny, clean, monkeypatch, code):
+    import gibo.results
+
+    tmp, config, data = tiny
+    run = tmp / "clean"  # resume into a finished run: the saved config is rewritten first
+    monkeypatch.setattr(run_synthetic, "run_units", lambda *a, **k: pytest.fail("a unit started"))
+
+    def write(path, text):
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(gibo.results, "write_atomically", write)
+    for args in (["--out-dir", str(tmp / f"fresh{code}")], ["--resume", "--out-dir", str(run)]):
+        with pytest.raises(SystemExit) as info:
+            run_synthetic.main(["-c", str(config), "-cd", str(data), *args])
+        assert str(info.value.code) == (
+            f"error: {args[-1]}: cannot create or write the output directory ({os.strerror(code)})"
+        )
+    assert not (run / "run.lock").exists()
+
+
+def test_write_atomically_leaves_the_previous_file_when_the_disk_is_full(tmp_path, monkeypatch):
+    from gibo.results import write_atomically
+
+    path = tmp_path / "config.yaml"
+    write_atomically(path, "before\n")
+
+    def full(self, text, *args, **kwargs):  # half the text reaches the disk, then it is full
+        with open(self, "w") as file:
+            file.write(text[: len(text) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomically(path, "after\n")
+    monkeypatch.undo()
+    assert path.read_text() == "before\n" and [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
