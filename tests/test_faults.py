@@ -604,3 +604,132 @@ def test_write_atomically_leaves_the_previous_file_when_the_disk_is_full(tmp_pat
         write_atomically(path, "after\n")
     monkeypatch.undo()
     assert path.read_text() == "before\n" and [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The Python API: an objective that raises, Ctrl-C; the calls made are kept and the run continues
+# ------------------------------------------------------------------------------------------------
+
+OPTIMUM = np.array([0.3, -0.2, 0.1, 0.4])
+API_RUN = dict(budget=25, bounds=(-1, 1), seed=5)  # GIBO at D = 4: 3 calls per iteration
+
+
+def _quadratic(x):
+    return -float(np.sum((x - OPTIMUM) ** 2))
+
+
+def _breaking_at(k: int, exception: BaseException):
+    """The quadratic, raising `exception` at call k."""
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        if len(calls) == k:
+            raise exception
+        return _quadratic(x)
+
+    return f
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    import gibo
+
+    return gibo.maximize(_quadratic, np.zeros(4), **API_RUN)
+
+
+def _continue(run):
+    while not run.done:
+        x = run.ask()
+        run.tell(x, _quadratic(x))
+    return run
+
+
+def _assert_continues_as_uninterrupted(run, uninterrupted, tmp_path):
+    """The attached run, saved and loaded and also continued as it is, ends as the uninterrupted run did."""
+    from gibo.api import AskTell
+
+    loaded = AskTell.load(run.save(tmp_path / "interrupted.gibo"))
+    for continued in (_continue(run), _continue(loaded)):
+        result = continued.result()
+        np.testing.assert_array_equal(result.history.x, uninterrupted.history.x)
+        np.testing.assert_array_equal(result.history.values, uninterrupted.history.values)
+        np.testing.assert_array_equal(result.x, uninterrupted.x)
+        assert result.calls == uninterrupted.calls == API_RUN["budget"]
+
+
+def test_maximize_with_f_raising_at_call_15_carries_the_14_evaluations_and_continues(uninterrupted, tmp_path):
+    import gibo
+
+    with pytest.raises(gibo.ObjectiveError) as info:
+        gibo.maximize(_breaking_at(15, RuntimeError("robot fell over")), np.zeros(4), **API_RUN)
+    error = info.value
+    message = str(error)
+    assert "\n" not in message and message.startswith("f raised RuntimeError at call 15 (x = [")
+    assert message.endswith(
+        "]): robot fell over; the 14 calls made are in error.result, error.asktell continues the run"
+    )
+    assert isinstance(error.__cause__, RuntimeError) and str(error.__cause__) == "robot fell over"
+    assert error.call == 15 and error.result.calls == 14 and error.asktell.calls == 14
+    np.testing.assert_array_equal(error.result.history.x, uninterrupted.history.x[:14])
+    np.testing.assert_array_equal(error.result.history.values, uninterrupted.history.values[:14])
+    np.testing.assert_array_equal(error.x, uninterrupted.history.x[14])
+    np.testing.assert_array_equal(error.asktell.ask(), error.x)  # the run waits for the value f did not give
+    _assert_continues_as_uninterrupted(error.asktell, uninterrupted, tmp_path)
+
+
+def test_maximize_with_f_returning_nan_keeps_the_calls_made(uninterrupted, tmp_path):
+    import gibo
+
+    def f(x, calls=[]):  # noqa: B006  (the call counter)
+        calls.append(1)
+        return float("nan") if len(calls) == 15 else _quadratic(x)
+
+    with pytest.raises(
+        gibo.ObjectiveError, match=r"f returned nan at call 15 .* one finite number; the 14 calls"
+    ) as info:
+        gibo.maximize(f, np.zeros(4), **API_RUN)
+    error = info.value
+    assert error.result.calls == 14 and type(error.__cause__).__name__ == "AskTellError"
+    error.asktell.tell(error.x, _quadratic(error.x))  # the call measured again
+    _assert_continues_as_uninterrupted(error.asktell, uninterrupted, tmp_path)
+
+
+def test_ctrl_c_in_f_keeps_its_type_and_carries_the_run(uninterrupted, tmp_path):
+    import gibo
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        gibo.maximize(_breaking_at(15, KeyboardInterrupt()), np.zeros(4), **API_RUN)
+    interrupt = info.value
+    assert type(interrupt) is KeyboardInterrupt and interrupt.call == 15
+    assert interrupt.result.calls == 14
+    np.testing.assert_array_equal(interrupt.result.history.x, uninterrupted.history.x[:14])
+    np.testing.assert_array_equal(interrupt.x, uninterrupted.history.x[14])
+    _assert_continues_as_uninterrupted(interrupt.asktell, uninterrupted, tmp_path)
+
+
+def test_ctrl_c_inside_the_optimizer_keeps_the_value_just_told_and_the_run_continues(
+    uninterrupted, tmp_path, monkeypatch
+):
+    """Ctrl-C while GIBO works out its next point (inside `tell`, after f returned): the iteration is lost midway,
+    the value is kept, and the run is rebuilt by replaying its values before it goes on."""
+    import gibo
+    from gibo.loop import IterationDriver
+
+    original = IterationDriver._advance
+
+    def advance(self, value):
+        if value is not None and self.calls == 15:
+            self._points.throw(KeyboardInterrupt())  # raised inside the optimizer's generator, which ends
+        return original(self, value)
+
+    monkeypatch.setattr(IterationDriver, "_advance", advance)
+    with pytest.raises(KeyboardInterrupt) as info:
+        gibo.maximize(_quadratic, np.zeros(4), **API_RUN)
+    monkeypatch.undo()
+    interrupt = info.value
+    assert not hasattr(interrupt, "x")  # f had returned: nothing is waiting for a value
+    assert interrupt.result.calls == interrupt.asktell.calls == 15
+    np.testing.assert_array_equal(interrupt.result.history.x, uninterrupted.history.x[:15])
+    np.testing.assert_array_equal(interrupt.result.history.values, uninterrupted.history.values[:15])
+    _assert_continues_as_uninterrupted(interrupt.asktell, uninterrupted, tmp_path)
