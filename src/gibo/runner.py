@@ -229,10 +229,22 @@ def _run_in_process(todo, run_unit, path_of, name_of, bar: Progress, failures) -
             bar.unit_done(name, calls=_calls_made(arrays))
 
 
+def _attempt() -> int | None:
+    """Which run of the current Ray task this is (0: the first; more: Ray's retries after its worker died); None
+    where Ray does not say."""
+    try:
+        import ray
+
+        return int(ray._private.worker.global_worker.core_worker.get_current_task_attempt_number())  # type: ignore[attr-defined]
+    except Exception:  # not on a Ray worker, or a Ray without it: the driver counts the starts instead
+        return None
+
+
 def _run_single_threaded(run_unit, unit, name: str, queue) -> dict:
-    """The Ray task: one unit with one torch thread. It tells the driver's queue when it starts (with its process
-    id: a second start of a unit is Ray's retry after its worker died) and its progress once a second."""
-    queue.put_nowait(("start", name, os.getpid()))
+    """The Ray task: one unit with one torch thread. It tells the driver's queue when it starts (its process id and
+    Ray's attempt number: a start after the first is Ray's retry after the worker died) and its progress once a
+    second."""
+    queue.put_nowait(("start", name, os.getpid(), _attempt()))
     report = throttled(lambda calls, best: queue.put_nowait(("calls", name, calls, best)), 1.0)
     with single_threaded(), reporting(report):
         return run_unit(unit)
@@ -279,16 +291,17 @@ def _run_on_ray(
                 continue  # a late report of a unit already collected
             if message[0] == "start":
                 pids = workers_of.setdefault(name, [])
-                pids.append(message[2])
-                if len(pids) > 1:
+                attempt = len(pids) if message[3] is None else message[3]  # a worker may die before it reports
+                if attempt > 0:
                     bar.calls(name, 0)  # the calls of the attempt that died are lost
                     logger.warning(
-                        "unit %s: its worker process (pid %d) died; Ray runs it again (attempt %d of %d)",
+                        "unit %s: its worker process%s died; Ray runs it again (attempt %d of %d)",
                         name,
-                        pids[-2],
-                        len(pids),
+                        f" (pid {pids[-1]})" if pids else "",
+                        attempt + 1,
                         WORKER_RETRIES + 1,
                     )
+                pids.append(message[2])
             else:
                 bar.calls(name, message[2], message[3])
 
@@ -299,8 +312,7 @@ def _run_on_ray(
         except Exception as error:  # RayTaskError (unit raised), WorkerCrashedError (worker died every time), ...
             pending.pop(ref)
             died = isinstance(error, (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError))
-            attempts = len(workers_of.get(name_of(unit), ())) or 1
-            note = f" (its worker died on each of {attempts} attempt{'s' if attempts > 1 else ''})" if died else ""
+            note = f" (its worker died on each of {WORKER_RETRIES + 1} attempts)" if died else ""
             _record_failure(failures, name_of(unit), error, path_of(unit), note)
             bar.unit_done(name_of(unit), failed=True)
         else:
