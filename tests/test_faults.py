@@ -1,11 +1,16 @@
-"""Faults during a run lose nothing and end in one line: a NaN objective value, a Cholesky failure, Ctrl-C;
-and the run scripts' guards: the wrong kind of config, --max-calls, readable logs with --workers 2."""
+"""Faults during a run lose nothing and end in one line: a NaN objective value, a Cholesky failure, Ctrl-C,
+the run killed (SIGKILL), a full disk or an output that cannot be written, damaged unit files, runs started
+together; the Python API's objective that raises (or Ctrl-C) keeps the calls made and continues. A Ray worker
+killed mid-unit (retried by Ray) is tested in tests/test_runner.py, beside its Ray instance. And the run
+scripts' guards: the wrong kind of config, --max-calls, readable logs with --workers 2."""
 
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -503,6 +508,29 @@ def test_resume_accepts_a_run_saved_before_a_setting_existed_and_refuses_another
     (run / "config.yaml").write_text(yaml.safe_dump(changed))
     with pytest.raises(SystemExit, match="the saved config differs from this run's config"):
         run_synthetic.main([*common, "--resume"])
+
+
+def test_sigkill_of_the_run_then_resume_equals_an_uninterrupted_run(tiny, clean, caplog):
+    """The driver killed (SIGKILL: no handler runs) just after its first unit was saved."""
+    tmp, config, data = tiny
+    run = tmp / "sigkilled"
+    common = ["-c", str(config), "-cd", str(data), "--out-dir", str(run)]
+    child = _script("run_synthetic_experiment", *common)
+    first = run / "dim2" / "objective000.npz"
+    deadline = time.monotonic() + 120
+    while not first.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.communicate()
+    saved = sorted(p.relative_to(run).as_posix() for p in run.glob("dim*/objective*.npz"))
+    assert child.returncode == -signal.SIGKILL and 1 <= len(saved) < 4, saved  # killed mid-run
+    assert (run / "run.lock").exists()  # left behind by the killed run
+
+    caplog.clear()
+    assert run_synthetic.main([*common, "--resume"]) == 0
+    assert any("taking over the lock of a run that is gone" in r.getMessage() for r in caplog.records)
+    assert_equal_runs(_arrays(run), clean)
+    assert not [p for p in run.rglob("*") if "tmp" in p.name]  # no temporary file left
 
 
 # ------------------------------------------------------------------------------------------------
