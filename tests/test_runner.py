@@ -4,6 +4,7 @@ One local Ray instance (2 CPUs) serves the whole module: run_units uses an insta
 up and leaves it running.
 """
 
+import errno
 import functools
 import logging
 import os
@@ -19,7 +20,7 @@ import torch
 import yaml
 
 from gibo.results import DamagedUnit, load_unit, read_unit, save_unit, unit_files
-from gibo.runner import UnitsFailed, run_units
+from gibo.runner import OutputUnwritable, UnitsFailed, run_units
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -297,6 +298,26 @@ def test_ray_worker_that_dies_on_every_attempt_is_reported_and_resume_completes(
     run_fake(tmp_path / "run", workers=2)  # --resume: only unit1 is missing
     run_fake(tmp_path / "reference")
     assert_same_results(tmp_path / "run", tmp_path / "reference")
+
+
+def test_ray_unit_file_that_cannot_be_written_stops_the_run(tmp_path, local_ray, monkeypatch):
+    import gibo.results
+
+    original, saved = gibo.results.np.savez, []
+
+    def savez(file, **arrays):  # the disk is full after two files
+        if len(saved) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        saved.append(file.name)
+        return original(file, **arrays)
+
+    monkeypatch.setattr(gibo.results.np, "savez", savez)
+    with pytest.raises(OutputUnwritable) as info:
+        run_fake(tmp_path, functools.partial(fake_unit, sleep=0.5), seeds=range(6), workers=2)
+    error = info.value
+    assert error.total == 6 and len(error.saved) == 2
+    assert "(No space left on device); 2 of 6 units saved (" in str(error)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.npz" for name in error.saved)
 
 
 # ------------------------------------------------------------------------------------------------
