@@ -26,7 +26,7 @@ from gibo.rl_experiment import (
     trial_summary,
     trials,
 )
-from gibo.runner import RayUnavailable, UnitsFailed, run_units
+from gibo.runner import OutputUnwritable, RayUnavailable, UnitsFailed, run_units
 
 logger = logging.getLogger("run_rl_experiment")
 
@@ -74,6 +74,8 @@ def main(argv=None) -> int:
             summary = trial_summary(run_dir, todo)
         except UnitsFailed as error:
             sys.exit(f"error: {error} (finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")
+        except OutputUnwritable as error:
+            sys.exit(f"error: {error}; once it can be written, rerun with --resume --out-dir {run_dir}")
         except (RayUnavailable, DamagedUnit) as error:
             sys.exit(f"error: {error}")
         except KeyboardInterrupt:

@@ -17,8 +17,8 @@ from pathlib import Path
 from gibo.cli import PATHS_NOTE, add_run_options, check_run_options, interrupted, setup_logging
 from gibo.config import ConfigError, load_data_config, load_experiment_config
 from gibo.evaluate import format_summary, summarize_synthetic
-from gibo.results import DamagedUnit, claim_run_dir
-from gibo.runner import RayUnavailable, UnitsFailed, run_units
+from gibo.results import DamagedUnit, claim_run_dir, write_atomically
+from gibo.runner import OutputUnwritable, RayUnavailable, UnitsFailed, run_units
 from gibo.synthetic_experiment import (
     check_synthetic_config,
     check_unit,
@@ -97,11 +97,19 @@ def main(argv=None) -> int:
             summary = summarize_synthetic(load_results(run_dir), max_calls=config.max_objective_calls)
         except UnitsFailed as error:
             sys.exit(f"error: {error} (finished units are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")
+        except OutputUnwritable as error:
+            sys.exit(f"error: {error}; once it can be written, rerun with --resume --out-dir {run_dir}")
         except (RayUnavailable, DamagedUnit) as error:
             sys.exit(f"error: {error}")
         except KeyboardInterrupt:
             interrupted(f"finished units are kept in {run_dir}; rerun with --resume --out-dir {run_dir}")
-        (run_dir / "summary.json").write_text(summary.to_json())
+        try:
+            write_atomically(run_dir / "summary.json", summary.to_json())
+        except OSError as error:
+            sys.exit(
+                f"error: {run_dir / 'summary.json'}: cannot write the summary ({error.strerror or error}); every "
+                f"unit is saved; once it can be written, rerun with --resume --out-dir {run_dir}"
+            )
         logger.info(
             "mean normalised error (f* - best J so far)/f* after %s calls:\n%s",
             ", ".join(map(str, summary.calls)),

@@ -1,9 +1,16 @@
-"""Faults during a run lose nothing and end in one line: a NaN objective value, a Cholesky failure, Ctrl-C;
-and the run scripts' guards: the wrong kind of config, --max-calls, readable logs with --workers 2."""
+"""Faults during a run lose nothing and end in one line: a NaN objective value, a Cholesky failure, Ctrl-C,
+the run killed (SIGKILL), a full disk or an output that cannot be written, damaged unit files, runs started
+together; the Python API's objective that raises (or Ctrl-C) keeps the calls made and continues. A Ray worker
+killed mid-unit (retried by Ray) is tested in tests/test_runner.py, beside its Ray instance. And the run
+scripts' guards: the wrong kind of config, --max-calls, readable logs with --workers 2."""
 
+import errno
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +45,22 @@ def tiny(tmp_path_factory):
     config = tmp / "gibo.yaml"
     config.write_text(yaml.safe_dump(method))
     return tmp, config, data
+
+
+@pytest.fixture(scope="module")
+def clean(tiny):
+    """The arrays of an uninterrupted run of `tiny`."""
+    tmp, config, data = tiny
+    assert run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(tmp / "clean")]) == 0
+    return _arrays(tmp / "clean")
+
+
+def assert_equal_runs(arrays, reference):
+    assert arrays.keys() == reference.keys() and reference
+    for name in reference:
+        assert arrays[name].keys() == reference[name].keys()
+        for key in reference[name]:
+            np.testing.assert_array_equal(arrays[name][key], reference[name][key], err_msg=f"{name}:{key}")
 
 
 def _arrays(directory):
@@ -485,3 +508,256 @@ def test_resume_accepts_a_run_saved_before_a_setting_existed_and_refuses_another
     (run / "config.yaml").write_text(yaml.safe_dump(changed))
     with pytest.raises(SystemExit, match="the saved config differs from this run's config"):
         run_synthetic.main([*common, "--resume"])
+
+
+def test_sigkill_of_the_run_then_resume_equals_an_uninterrupted_run(tiny, clean, caplog):
+    """The driver killed (SIGKILL: no handler runs) just after its first unit was saved."""
+    tmp, config, data = tiny
+    run = tmp / "sigkilled"
+    common = ["-c", str(config), "-cd", str(data), "--out-dir", str(run)]
+    child = _script("run_synthetic_experiment", *common)
+    first = run / "dim2" / "objective000.npz"
+    deadline = time.monotonic() + 120
+    while not first.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.communicate()
+    saved = sorted(p.relative_to(run).as_posix() for p in run.glob("dim*/objective*.npz"))
+    assert child.returncode == -signal.SIGKILL and 1 <= len(saved) < 4, saved  # killed mid-run
+    assert (run / "run.lock").exists()  # left behind by the killed run
+
+    caplog.clear()
+    assert run_synthetic.main([*common, "--resume"]) == 0
+    assert any("taking over the lock of a run that is gone" in r.getMessage() for r in caplog.records)
+    assert_equal_runs(_arrays(run), clean)
+    assert not [p for p in run.rglob("*") if "tmp" in p.name]  # no temporary file left
+
+
+# ------------------------------------------------------------------------------------------------
+# Output that cannot be written: disk full, permission denied, read-only file system
+# ------------------------------------------------------------------------------------------------
+
+
+def _failing_writer(monkeypatch, code: int, after: int):
+    """np.savez as save_unit calls it: the first `after` files are written, then every write fails with `code`
+    after a few bytes (as a full disk does)."""
+    import gibo.results
+
+    original, written = gibo.results.np.savez, []
+
+    def savez(file, **arrays):
+        if len(written) >= after:
+            file.write(b"PK\x03\x04 partial")
+            raise OSError(code, os.strerror(code))
+        written.append(file.name)
+        return original(file, **arrays)
+
+    monkeypatch.setattr(gibo.results.np, "savez", savez)
+
+
+def test_disk_full_ends_in_one_line_listing_the_saved_units_and_resume_completes(tiny, clean, monkeypatch):
+    tmp, config, data = tiny
+    run = tmp / "disk_full"
+    common = ["-c", str(config), "-cd", str(data), "--out-dir", str(run)]
+    _failing_writer(monkeypatch, errno.ENOSPC, after=1)
+    with pytest.raises(SystemExit) as info:
+        run_synthetic.main(common)
+    message = str(info.value.code)
+    assert message == (
+        f"error: {run / 'dim2' / 'objective001.npz'}: cannot write the unit's file (No space left on device); "
+        f"1 of 4 units saved (dim2/objective000); once it can be written, rerun with --resume --out-dir {run}"
+    )
+    assert sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()) == [
+        "config.yaml",
+        "dim2/objective000.npz",
+    ]  # no temporary file, no lock left behind
+    assert_equal_runs(_arrays(run), {"dim2/objective000.npz": clean["dim2/objective000.npz"]})
+
+    monkeypatch.undo()  # space again
+    assert run_synthetic.main([*common, "--resume"]) == 0
+    assert_equal_runs(_arrays(run), clean)
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS])
+def test_a_unit_file_that_cannot_be_written_ends_the_run_at_once(tiny, monkeypatch, code):
+    tmp, config, data = tiny
+    run = tmp / f"unwritable{code}"
+    _failing_writer(monkeypatch, code, after=0)
+    calls = []
+    original = SyntheticDataset.objective
+    monkeypatch.setattr(SyntheticDataset, "objective", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    with pytest.raises(SystemExit) as info:
+        run_synthetic.main(["-c", str(config), "-cd", str(data), "--out-dir", str(run)])
+    message = str(info.value.code)
+    assert "\n" not in message and str(run / "dim2" / "objective000.npz") in message
+    assert f"({os.strerror(code)}); 0 of 4 units saved; once it can be written, rerun with --resume" in message
+    assert len(calls) == 1  # the run stopped after the first unit instead of computing units it cannot save
+    assert not list(run.rglob("*.npz")) and not (run / "run.lock").exists()
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
+def test_an_out_dir_that_cannot_be_written_ends_the_run_before_any_unit(tiny, clean, monkeypatch, code):
+    import gibo.results
+
+    tmp, config, data = tiny
+    run = tmp / "clean"  # resume into a finished run: the saved config is rewritten first
+    monkeypatch.setattr(run_synthetic, "run_units", lambda *a, **k: pytest.fail("a unit started"))
+
+    def write(path, text):
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(gibo.results, "write_atomically", write)
+    for args in (["--out-dir", str(tmp / f"fresh{code}")], ["--resume", "--out-dir", str(run)]):
+        with pytest.raises(SystemExit) as info:
+            run_synthetic.main(["-c", str(config), "-cd", str(data), *args])
+        assert str(info.value.code) == (
+            f"error: {args[-1]}: cannot create or write the output directory ({os.strerror(code)})"
+        )
+    assert not (run / "run.lock").exists()
+
+
+def test_write_atomically_leaves_the_previous_file_when_the_disk_is_full(tmp_path, monkeypatch):
+    from gibo.results import write_atomically
+
+    path = tmp_path / "config.yaml"
+    write_atomically(path, "before\n")
+
+    def full(self, text, *args, **kwargs):  # half the text reaches the disk, then it is full
+        with open(self, "w") as file:
+            file.write(text[: len(text) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomically(path, "after\n")
+    monkeypatch.undo()
+    assert path.read_text() == "before\n" and [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The Python API: an objective that raises, Ctrl-C; the calls made are kept and the run continues
+# ------------------------------------------------------------------------------------------------
+
+OPTIMUM = np.array([0.3, -0.2, 0.1, 0.4])
+API_RUN = dict(budget=25, bounds=(-1, 1), seed=5)  # GIBO at D = 4: 3 calls per iteration
+
+
+def _quadratic(x):
+    return -float(np.sum((x - OPTIMUM) ** 2))
+
+
+def _breaking_at(k: int, exception: BaseException):
+    """The quadratic, raising `exception` at call k."""
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        if len(calls) == k:
+            raise exception
+        return _quadratic(x)
+
+    return f
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    import gibo
+
+    return gibo.maximize(_quadratic, np.zeros(4), **API_RUN)
+
+
+def _continue(run):
+    while not run.done:
+        x = run.ask()
+        run.tell(x, _quadratic(x))
+    return run
+
+
+def _assert_continues_as_uninterrupted(run, uninterrupted, tmp_path):
+    """The attached run, saved and loaded and also continued as it is, ends as the uninterrupted run did."""
+    from gibo.api import AskTell
+
+    loaded = AskTell.load(run.save(tmp_path / "interrupted.gibo"))
+    for continued in (_continue(run), _continue(loaded)):
+        result = continued.result()
+        np.testing.assert_array_equal(result.history.x, uninterrupted.history.x)
+        np.testing.assert_array_equal(result.history.values, uninterrupted.history.values)
+        np.testing.assert_array_equal(result.x, uninterrupted.x)
+        assert result.calls == uninterrupted.calls == API_RUN["budget"]
+
+
+def test_maximize_with_f_raising_at_call_15_carries_the_14_evaluations_and_continues(uninterrupted, tmp_path):
+    import gibo
+
+    with pytest.raises(gibo.ObjectiveError) as info:
+        gibo.maximize(_breaking_at(15, RuntimeError("robot fell over")), np.zeros(4), **API_RUN)
+    error = info.value
+    message = str(error)
+    assert "\n" not in message and message.startswith("f raised RuntimeError at call 15 (x = [")
+    assert message.endswith(
+        "]): robot fell over; the 14 calls made are in error.result, error.asktell continues the run"
+    )
+    assert isinstance(error.__cause__, RuntimeError) and str(error.__cause__) == "robot fell over"
+    assert error.call == 15 and error.result.calls == 14 and error.asktell.calls == 14
+    np.testing.assert_array_equal(error.result.history.x, uninterrupted.history.x[:14])
+    np.testing.assert_array_equal(error.result.history.values, uninterrupted.history.values[:14])
+    np.testing.assert_array_equal(error.x, uninterrupted.history.x[14])
+    np.testing.assert_array_equal(error.asktell.ask(), error.x)  # the run waits for the value f did not give
+    _assert_continues_as_uninterrupted(error.asktell, uninterrupted, tmp_path)
+
+
+def test_maximize_with_f_returning_nan_keeps_the_calls_made(uninterrupted, tmp_path):
+    import gibo
+
+    def f(x, calls=[]):  # noqa: B006  (the call counter)
+        calls.append(1)
+        return float("nan") if len(calls) == 15 else _quadratic(x)
+
+    with pytest.raises(
+        gibo.ObjectiveError, match=r"f returned nan at call 15 .* one finite number; the 14 calls"
+    ) as info:
+        gibo.maximize(f, np.zeros(4), **API_RUN)
+    error = info.value
+    assert error.result.calls == 14 and type(error.__cause__).__name__ == "AskTellError"
+    error.asktell.tell(error.x, _quadratic(error.x))  # the call measured again
+    _assert_continues_as_uninterrupted(error.asktell, uninterrupted, tmp_path)
+
+
+def test_ctrl_c_in_f_keeps_its_type_and_carries_the_run(uninterrupted, tmp_path):
+    import gibo
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        gibo.maximize(_breaking_at(15, KeyboardInterrupt()), np.zeros(4), **API_RUN)
+    interrupt = info.value
+    assert type(interrupt) is KeyboardInterrupt and interrupt.call == 15
+    assert interrupt.result.calls == 14
+    np.testing.assert_array_equal(interrupt.result.history.x, uninterrupted.history.x[:14])
+    np.testing.assert_array_equal(interrupt.x, uninterrupted.history.x[14])
+    _assert_continues_as_uninterrupted(interrupt.asktell, uninterrupted, tmp_path)
+
+
+def test_ctrl_c_inside_the_optimizer_keeps_the_value_just_told_and_the_run_continues(
+    uninterrupted, tmp_path, monkeypatch
+):
+    """Ctrl-C while GIBO works out its next point (inside `tell`, after f returned): the iteration is lost midway,
+    the value is kept, and the run is rebuilt by replaying its values before it goes on."""
+    import gibo
+    from gibo.loop import IterationDriver
+
+    original = IterationDriver._advance
+
+    def advance(self, value):
+        if value is not None and self.calls == 15:
+            self._points.throw(KeyboardInterrupt())  # raised inside the optimizer's generator, which ends
+        return original(self, value)
+
+    monkeypatch.setattr(IterationDriver, "_advance", advance)
+    with pytest.raises(KeyboardInterrupt) as info:
+        gibo.maximize(_quadratic, np.zeros(4), **API_RUN)
+    monkeypatch.undo()
+    interrupt = info.value
+    assert not hasattr(interrupt, "x")  # f had returned: nothing is waiting for a value
+    assert interrupt.result.calls == interrupt.asktell.calls == 15
+    np.testing.assert_array_equal(interrupt.result.history.x, uninterrupted.history.x[:15])
+    np.testing.assert_array_equal(interrupt.result.history.values, uninterrupted.history.values[:15])
+    _assert_continues_as_uninterrupted(interrupt.asktell, uninterrupted, tmp_path)

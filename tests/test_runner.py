@@ -4,6 +4,7 @@ One local Ray instance (2 CPUs) serves the whole module: run_units uses an insta
 up and leaves it running.
 """
 
+import errno
 import functools
 import logging
 import os
@@ -19,7 +20,7 @@ import torch
 import yaml
 
 from gibo.results import DamagedUnit, load_unit, read_unit, save_unit, unit_files
-from gibo.runner import UnitsFailed, run_units
+from gibo.runner import OutputUnwritable, UnitsFailed, run_units
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,9 +48,26 @@ def failing_unit(seed: int, bad: int) -> dict:
     return fake_unit(seed)
 
 
+def logged_failing_unit(seed: int, bad: int, log: str) -> dict:
+    if seed == bad:
+        with open(log, "a") as file:
+            file.write(f"{os.getpid()}\n")
+    return failing_unit(seed, bad)
+
+
 def crashing_unit(seed: int, bad: int) -> dict:
     if seed == bad:
         os._exit(3)  # the worker process dies, as if killed
+    return fake_unit(seed)
+
+
+def killed_unit(seed: int, bad: int, deaths: int, log: str) -> dict:
+    """Unit `bad`'s worker process is killed (SIGKILL) on its first `deaths` attempts; each attempt is logged."""
+    if seed == bad:
+        with open(log, "a") as file:
+            file.write(f"{os.getpid()}\n")
+        if len(Path(log).read_text().split()) <= deaths:
+            os.kill(os.getpid(), signal.SIGKILL)
     return fake_unit(seed)
 
 
@@ -244,15 +262,62 @@ def test_ray_failing_unit_keeps_the_others(tmp_path, local_ray, caplog):
     assert "unit unit3 failed: ValueError: boom at 3" in caplog.text
 
 
-def test_ray_killed_worker_is_reported_and_resume_completes(tmp_path, local_ray):
+def test_ray_failing_unit_is_not_retried(tmp_path, local_ray, caplog):
+    log = tmp_path / "attempts.txt"
+
+    with pytest.raises(UnitsFailed):
+        run_fake(tmp_path / "run", functools.partial(logged_failing_unit, bad=2, log=str(log)), workers=2)
+    assert len(log.read_text().split()) == 1  # an error the unit raises is not retried
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.parametrize("deaths", [1])
+def test_ray_killed_worker_is_retried_and_the_run_equals_a_clean_one(tmp_path, local_ray, caplog, deaths):
+    log = tmp_path / "attempts.txt"
+    run_fake(tmp_path / "run", functools.partial(killed_unit, bad=1, deaths=deaths, log=str(log)), workers=2)
+    pids = [int(p) for p in log.read_text().split()]
+    assert len(pids) == deaths + 1 and len(set(pids)) == deaths + 1  # each attempt in a fresh worker process
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"unit unit1: its worker process (pid {pids[k]}) died; Ray runs it again (attempt {k + 2} of 3)"
+        for k in range(deaths)
+    ]
+    run_fake(tmp_path / "reference")
+    assert_same_results(tmp_path / "run", tmp_path / "reference")
+
+
+def test_ray_worker_that_dies_on_every_attempt_is_reported_and_resume_completes(tmp_path, local_ray, caplog):
     with pytest.raises(UnitsFailed) as info:
         run_fake(tmp_path / "run", functools.partial(crashing_unit, bad=1), workers=2)
     assert list(info.value.failures) == ["unit1"]
-    assert "WorkerCrashedError" in info.value.failures["unit1"]
+    message = info.value.failures["unit1"]
+    assert "WorkerCrashedError" in message and message.endswith("(its worker died on each of 3 attempts)")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and all("unit unit1: its worker process" in w for w in warnings)
     assert sorted(p.name for p in unit_files(tmp_path / "run")) == ["unit0.npz", "unit2.npz", "unit3.npz", "unit4.npz"]
     run_fake(tmp_path / "run", workers=2)  # --resume: only unit1 is missing
     run_fake(tmp_path / "reference")
     assert_same_results(tmp_path / "run", tmp_path / "reference")
+
+
+def test_ray_unit_file_that_cannot_be_written_stops_the_run(tmp_path, local_ray, monkeypatch):
+    import gibo.results
+
+    original, saved = gibo.results.np.savez, []
+
+    def savez(file, **arrays):  # the disk is full after two files
+        if len(saved) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        saved.append(file.name)
+        return original(file, **arrays)
+
+    monkeypatch.setattr(gibo.results.np, "savez", savez)
+    with pytest.raises(OutputUnwritable) as info:
+        run_fake(tmp_path, functools.partial(fake_unit, sleep=0.5), seeds=range(6), workers=2)
+    error = info.value
+    assert error.total == 6 and len(error.saved) == 2
+    assert "(No space left on device); 2 of 6 units saved (" in str(error)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.npz" for name in error.saved)
 
 
 # ------------------------------------------------------------------------------------------------

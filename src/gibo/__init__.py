@@ -6,7 +6,17 @@ any objective; they are imported on first use, so `import gibo` stays light for 
 
 from gibo._version import __version__ as __version__
 
-_API = ("maximize", "minimize", "AskTell", "Result", "History", "AskTellError", "StateFileError", "default_options")
+_API = (
+    "maximize",
+    "minimize",
+    "AskTell",
+    "Result",
+    "History",
+    "AskTellError",
+    "ObjectiveError",
+    "StateFileError",
+    "default_options",
+)
 
 
 def __getattr__(name: str):

@@ -319,7 +319,18 @@ def _claim_fresh(out_dir: Path) -> tuple[Path, RunLock]:
 
 
 def write_yaml(path, content: dict) -> None:
-    Path(path).write_text(yaml.safe_dump(content, sort_keys=False))
+    write_atomically(path, yaml.safe_dump(content, sort_keys=False))
+
+
+def write_atomically(path, text: str) -> None:
+    """Write a text file atomically: a full disk or a crash leaves the previous file (or none), never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}_{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------------------

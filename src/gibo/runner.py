@@ -6,8 +6,14 @@ writes every result with `save_unit` the moment it arrives, so an interrupted ru
 unit, and units whose file exists are skipped (resume) once their file passes the caller's check: a damaged
 file (truncated, overwritten, not this unit's) is moved aside to `<name>.damaged` and the unit runs again.
 
-A unit that raises (or whose Ray worker dies) does not take the others with it: its error is logged
-with the unit's name and the run ends with `UnitsFailed` listing every failed unit.
+A unit that raises does not take the others with it: its error is logged with the unit's name and the run
+ends with `UnitsFailed` listing every failed unit. A unit whose Ray worker process dies (killed, out of memory)
+is run again by Ray, up to `WORKER_RETRIES` times, with one warning line per retry; only then does it count as
+failed. An error the unit raises itself is not retried (it would raise again).
+
+A unit file that cannot be written (disk full, permission denied, read-only file system) ends the run at once
+with `OutputUnwritable`: one line naming the file, the cause and the units saved so far. Files are written
+atomically (`save_unit`), so nothing half-written is left.
 
 Every unit runs with one torch thread, in process and on Ray alike. Intra-op threads change the order
 of floating-point sums, so a unit's arrays would differ in the last bits between thread counts and then
@@ -22,13 +28,14 @@ import functools
 import itertools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from gibo.progress import Progress, reporting, throttled
-from gibo.results import DamagedUnit, save_unit, set_aside
+from gibo.results import DamagedUnit, save_unit, set_aside, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +47,31 @@ class UnitsFailed(RuntimeError):
         self.failures = failures
         first = next(iter(failures.items()))
         super().__init__(f"{len(failures)} unit(s) failed, first {first[0]}: {first[1]}")
+
+
+# Runs of a unit after the first when its Ray worker process dies (Ray's own retry of system failures).
+WORKER_RETRIES = 2
+
+
+class OutputUnwritable(OSError):
+    """A unit's file cannot be written (disk full, permission denied, read-only): the run stops; `saved` names
+    the units whose files are there."""
+
+    def __init__(self, path: Path, error: OSError, saved: list[str], total: int):
+        self.path, self.saved, self.total = path, saved, total
+        self.strerror_ = error.strerror or str(error)
+        listed = ", ".join(saved[:8]) + (f", ... ({len(saved) - 8} more)" if len(saved) > 8 else "")
+        super().__init__(
+            f"{path}: cannot write the unit's file ({self.strerror_}); {len(saved)} of {total} units saved"
+            + (f" ({listed})" if saved else "")
+        )
+
+
+class _NotSaved(Exception):
+    """A unit's file could not be written (internal: `run_units` turns it into `OutputUnwritable`)."""
+
+    def __init__(self, path: Path, error: OSError):
+        self.path, self.error = path, error
 
 
 class RayUnavailable(RuntimeError):
@@ -94,7 +126,10 @@ def run_units(
             (e.g. `read_unit` with the arrays and budget it must have). Such a file is moved aside (`set_aside`),
             named in one warning line, and the unit runs again. None: an existing file counts as done.
     Raises:
-        UnitsFailed: after every other unit finished, when some raised.
+        UnitsFailed: after every other unit finished, when some raised (or their worker died
+            `WORKER_RETRIES + 1` times).
+        OutputUnwritable: a unit's file could not be written; the run stops at once (units in flight are
+            cancelled), every file saved before is intact.
         RayUnavailable: Ray is needed but not installed, or `ray_address` cannot be reached.
         KeyboardInterrupt: after saving every unit that had finished.
     """
@@ -105,11 +140,16 @@ def run_units(
         logger.info("%d of %d units already done; running the other %d", len(units) - len(todo), len(units), len(todo))
     failures: dict[str, str] = {}
     if todo:
-        with Progress(description, len(todo), calls_per_unit, enabled=progress) as bar:
-            if workers > 1 or ray_address:
-                _run_on_ray(todo, run_unit, path_of, name_of, bar, failures, workers, ray_address)
-            else:
-                _run_in_process(todo, run_unit, path_of, name_of, bar, failures)
+        try:
+            with Progress(description, len(todo), calls_per_unit, enabled=progress) as bar:
+                if workers > 1 or ray_address:
+                    _run_on_ray(todo, run_unit, path_of, name_of, bar, failures, workers, ray_address)
+                else:
+                    _run_in_process(todo, run_unit, path_of, name_of, bar, failures)
+        except _NotSaved as error:
+            saved = [name_of(u) for u in units if path_of(u).is_file()]
+            logger.debug("cannot write %s", error.path, exc_info=error.error)
+            raise OutputUnwritable(error.path, error.error, saved, len(units)) from error.error
     if failures:
         raise UnitsFailed(failures)
     return [path_of(u) for u in units]
@@ -145,28 +185,34 @@ def failure_file(path: Path) -> Path:
     return path.with_name(path.name.removesuffix(".npz") + ".failed.json")
 
 
-def _record_failure(failures: dict[str, str], name: str, error: BaseException, path: Path) -> None:
+def _record_failure(failures: dict[str, str], name: str, error: BaseException, path: Path, note: str = "") -> None:
     """Log and keep one line naming the unit; the traceback goes to the debug log (Ray's includes the worker's).
 
     An error that carries the parameters of the call that failed (`NonFiniteObjective`) leaves them in
     `failure_file(path)`, named in the message."""
     cause: Any = getattr(error, "cause", None) or error  # a unit's own exception inside Ray's RayTaskError
-    message = f"{type(cause).__name__.lstrip('_')}: {cause}".splitlines()[0]
+    message = f"{type(cause).__name__.lstrip('_')}: {cause}".splitlines()[0] + note
     if getattr(cause, "params", None) is not None:
         record = failure_file(path)
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(
-            json.dumps({"unit": name, "call": cause.call, "error": str(cause), "params": list(cause.params)})
-        )
-        message += f"; the parameters of that call are in {record}"
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            content = {"unit": name, "call": cause.call, "error": str(cause), "params": list(cause.params)}
+            write_atomically(record, json.dumps(content))
+        except OSError as write_error:
+            message += f"; the parameters of that call could not be saved ({write_error.strerror or write_error})"
+        else:
+            message += f"; the parameters of that call are in {record}"
     logger.error("unit %s failed: %s", name, message)
     logger.debug("unit %s failed", name, exc_info=error)
     failures[name] = message
 
 
 def _save(path: Path, arrays: dict) -> None:
-    save_unit(path, **arrays)
-    failure_file(path).unlink(missing_ok=True)  # a rerun that succeeded replaces an earlier failure
+    try:
+        save_unit(path, **arrays)
+        failure_file(path).unlink(missing_ok=True)  # a rerun that succeeded replaces an earlier failure
+    except OSError as error:
+        raise _NotSaved(path, error) from error
 
 
 def _run_in_process(todo, run_unit, path_of, name_of, bar: Progress, failures) -> None:
@@ -183,9 +229,24 @@ def _run_in_process(todo, run_unit, path_of, name_of, bar: Progress, failures) -
             bar.unit_done(name, calls=_calls_made(arrays))
 
 
+def _attempt() -> int | None:
+    """Which run of the current Ray task this is (0: the first; more: Ray's retries after its worker died); None
+    where Ray does not say."""
+    try:
+        import ray
+
+        return int(ray._private.worker.global_worker.core_worker.get_current_task_attempt_number())  # type: ignore[attr-defined]
+    except Exception:  # not on a Ray worker, or a Ray without it: the driver counts the starts instead
+        return None
+
+
 def _run_single_threaded(run_unit, unit, name: str, queue) -> dict:
-    """The Ray task: one unit with one torch thread, its progress sent to the driver's queue once a second."""
-    with single_threaded(), reporting(throttled(lambda calls, best: queue.put_nowait((name, calls, best)), 1.0)):
+    """The Ray task: one unit with one torch thread. It tells the driver's queue when it starts (its process id and
+    Ray's attempt number: a start after the first is Ray's retry after the worker died) and its progress once a
+    second."""
+    queue.put_nowait(("start", name, os.getpid(), _attempt()))
+    report = throttled(lambda calls, best: queue.put_nowait(("calls", name, calls, best)), 1.0)
+    with single_threaded(), reporting(report):
         return run_unit(unit)
 
 
@@ -215,28 +276,58 @@ def _run_on_ray(
                 raise RayUnavailable(f"cannot reach the Ray cluster at {ray_address!r}: {error}") from None
         else:
             ray.init(num_cpus=workers, include_dashboard=False, **options)
-    # A dead worker is reported like a unit that raised (not retried): `--resume` reruns it.
-    task = ray.remote(num_cpus=1, max_retries=0)(_run_single_threaded)
+    # A unit whose worker process dies is run again by Ray (up to WORKER_RETRIES times); one that raises is not.
+    task = ray.remote(num_cpus=1, max_retries=WORKER_RETRIES, retry_exceptions=False)(_run_single_threaded)
     in_flight = workers if workers > 1 else len(todo)
     pending: dict = {}  # ObjectRef → unit
     queue = iter(todo)
     reports = Queue(actor_options={"num_cpus": 0})
+    workers_of: dict[str, list[int]] = {}  # unit name → process ids of its runs so far
 
     def drain() -> None:
-        for name, calls, best in reports.get_nowait_batch(reports.qsize()):
-            if name in bar.running or any(name_of(u) == name for u in pending.values()):
-                bar.calls(name, calls, best)
+        for message in reports.get_nowait_batch(reports.qsize()):
+            name = message[1]
+            if not any(name_of(u) == name for u in pending.values()):
+                continue  # a late report of a unit already collected
+            if message[0] == "start":
+                pids = workers_of.setdefault(name, [])
+                attempt = len(pids) if message[3] is None else message[3]  # a worker may die before it reports
+                if attempt > 0:
+                    bar.calls(name, 0)  # the calls of the attempt that died are lost
+                    logger.warning(
+                        "unit %s: its worker process%s died; Ray runs it again (attempt %d of %d)",
+                        name,
+                        f" (pid {pids[-1]})" if pids else "",
+                        attempt + 1,
+                        WORKER_RETRIES + 1,
+                    )
+                pids.append(message[2])
+            else:
+                bar.calls(name, message[2], message[3])
 
     def collect(ref) -> None:
-        unit = pending.pop(ref)
+        unit = pending[ref]
         try:
             arrays = ray.get(ref)
-        except Exception as error:  # RayTaskError (unit raised), WorkerCrashedError, ...
-            _record_failure(failures, name_of(unit), error, path_of(unit))
+        except Exception as error:  # RayTaskError (unit raised), WorkerCrashedError (worker died every time), ...
+            pending.pop(ref)
+            died = isinstance(error, (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError))
+            note = f" (its worker died on each of {WORKER_RETRIES + 1} attempts)" if died else ""
+            _record_failure(failures, name_of(unit), error, path_of(unit), note)
             bar.unit_done(name_of(unit), failed=True)
         else:
-            _save(path_of(unit), arrays)
+            _save(path_of(unit), arrays)  # `_NotSaved` stops the run; the unit stays pending and is cancelled
+            pending.pop(ref)
             bar.unit_done(name_of(unit), calls=_calls_made(arrays))
+
+    def stop() -> None:
+        """Save the units that have finished, cancel the others."""
+        if pending:
+            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+            for ref in done:
+                collect(ref)
+            for ref in pending:
+                ray.cancel(ref, force=True)
 
     try:
         run_unit_ref = ray.put(run_unit)  # shipped once, not with every task
@@ -250,12 +341,11 @@ def _run_on_ray(
             for ref in done:
                 collect(ref)
     except KeyboardInterrupt:
-        if pending:
-            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
-            for ref in done:
-                collect(ref)
-            for ref in pending:
-                ray.cancel(ref, force=True)
+        stop()
+        raise
+    except _NotSaved:
+        for ref in pending:  # disk full, permission denied: no other unit can be saved either
+            ray.cancel(ref, force=True)
         raise
     finally:
         if started:

@@ -20,7 +20,7 @@ Example:
 
 from gibo.api.asktell import AskTell, AskTellError, Bounds
 from gibo.api.defaults import BOX_METHODS, LOCAL_METHODS, METHODS, default_options
-from gibo.api.optimize import maximize, minimize
+from gibo.api.optimize import ObjectiveError, maximize, minimize
 from gibo.api.result import History, Result
 from gibo.api.state import StateFileError
 from gibo.loop import BudgetSpent
@@ -34,6 +34,7 @@ __all__ = [
     "Bounds",
     "BudgetSpent",
     "History",
+    "ObjectiveError",
     "Result",
     "StateFileError",
     "default_options",

@@ -13,7 +13,7 @@ import torch
 
 from gibo.api.defaults import BOX_METHODS, LOCAL_METHODS, METHODS, default_options, merged_options
 from gibo.api.result import History, Result
-from gibo.api.state import StateFileError, jsonable, no_replay, read_state, write_state
+from gibo.api.state import StateFileError, jsonable, library_versions, no_replay, read_state, write_state
 from gibo.config import ConfigError, parse_experiment_config
 from gibo.loop import BudgetSpent, IterationDriver
 
@@ -142,6 +142,7 @@ class AskTell:
         self._asked: np.ndarray | None = None
         self._xs: list = []
         self._values: list = []
+        self._broken = False  # an ask or tell was interrupted inside the optimizer: replay before going on
 
     # -- coordinates ------------------------------------------------------------------------------
 
@@ -172,12 +173,20 @@ class AskTell:
     @property
     def done(self) -> bool:
         """True once the budget is spent (or no further iteration can start)."""
+        self._mend()
         return self._driver.done
 
     @property
     def calls(self) -> int:
         """Values told so far."""
-        return self._driver.calls
+        return len(self._values)
+
+    def _mend(self) -> None:
+        """After an exception (Ctrl-C) inside the optimizer's work in `ask` or `tell`, its iteration is lost midway:
+        rebuild the run by replaying the told values (as `load` does; it costs the optimizer's work once more)."""
+        if self._broken:
+            replayed = self._replayed(self._settings, self._xs, self._values, self._asked, "the interrupted run")
+            self.__dict__.update(replayed.__dict__)
 
     def ask(self) -> np.ndarray:
         """The next point to evaluate (`D`, a fresh copy); the same point until its value is told.
@@ -185,12 +194,25 @@ class AskTell:
         Raises:
             BudgetSpent: the budget is spent.
         """
+        self._mend()
         if self._asked is None:
             if self._driver.done:
                 raise BudgetSpent(f"ask: the budget of {self._settings['budget']} calls is spent")
-            with self._own_random_state():
+            with self._own_random_state(), self._breaks():
                 self._asked = self._from_unit(self._driver.ask())
         return self._asked.copy()
+
+    @contextlib.contextmanager
+    def _breaks(self) -> Iterator[None]:
+        """Mark the run for a replay when the body (the optimizer's work) ends in an exception other than the
+        end of the budget: its iteration's generator is gone."""
+        try:
+            yield
+        except BudgetSpent:
+            raise
+        except BaseException:
+            self._broken = True
+            raise
 
     def tell(self, x, value) -> None:
         """The measured value at x, the point `ask()` returned (to 1e-9 relative).
@@ -199,6 +221,7 @@ class AskTell:
             AskTellError: no point was asked, x is not that point or has the wrong shape, or the value is
                 not one finite number; nothing changes, and `ask()` returns the same point again.
         """
+        self._mend()
         if self._asked is None:
             raise AskTellError("tell: no point is waiting for its value (call ask() first)")
         x = (
@@ -217,11 +240,11 @@ class AskTell:
         value = _scalar(value)
         if value is None or not math.isfinite(value):
             raise AskTellError(f"tell: the value at call {self.calls + 1} must be one finite number, got {value!r}")
-        with self._own_random_state():
-            self._driver.tell(torch.tensor(self._sign * value, dtype=torch.float64))
-        self._xs.append(self._asked)
+        asked, self._asked = self._asked, None
+        self._xs.append(asked)  # recorded first: a tell interrupted inside the optimizer keeps the value
         self._values.append(value)
-        self._asked = None
+        with self._own_random_state(), self._breaks():
+            self._driver.tell(torch.tensor(self._sign * value, dtype=torch.float64))
 
     # -- what the run has found -------------------------------------------------------------------
 
@@ -278,19 +301,27 @@ class AskTell:
                 replays here (other code or library versions compute other points).
         """
         content = read_state(path)
-        settings = dict(content["settings"])
+        return cls._replayed(
+            content["settings"], content["x"], content["values"], content["pending"], path, content["libraries"]
+        )
+
+    @classmethod
+    def _replayed(cls, settings: dict, xs, values, pending, source, libraries: dict | None = None) -> AskTell:
+        """A new run with `settings`, told `values` at `xs` (each recomputed point checked against its record) and
+        asked `pending` where not None; `StateFileError` naming `source` when a point differs."""
+        settings = dict(settings)
         options = settings.pop("options")
         run = cls(**settings, **options)
-        saved = content["libraries"]
-        for k, (x, value) in enumerate(zip(content["x"], content["values"]), start=1):
+        saved = library_versions() if libraries is None else libraries
+        for k, (x, value) in enumerate(zip(xs, values), start=1):
             asked = run.ask()
             if not np.array_equal(asked, np.asarray(x, dtype=np.float64)):
-                raise StateFileError(no_replay(path, k, asked, x, saved))
+                raise StateFileError(no_replay(source, k, asked, x, saved))
             run.tell(asked, value)
-        if content["pending"] is not None:
+        if pending is not None:
             asked = run.ask()
-            if not np.array_equal(asked, np.asarray(content["pending"], dtype=np.float64)):
-                raise StateFileError(no_replay(path, run.calls + 1, asked, content["pending"], saved))
+            if not np.array_equal(asked, np.asarray(pending, dtype=np.float64)):
+                raise StateFileError(no_replay(source, run.calls + 1, asked, pending, saved))
         return run
 
 
