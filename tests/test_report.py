@@ -407,7 +407,7 @@ def test_make_figures_writes_the_reports_figures_with_an_index_naming_runs_and_c
     assert all((out / name).stat().st_size <= 200_000 for name in names)
     entries = yaml.safe_load((out / "figures.yaml").read_text(encoding="utf-8"))
     assert sorted(entries) == names
-    command = f"python scripts/make_figures.py {tiny / 'results'} --out {out} -q"
+    command = f"python scripts/make_figures.py {tiny / 'results'} --out {out}"  # without -q
     for entry in entries.values():
         assert entry["command"] == command and entry["machine"] and entry["drawn"] and entry["runs_dated"] != "–"
         runs = ("cartpole_gibo", "lqr_gibo", "synthetic/gibo", "synthetic/rs")

@@ -135,4 +135,5 @@ def make_figures(
 
 def command_line(argv: Sequence[str]) -> str:
     """The command as a reader types it from the repository root."""
-    return shlex.join(["python", "scripts/make_figures.py", *argv])
+    quiet = {"-q", "--quiet", "-v", "--verbose"}  # how much it logs does not change the figures
+    return shlex.join(["python", "scripts/make_figures.py", *(a for a in argv if a not in quiet)])
