@@ -54,7 +54,8 @@ def draw_synthetic_paper_curves(fig, curves: Mapping[str, Mapping[int, Points]])
                 handles.setdefault(name, handle)
     for legend in list(fig.legends):
         legend.remove()
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(len(handles), 4))
+    columns = max(1, min(len(handles), 4, int(fig.get_figwidth() / 2.4)))  # as many as the figure's width holds
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=columns)
 
 
 def draw_rl_paper_curves(fig, curves: Mapping[str, Points]) -> None:
