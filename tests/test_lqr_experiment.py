@@ -155,7 +155,7 @@ def test_notebook_runs_a_tiny_experiment(tmp_path):
 
 
 def test_notebook_runs_with_the_documented_command(tmp_path):
-    """`jupyter execute notebooks/lqr_experiment.ipynb` from the repository root, as the README says."""
+    """`jupyter execute notebooks/lqr_experiment.ipynb` from the repository root, as docs/running.md says."""
     env = {
         **os.environ,
         "GIBO_LQR_CONFIG": str(tiny_config(tmp_path, "unused_out_dir", calls=10)),

@@ -389,3 +389,41 @@ def test_cli_errors_are_one_line_and_every_argument_has_help(tiny, tmp_path):
     assert (forced / "notes.txt").read_text() == "kept"
     assert len(list((forced / "figures").glob("*.png"))) == 1
     assert "## Synthetic functions" not in (forced / "report.md").read_text(encoding="utf-8")
+
+
+def test_make_figures_writes_the_reports_figures_with_an_index_naming_runs_and_command(tiny, tmp_path):
+    """scripts/make_figures.py: the report's figures as files, each with its runs, command, machine and date; a
+    later call with other runs keeps the figures it does not draw again."""
+    make_figures = load_script("scripts/make_figures")
+    out = tmp_path / "figures"
+    assert make_figures.main([str(tiny / "results"), "--out", str(out), "-q"]) == 0
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == [
+        "lqr_lqr_gibo.png",
+        "rl_cartpole.png",
+        "synthetic_fixed_hypers_error_curves.png",
+        "synthetic_fixed_hypers_final_error_boxes.png",
+    ]
+    assert all((out / name).stat().st_size <= 200_000 for name in names)
+    entries = yaml.safe_load((out / "figures.yaml").read_text(encoding="utf-8"))
+    assert sorted(entries) == names
+    command = f"python scripts/make_figures.py {tiny / 'results'} --out {out}"  # without -q
+    for entry in entries.values():
+        assert entry["command"] == command and entry["machine"] and entry["drawn"] and entry["runs_dated"] != "–"
+        runs = ("cartpole_gibo", "lqr_gibo", "synthetic/gibo", "synthetic/rs")
+        assert sorted(entry["runs"]) == sorted(str(tiny / "results" / run) for run in runs)
+    index = (out / "README.md").read_text(encoding="utf-8")
+    for name in names:
+        assert f"]({name})" in index
+    assert index.count(command) == len(names)
+    # the LQR run alone, marked as made elsewhere: its figure and entry are replaced, the others kept
+    assert make_figures.main([str(tiny / "results" / "lqr_gibo"), "--out", str(out), "--machine", "elsewhere"]) == 0
+    entries = yaml.safe_load((out / "figures.yaml").read_text(encoding="utf-8"))
+    assert sorted(entries) == names
+    assert entries["lqr_lqr_gibo.png"]["machine"] == "elsewhere"
+    assert entries["rl_cartpole.png"]["command"] == command
+    # a figure over the size limit is refused in one line
+    from gibo.report.figures import make_figures as draw
+
+    with pytest.raises(report.ReportError, match="over 1000 bytes"):
+        draw([tiny / "results" / "lqr_gibo"], tmp_path / "small", "cmd", max_bytes=1000)

@@ -54,7 +54,11 @@ def draw_synthetic_paper_curves(fig, curves: Mapping[str, Mapping[int, Points]])
                 handles.setdefault(name, handle)
     for legend in list(fig.legends):
         legend.remove()
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(len(handles), 4))
+    # as many columns as the figure's width holds: about 0.075 in per character of the longest label, 0.8 in for
+    # the line sample and the gap (10-point text)
+    column_width = 0.075 * max(map(len, handles), default=0) + 0.8
+    columns = max(1, min(len(handles), 4, int(fig.get_figwidth() / column_width)))
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=columns)
 
 
 def draw_rl_paper_curves(fig, curves: Mapping[str, Points]) -> None:
