@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in report_calls:
             point = n if n in reference["grid"] else None
             cells.append(cell(reference_values(reference, point)) if point is not None else "–")
-        rows.append([reference["label"]] + cells + ["–"])
+        rows.append([reference["label"], *cells, "–"])
     hopper = load_paper_results()["rl"]["hopper"]
     paper = next(row for row in hopper["rows"] if row["name"] == "gibo_10runs")
     published = {}
