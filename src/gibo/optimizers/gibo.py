@@ -4,6 +4,7 @@ chosen to make the gradient estimate at the current θ precise."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Generator
 from typing import Any, ClassVar
 
@@ -21,6 +22,8 @@ from gibo.optimizers.base import (
     hyperparameter_arrays,
     hyperparameter_record,
     lr_factor,
+    tensor_from_json,
+    tensor_to_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -128,6 +131,8 @@ class GIBO(Optimizer):
         self.acquisition_values: list[list[float]] = []  # per iteration, for diagnostics
         # per iteration: the GP hyperparameters behind that iteration's gradient step
         self.hyperparameter_history: list[dict[str, object]] = []
+        self._fits: dict[int, dict[str, Any]] = {}  # per iteration with a fit: its result (`replay_state`)
+        self._replayed_fits: dict[int, dict[str, Any]] = {}  # replaying: the recorded fits (`begin_replay`)
 
     def search_box(self) -> torch.Tensor:
         """`2 x D` box in which the acquisition is maximised."""
@@ -146,9 +151,12 @@ class GIBO(Optimizer):
             for u in torch.rand(int(self.generate_initial_data), self.D, dtype=theta.dtype):
                 yield from self._observe(box[0] + u * (box[1] - box[0]))
         yield from self._observe(theta)
+        if not torch.equal(theta, self.params.detach()):  # a replay fed the recorded θ_t in: go on from it
+            with torch.no_grad():
+                self.params.copy_(theta)
         self._fit_status = "none"
         if self.optimize_hyperparameters and self._fit_due():
-            self._fit_status = self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
+            self._fit()
             if self.verbose:
                 logger.info("iteration %d: lengthscale %s", self.iteration, self.model.lengthscale.detach().numpy())
         yield from self._sample_gradient_information(theta)
@@ -178,11 +186,14 @@ class GIBO(Optimizer):
         cfg = self.optimize_acqf_config
         box = self.search_box()
         for _ in range(int(budget)):
-            acquisition = self._acquisition(theta)
-            with counting_random_starts(self.random_starts):
-                z, value = optimize_gradient_information(
-                    acquisition, box, q=cfg["q"], num_restarts=cfg["num_restarts"], raw_samples=cfg["raw_samples"]
-                )
+            if self.replaying and self.epsilon_diff_acq_value is None:  # the recorded point replaces it
+                z, value = torch.full((cfg["q"], self.D), math.nan, dtype=theta.dtype), torch.tensor(math.nan)
+            else:
+                acquisition = self._acquisition(theta)
+                with counting_random_starts(self.random_starts):
+                    z, value = optimize_gradient_information(
+                        acquisition, box, q=cfg["q"], num_restarts=cfg["num_restarts"], raw_samples=cfg["raw_samples"]
+                    )
             for point in z:
                 yield from self._observe(point)
             values.append(float(value))
@@ -238,6 +249,35 @@ class GIBO(Optimizer):
     def diagnostics(self) -> dict[str, np.ndarray]:
         """The hyperparameter arrays and the number of acquisition optimisations that started at random."""
         return {**self.hyperparameter_arrays(), "acquisition_random_starts": np.asarray(self.random_starts[0])}
+
+    def _fit(self) -> None:
+        """This iteration's hyperparameter fit; replaying, the fit's recorded result instead (`begin_replay`)."""
+        recorded = self._replayed_fits.get(self.iteration) if self.replaying else None
+        if recorded is None:
+            self._fit_status = self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
+        else:
+            with torch.no_grad():
+                parameters = dict(self.model.named_parameters())
+                for name, value in recorded["model"].items():
+                    parameters[name].copy_(tensor_from_json(value))
+            self._fit_status = recorded["status"]
+        self._fits[self.iteration] = {
+            "status": self._fit_status,
+            "model": {name: tensor_to_json(p) for name, p in self.model.named_parameters()},
+        }
+
+    def replay_state(self) -> dict[str, Any]:
+        """The result of every hyperparameter fit so far (the GP's raw hyperparameters, exact): a replay sets them
+        instead of fitting again."""
+        return {"fits": {str(iteration): fit for iteration, fit in self._fits.items()}}
+
+    def begin_replay(self, state: dict[str, Any]) -> None:
+        super().begin_replay(state)
+        self._replayed_fits = {int(iteration): fit for iteration, fit in state.get("fits", {}).items()}
+
+    def end_replay(self) -> None:
+        super().end_replay()
+        self._replayed_fits = {}
 
     def _update_state_normalization(self, keep_params: bool = False) -> None:
         """Fold the new states into the normaliser and re-express the GP data in its new coordinates; θ too,
