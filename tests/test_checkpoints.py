@@ -48,8 +48,8 @@ def test_a_trial_resumed_from_a_checkpoint_midway_equals_an_uninterrupted_one(
     write = rl.write_checkpoint
     written = []
 
-    def keep_the_second(path, digest, trial_, objective, iterations):
-        write(path, digest, trial_, objective, iterations)
+    def keep_the_second(path, digest, trial_, objective, iterations, optimizer):
+        write(path, digest, trial_, objective, iterations, optimizer)
         written.append(iterations)
         if len(written) == 2:
             shutil.copy(path, midway)

@@ -334,15 +334,22 @@ class EnvironmentObjective:
         self.best_return: float | None = None  # the best raw episode return so far (progress reports)
         # After every `update_state_normalizer`: whether it changed the statistics, and their `snapshot`.
         self.normalizer_updates: list[np.ndarray] = []
+        self.point_history: list[np.ndarray] = []  # the parameters of every call, as the optimiser gave them
         self._replay: dict[str, np.ndarray] | None = None  # recorded episodes and updates (`replay`)
         self._replayed_updates = 0
+        self.replayed_point: torch.Tensor | None = None  # replaying: the recorded parameters of the last call
 
-    def replay(self, values: np.ndarray, returns: np.ndarray, timesteps: np.ndarray, updates: np.ndarray) -> None:
+    def replay(
+        self, values: np.ndarray, returns: np.ndarray, timesteps: np.ndarray, updates: np.ndarray, points: np.ndarray
+    ) -> None:
         """Answer the next `len(values)` calls from a record instead of running episodes (a trial resumed from its
         checkpoint): `values` as this objective returned them, raw `returns`, cumulative `timesteps` after each,
-        and the first `len(updates)` normaliser updates from their rows of `normalizer_updates`. The reset seeds
-        are drawn as the episodes would draw them, so the episodes after the record run as they would have."""
+        the first `len(updates)` normaliser updates from their rows of `normalizer_updates`, and the `points`
+        (`point_history`) the calls were made at (`replayed_point`, for an optimiser that leaves its points to the
+        record). The reset seeds are drawn as the episodes would draw them, so the episodes after the record run
+        as they would have."""
         self._replay = {"values": values, "returns": returns, "timesteps": timesteps, "updates": updates}
+        self._replay["points"] = points
         self._replayed_updates = 0
 
     def _replayed_call(self, params_t: torch.Tensor) -> torch.Tensor | None:
@@ -351,6 +358,8 @@ class EnvironmentObjective:
             return None
         self._next_reset_seed()
         k = self.calls
+        self.replayed_point = torch.as_tensor(record["points"][k], dtype=torch.float64)
+        self.point_history.append(np.asarray(record["points"][k], dtype=np.float64))
         self.calls += 1
         self.timesteps = int(record["timesteps"][k])
         raw_return = float(record["returns"][k])
@@ -386,6 +395,8 @@ class EnvironmentObjective:
         replayed = self._replayed_call(params_t)
         if replayed is not None:
             return replayed
+        self.replayed_point = None
+        self.point_history.append(params_t.detach().cpu().numpy().astype(np.float64).reshape(-1).copy())
         self.policy.set_params(params_t.detach().cpu().numpy().reshape(-1))
         normalizer = self.state_normalizer
         visited: list | None = [] if normalizer is not None else None

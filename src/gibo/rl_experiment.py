@@ -190,9 +190,12 @@ def config_digest(config: ExperimentConfig) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def write_checkpoint(path: Path, digest: str, trial: Trial, objective: EnvironmentObjective, iterations: int) -> None:
-    """The trial's record so far (every episode's value, raw return and cumulative timesteps, every state-normaliser
-    update) as an npz (no pickle), written to a temporary name and renamed: a kill leaves the previous one.
+def write_checkpoint(
+    path: Path, digest: str, trial: Trial, objective: EnvironmentObjective, iterations: int, optimizer=None
+) -> None:
+    """The trial's record so far as an npz (no pickle), written to a temporary name and renamed (a kill leaves the
+    previous one): every episode's value, raw return, cumulative timesteps and parameters, every state-normaliser
+    update, the optimiser's `replay_state` (JSON) and the torch and numpy random states now.
     digest: `config_digest` of the trial's config; iterations: the iterations finished."""
     n_state = objective.state_normalizer.n_state if objective.state_normalizer is not None else 0
     history = np.asarray(objective.reward_history, dtype=np.float64).reshape(-1, 2)
@@ -206,7 +209,15 @@ def write_checkpoint(path: Path, digest: str, trial: Trial, objective: Environme
         "returns": history[:, 1],
         "timesteps": history[:, 0].astype(np.int64),
         "updates": np.asarray(objective.normalizer_updates, dtype=np.float64).reshape(-1, 2 + 2 * n_state),
+        "points": np.asarray(objective.point_history, dtype=np.float64).reshape(len(history), objective.n_params),
+        "optimizer": np.asarray(json.dumps(optimizer.replay_state() if optimizer is not None else {})),
+        "torch_rng": torch.get_rng_state().numpy(),
     }
+    _, keys, position, has_gauss, cached = np.random.get_state()
+    arrays.update(
+        numpy_rng_keys=np.asarray(keys, dtype=np.uint32),
+        numpy_rng_state=np.asarray([position, has_gauss, cached], dtype=np.float64),
+    )
     tmp = path.with_name(f".{path.name}.{os.getpid()}_{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "wb") as file:
@@ -223,7 +234,10 @@ def read_checkpoint(path: Path, config: ExperimentConfig, trial: Trial) -> dict[
             arrays = {name: data[name] for name in data.files}
     except Exception as error:  # truncated, overwritten, not a zip, pickled content: all mean damaged
         raise DamagedUnit(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
-    required = ("format", "version", "config", "seed", "iterations", "values", "returns", "timesteps", "updates")
+    required = (
+        *("format", "version", "config", "seed", "iterations", "values", "returns", "timesteps", "updates"),
+        *("points", "optimizer", "torch_rng", "numpy_rng_keys", "numpy_rng_state"),
+    )
     missing = [name for name in required if name not in arrays]
     if missing or str(arrays["format"]) != CHECKPOINT_FORMAT or int(arrays["version"]) != CHECKPOINT_VERSION:
         raise DamagedUnit(f"{path}: not a trial checkpoint of this gibo ({', '.join(missing) or 'format'})")
@@ -235,6 +249,7 @@ def read_checkpoint(path: Path, config: ExperimentConfig, trial: Trial) -> dict[
         or arrays["returns"].shape != n
         or arrays["timesteps"].shape != n
         or arrays["updates"].ndim != 2
+        or arrays["points"].shape[:1] != n
         or (config.max_objective_calls is not None and n[0] > config.max_objective_calls)
         or not np.isfinite(arrays["values"]).all()
     ):
@@ -250,19 +265,27 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
     not run again but answered from the record while the optimiser recomputes its own work, so the result is
     bitwise the same as an uninterrupted trial's (on the same machine and libraries). A damaged checkpoint is
     moved aside (`<name>.damaged`) with a warning and the trial starts from call 0.
+    The optimiser's own work is not all recomputed either: GIBO and MPD leave their acquisition optimisations
+    to the recorded points and their hyperparameter fits to the recorded results (`Optimizer.begin_replay`),
+    and the random states are restored once the record is replayed.
     """
     torch.manual_seed(trial.seed)
     np.random.seed(trial.seed % 2**32)
     objective = build_objective(config, seed=trial.seed)
     checkpoint = checkpoint_file(checkpoint_dir, trial) if checkpoint_dir is not None else None
     try:
+        record = None
         if checkpoint is not None and checkpoint.is_file():
             try:
                 record = read_checkpoint(checkpoint, config, trial)
-            except DamagedUnit as error:
+                replay_state = json.loads(str(record["optimizer"]))
+            except (DamagedUnit, ValueError) as error:
                 logger.warning("%s; moved aside to %s, the trial starts from call 0", error, set_aside(checkpoint).name)
+                record = None
             else:
-                objective.replay(record["values"], record["returns"], record["timesteps"], record["updates"])
+                objective.replay(
+                    record["values"], record["returns"], record["timesteps"], record["updates"], record["points"]
+                )
                 logger.info(
                     "%s: continues from its checkpoint at iteration %d, call %d (episodes answered from it)",
                     trial.name,
@@ -273,6 +296,11 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
         digest = config_digest(config)
 
         def save_checkpoint(driver: IterationDriver) -> None:
+            if record is not None and optimizer.replaying and driver.iterations == int(record["iterations"]):
+                optimizer.end_replay()  # the record is replayed: from here on as the interrupted trial went on
+                torch.set_rng_state(torch.from_numpy(record["torch_rng"].copy()))
+                position, has_gauss, cached = record["numpy_rng_state"]
+                np.random.set_state(("MT19937", record["numpy_rng_keys"], int(position), int(has_gauss), float(cached)))
             if checkpoint is None or unwritable:
                 return
             replaying = objective._replay is not None and objective.calls <= len(objective._replay["values"])
@@ -287,7 +315,7 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
             if not due:
                 return
             try:
-                write_checkpoint(checkpoint, digest, trial, objective, driver.iterations)
+                write_checkpoint(checkpoint, digest, trial, objective, driver.iterations, optimizer)
             except OSError as error:  # e.g. a Ray worker without the run directory: the trial goes on without
                 unwritable.append(error)
                 logger.warning(
@@ -297,6 +325,8 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
         resolved = resolve_dimension(config, objective.n_params)
         params_init = torch.zeros(objective.n_params, dtype=torch.float64)
         optimizer = build_optimizer(resolved, params_init, objective)
+        if record is not None:
+            optimizer.begin_replay(replay_state)
         result = run_optimization(
             optimizer,
             max_iterations=resolved.max_iterations,

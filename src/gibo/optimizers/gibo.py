@@ -132,7 +132,11 @@ class GIBO(Optimizer):
         # per iteration: the GP hyperparameters behind that iteration's gradient step
         self.hyperparameter_history: list[dict[str, object]] = []
         self._fits: dict[int, dict[str, Any]] = {}  # per iteration with a fit: its result (`replay_state`)
-        self._replayed_fits: dict[int, dict[str, Any]] = {}  # replaying: the recorded fits (`begin_replay`)
+        self._sampling_values: list[float] = []  # the acquisition values of the iteration sampling now
+        # Replaying (`begin_replay`): the recorded fits, acquisition values and count of random starts.
+        self._replayed_fits: dict[int, dict[str, Any]] = {}
+        self._replayed_values: list[list[float]] = []
+        self._replayed_random_starts: int | None = None
 
     def search_box(self) -> torch.Tensor:
         """`2 x D` box in which the acquisition is maximised."""
@@ -182,12 +186,17 @@ class GIBO(Optimizer):
 
     def _sample_gradient_information(self, theta: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
         values: list[float] = []
+        self._sampling_values = values  # this iteration's so far (`replay_state`)
         budget = min(self.max_samples_per_iteration, self.calls_left)
         cfg = self.optimize_acqf_config
         box = self.search_box()
-        for _ in range(int(budget)):
-            if self.replaying and self.epsilon_diff_acq_value is None:  # the recorded point replaces it
-                z, value = torch.full((cfg["q"], self.D), math.nan, dtype=theta.dtype), torch.tensor(math.nan)
+        recorded = None
+        if self.replaying and len(self.acquisition_values) < len(self._replayed_values):
+            recorded = self._replayed_values[len(self.acquisition_values)]
+        for j in range(int(budget)):
+            if recorded is not None and j < len(recorded):  # replaying: the recorded point replaces it
+                z = torch.full((cfg["q"], self.D), math.nan, dtype=theta.dtype)
+                value = torch.tensor(recorded[j], dtype=theta.dtype)
             else:
                 acquisition = self._acquisition(theta)
                 with counting_random_starts(self.random_starts):
@@ -267,17 +276,29 @@ class GIBO(Optimizer):
         }
 
     def replay_state(self) -> dict[str, Any]:
-        """The result of every hyperparameter fit so far (the GP's raw hyperparameters, exact): a replay sets them
-        instead of fitting again."""
-        return {"fits": {str(iteration): fit for iteration, fit in self._fits.items()}}
+        """What a replay sets instead of computing it again: the result of every hyperparameter fit so far (the
+        GP's raw hyperparameters, exact), the acquisition value of every sample (the ε early stop decides on
+        them; the recorded points replace the acquisition optimisations) and the count of random starts."""
+        values = list(self.acquisition_values)
+        if not (values and values[-1] is self._sampling_values):  # an iteration is sampling now
+            values.append(self._sampling_values)
+        return {
+            "fits": {str(iteration): fit for iteration, fit in self._fits.items()},
+            "acquisition_values": [list(v) for v in values],
+            "random_starts": int(self.random_starts[0]),
+        }
 
     def begin_replay(self, state: dict[str, Any]) -> None:
         super().begin_replay(state)
         self._replayed_fits = {int(iteration): fit for iteration, fit in state.get("fits", {}).items()}
+        self._replayed_values = [list(v) for v in state.get("acquisition_values", [])]
+        self._replayed_random_starts = state.get("random_starts")
 
     def end_replay(self) -> None:
         super().end_replay()
-        self._replayed_fits = {}
+        if self._replayed_random_starts is not None:
+            self.random_starts[0] = int(self._replayed_random_starts)
+        self._replayed_fits, self._replayed_values, self._replayed_random_starts = {}, [], None
 
     def _update_state_normalization(self, keep_params: bool = False) -> None:
         """Fold the new states into the normaliser and re-express the GP data in its new coordinates; θ too,
