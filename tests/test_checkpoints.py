@@ -55,6 +55,7 @@ def test_a_trial_resumed_from_a_checkpoint_midway_equals_an_uninterrupted_one(
             shutil.copy(path, midway)
 
     monkeypatch.setattr(rl, "write_checkpoint", keep_the_second)
+    monkeypatch.setattr(rl, "CHECKPOINT_COST", 1.0)  # every CHECKPOINT_EVERY iterations, however fast they are
     checkpointed = rl.run_trial(config, trial, checkpoint_dir=tmp_path)
     assert_same_arrays(plain, checkpointed)  # writing checkpoints changes nothing
     assert written[:2] == [rl.CHECKPOINT_EVERY, 2 * rl.CHECKPOINT_EVERY]

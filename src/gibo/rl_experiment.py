@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,9 +172,10 @@ def resolved_config(config: ExperimentConfig) -> ExperimentConfig:
     return resolve_dimension(config, search_space_dimension(config))
 
 
-# A trial writes its checkpoint every CHECKPOINT_EVERY iterations (see `run_trial`; README, "Bad input and faults":
-# the measured cost of writing it).
+# A trial writes its checkpoint every CHECKPOINT_EVERY iterations, and less often where writing it would cost more
+# than CHECKPOINT_COST of the trial's time (see `run_trial`; README, "Bad input and faults": the measured cost).
 CHECKPOINT_EVERY = 2
+CHECKPOINT_COST = 0.02
 CHECKPOINT_FORMAT = "gibo trial checkpoint"
 CHECKPOINT_VERSION = 1
 
@@ -210,7 +212,9 @@ def write_checkpoint(
         "timesteps": history[:, 0].astype(np.int64),
         "updates": np.asarray(objective.normalizer_updates, dtype=np.float64).reshape(-1, 2 + 2 * n_state),
         "points": np.asarray(objective.point_history, dtype=np.float64).reshape(len(history), objective.n_params),
-        "optimizer": np.asarray(json.dumps(optimizer.replay_state() if optimizer is not None else {})),
+        "optimizer": np.frombuffer(
+            json.dumps(optimizer.replay_state() if optimizer is not None else {}).encode(), dtype=np.uint8
+        ),
         "torch_rng": torch.get_rng_state().numpy(),
     }
     _, keys, position, has_gauss, cached = np.random.get_state()
@@ -261,7 +265,8 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
     """Optimise the policy from θ_0 = 0; return the arrays to save (raw-state parameters).
 
     With `checkpoint_dir`, the trial's record is written there every `CHECKPOINT_EVERY` iterations
-    (`write_checkpoint`), and a trial that finds its checkpoint continues from it: the recorded episodes are
+    (`write_checkpoint`; later, where the last write took more than `CHECKPOINT_COST` of the time since the one
+    before), and a trial that finds its checkpoint continues from it: the recorded episodes are
     not run again but answered from the record while the optimiser recomputes its own work, so the result is
     bitwise the same as an uninterrupted trial's (on the same machine and libraries). A damaged checkpoint is
     moved aside (`<name>.damaged`) with a warning and the trial starts from call 0.
@@ -278,7 +283,7 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
         if checkpoint is not None and checkpoint.is_file():
             try:
                 record = read_checkpoint(checkpoint, config, trial)
-                replay_state = json.loads(str(record["optimizer"]))
+                replay_state = json.loads(record["optimizer"].tobytes().decode())
             except (DamagedUnit, ValueError) as error:
                 logger.warning("%s; moved aside to %s, the trial starts from call 0", error, set_aside(checkpoint).name)
                 record = None
@@ -294,6 +299,7 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
                 )
         unwritable: list[OSError] = []
         digest = config_digest(config)
+        last_write = [time.monotonic(), 0.0]  # when the last checkpoint was written, and what writing it took
 
         def save_checkpoint(driver: IterationDriver) -> None:
             if record is not None and optimizer.replaying and driver.iterations == int(record["iterations"]):
@@ -304,7 +310,11 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
             if checkpoint is None or unwritable:
                 return
             replaying = objective._replay is not None and objective.calls <= len(objective._replay["values"])
-            due = driver.iterations % CHECKPOINT_EVERY == 0 and not replaying  # inside the record: it holds that
+            due = (
+                driver.iterations % CHECKPOINT_EVERY == 0
+                and not replaying  # inside the record: the checkpoint holds that already
+                and last_write[1] <= CHECKPOINT_COST * (time.monotonic() - last_write[0])  # within the cost
+            )
             logger.debug(
                 "%s: iteration %d done at call %d%s",
                 trial.name,
@@ -315,7 +325,9 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
             if not due:
                 return
             try:
+                started = time.monotonic()
                 write_checkpoint(checkpoint, digest, trial, objective, driver.iterations, optimizer)
+                last_write[:] = [time.monotonic(), time.monotonic() - started]
             except OSError as error:  # e.g. a Ray worker without the run directory: the trial goes on without
                 unwritable.append(error)
                 logger.warning(

@@ -3,6 +3,7 @@ chosen to make the gradient estimate at the current θ precise."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Generator
@@ -131,7 +132,8 @@ class GIBO(Optimizer):
         self.acquisition_values: list[list[float]] = []  # per iteration, for diagnostics
         # per iteration: the GP hyperparameters behind that iteration's gradient step
         self.hyperparameter_history: list[dict[str, object]] = []
-        self._fits: dict[int, dict[str, Any]] = {}  # per iteration with a fit: its result (`replay_state`)
+        # Per iteration with a fit: its result as JSON text (`replay_state`; written once, not at every save).
+        self._fits: dict[int, str] = {}
         self._sampling_values: list[float] = []  # the acquisition values of the iteration sampling now
         # Replaying (`begin_replay`): the recorded fits, acquisition values and count of random starts.
         self._replayed_fits: dict[int, dict[str, Any]] = {}
@@ -270,10 +272,12 @@ class GIBO(Optimizer):
                 for name, value in recorded["model"].items():
                     parameters[name].copy_(tensor_from_json(value))
             self._fit_status = recorded["status"]
-        self._fits[self.iteration] = {
-            "status": self._fit_status,
-            "model": {name: tensor_to_json(p) for name, p in self.model.named_parameters()},
-        }
+        self._fits[self.iteration] = json.dumps(
+            {
+                "status": self._fit_status,
+                "model": {name: tensor_to_json(p) for name, p in self.model.named_parameters()},
+            }
+        )
 
     def replay_state(self) -> dict[str, Any]:
         """What a replay sets instead of computing it again: the result of every hyperparameter fit so far (the
@@ -283,14 +287,16 @@ class GIBO(Optimizer):
         if not (values and values[-1] is self._sampling_values):  # an iteration is sampling now
             values.append(self._sampling_values)
         return {
-            "fits": {str(iteration): fit for iteration, fit in self._fits.items()},
+            # one JSON text (the fits' own texts joined): cheap to write however many there are
+            "fits": "{" + ",".join(f'"{iteration}":{fit}' for iteration, fit in self._fits.items()) + "}",
             "acquisition_values": [list(v) for v in values],
             "random_starts": int(self.random_starts[0]),
         }
 
     def begin_replay(self, state: dict[str, Any]) -> None:
         super().begin_replay(state)
-        self._replayed_fits = {int(iteration): fit for iteration, fit in state.get("fits", {}).items()}
+        fits = state.get("fits", "{}")
+        self._replayed_fits = {int(k): fit for k, fit in (json.loads(fits) if isinstance(fits, str) else fits).items()}
         self._replayed_values = [list(v) for v in state.get("acquisition_values", [])]
         self._replayed_random_starts = state.get("random_starts")
 
