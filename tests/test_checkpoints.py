@@ -117,5 +117,5 @@ def test_a_hopper_run_killed_at_random_moments_ends_with_the_uninterrupted_trial
     result = load_kill_script().kill_and_resume(tmp_path, kills=3, calls=40, samples=2, seed=5)
     assert result["equal"]
     assert len(result["kills"]) >= 1
-    assert result["worst_repeat"] <= rl.CHECKPOINT_EVERY
+    assert result["worst_repeat"] <= 2 * rl.CHECKPOINT_EVERY - 1  # a costly write is skipped, never two in a row
     assert result["leftovers"] == []  # the finished run removed its checkpoint, nothing temporary is left

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from gibo.episode_record import RecordedEpisodes, snapshot
 from gibo.loop import NonFiniteObjective
 from gibo.policy_parameterizations import MLP
 
@@ -120,21 +121,6 @@ class StateNormalizer:
         self.mean = self._mean.copy()
         self.std = np.where(std < self.min_std, 1.0, std)
         return True
-
-    def snapshot(self) -> np.ndarray:
-        """The statistics as one row (count, running mean, sum of squared deviations), for `restore`."""
-        return np.concatenate([[float(self.count)], self._mean, self._m2])
-
-    def restore(self, row: np.ndarray) -> None:
-        """The statistics of `snapshot` (no pending states): mean and std as `update` left them."""
-        row = np.asarray(row, dtype=np.float64)
-        self.count = int(row[0])
-        self._mean, self._m2 = row[1 : 1 + self.n_state].copy(), row[1 + self.n_state :].copy()
-        self._pending = []
-        if self.count:
-            std = np.sqrt(self._m2 / self.count)
-            self.mean = self._mean.copy()
-            self.std = np.where(std < self.min_std, 1.0, std)
 
     def normalize(self, states: np.ndarray) -> np.ndarray:
         """(states − mean) / std for states (..., n_state)."""
@@ -261,7 +247,7 @@ def run_episode(
     return total, (total_log if log_cost else total), steps
 
 
-class EnvironmentObjective:
+class EnvironmentObjective(RecordedEpisodes):
     """J(θ) = Σ_t (transform(r_t) − shift)/scale over one episode of the policy with parameters θ.
 
     Each call runs one episode. The first reset uses ``seed``, later resets draw their seeds from
@@ -332,44 +318,7 @@ class EnvironmentObjective:
         self.reward_history: list[tuple[int, float]] = []
         self.value_history: list[float] = []
         self.best_return: float | None = None  # the best raw episode return so far (progress reports)
-        # After every `update_state_normalizer`: whether it changed the statistics, and their `snapshot`.
-        self.normalizer_updates: list[np.ndarray] = []
-        self.point_history: list[np.ndarray] = []  # the parameters of every call, as the optimiser gave them
-        self._replay: dict[str, np.ndarray] | None = None  # recorded episodes and updates (`replay`)
-        self._replayed_updates = 0
-        self.replayed_point: torch.Tensor | None = None  # replaying: the recorded parameters of the last call
-
-    def replay(
-        self, values: np.ndarray, returns: np.ndarray, timesteps: np.ndarray, updates: np.ndarray, points: np.ndarray
-    ) -> None:
-        """Answer the next `len(values)` calls from a record instead of running episodes (a trial resumed from its
-        checkpoint): `values` as this objective returned them, raw `returns`, cumulative `timesteps` after each,
-        the first `len(updates)` normaliser updates from their rows of `normalizer_updates`, and the `points`
-        (`point_history`) the calls were made at (`replayed_point`, for an optimiser that leaves its points to the
-        record). The reset seeds are drawn as the episodes would draw them, so the episodes after the record run
-        as they would have."""
-        self._replay = {"values": values, "returns": returns, "timesteps": timesteps, "updates": updates}
-        self._replay["points"] = points
-        self._replayed_updates = 0
-
-    def _replayed_call(self, params_t: torch.Tensor) -> torch.Tensor | None:
-        record = self._replay
-        if record is None or self.calls >= len(record["values"]):
-            return None
-        self._next_reset_seed()
-        k = self.calls
-        self.replayed_point = torch.as_tensor(record["points"][k], dtype=torch.float64)
-        self.point_history.append(np.asarray(record["points"][k], dtype=np.float64))
-        self.calls += 1
-        self.timesteps = int(record["timesteps"][k])
-        raw_return = float(record["returns"][k])
-        self.reward_history.append((self.timesteps, raw_return))
-        if math.isfinite(raw_return):
-            self.best_return = raw_return if self.best_return is None else max(self.best_return, raw_return)
-        value = float(record["values"][k])
-        self.value_history.append(value)
-        dtype = params_t.dtype if params_t.is_floating_point() else torch.get_default_dtype()
-        return torch.tensor(value, dtype=dtype)
+        self._init_record()
 
     @property
     def n_params(self) -> int:
@@ -395,8 +344,7 @@ class EnvironmentObjective:
         replayed = self._replayed_call(params_t)
         if replayed is not None:
             return replayed
-        self.replayed_point = None
-        self.point_history.append(params_t.detach().cpu().numpy().astype(np.float64).reshape(-1).copy())
+        self._record_call(params_t)
         self.policy.set_params(params_t.detach().cpu().numpy().reshape(-1))
         normalizer = self.state_normalizer
         visited: list | None = [] if normalizer is not None else None
@@ -433,15 +381,10 @@ class EnvironmentObjective:
         """Fold the states visited since the last update into mean/std; True if the statistics changed."""
         if self.state_normalizer is None:
             return False
-        record = self._replay
-        if record is not None and self._replayed_updates < len(record["updates"]):
-            row = record["updates"][self._replayed_updates]
-            self._replayed_updates += 1
-            self.state_normalizer.restore(row[1:])
-            changed = bool(row[0])
-        else:
+        changed = self._replayed_update()
+        if changed is None:
             changed = self.state_normalizer.update()
-        self.normalizer_updates.append(np.concatenate([[float(changed)], self.state_normalizer.snapshot()]))
+        self.normalizer_updates.append(np.concatenate([[float(changed)], snapshot(self.state_normalizer)]))
         return changed
 
     def params_to_raw(self, params: torch.Tensor) -> torch.Tensor:

@@ -265,11 +265,11 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
     """Optimise the policy from θ_0 = 0; return the arrays to save (raw-state parameters).
 
     With `checkpoint_dir`, the trial's record is written there every `CHECKPOINT_EVERY` iterations
-    (`write_checkpoint`; later, where the last write took more than `CHECKPOINT_COST` of the time since the one
-    before), and a trial that finds its checkpoint continues from it: the recorded episodes are
-    not run again but answered from the record while the optimiser recomputes its own work, so the result is
-    bitwise the same as an uninterrupted trial's (on the same machine and libraries). A damaged checkpoint is
-    moved aside (`<name>.damaged`) with a warning and the trial starts from call 0.
+    (`write_checkpoint`; a write due when the last one took more than `CHECKPOINT_COST` of the time since is
+    skipped, never two in a row: at most 2 * CHECKPOINT_EVERY - 1 iterations are lost), and a trial that finds
+    its checkpoint continues from it: the recorded episodes are not run again but answered from the record, so
+    the result is bitwise the same as an uninterrupted trial's (on the same machine and libraries). A damaged
+    checkpoint is moved aside (`<name>.damaged`) with a warning and the trial starts from call 0.
     The optimiser's own work is not all recomputed either: GIBO and MPD leave their acquisition optimisations
     to the recorded points and their hyperparameter fits to the recorded results (`Optimizer.begin_replay`),
     and the random states are restored once the record is replayed.
@@ -299,7 +299,8 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
                 )
         unwritable: list[OSError] = []
         digest = config_digest(config)
-        last_write = [time.monotonic(), 0.0]  # when the last checkpoint was written, and what writing it took
+        # when the last checkpoint was written, what writing it took, and whether the last due write was skipped
+        last_write = [time.monotonic(), 0.0, False]
 
         def save_checkpoint(driver: IterationDriver) -> None:
             if record is not None and optimizer.replaying and driver.iterations == int(record["iterations"]):
@@ -310,11 +311,9 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
             if checkpoint is None or unwritable:
                 return
             replaying = objective._replay is not None and objective.calls <= len(objective._replay["values"])
-            due = (
-                driver.iterations % CHECKPOINT_EVERY == 0
-                and not replaying  # inside the record: the checkpoint holds that already
-                and last_write[1] <= CHECKPOINT_COST * (time.monotonic() - last_write[0])  # within the cost
-            )
+            due = driver.iterations % CHECKPOINT_EVERY == 0 and not replaying  # inside the record: it holds that
+            if due and not last_write[2] and last_write[1] > CHECKPOINT_COST * (time.monotonic() - last_write[0]):
+                due, last_write[2] = False, True  # too costly now: skipped once, never twice in a row
             logger.debug(
                 "%s: iteration %d done at call %d%s",
                 trial.name,
@@ -327,7 +326,7 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
             try:
                 started = time.monotonic()
                 write_checkpoint(checkpoint, digest, trial, objective, driver.iterations, optimizer)
-                last_write[:] = [time.monotonic(), time.monotonic() - started]
+                last_write[:] = [time.monotonic(), time.monotonic() - started, False]
             except OSError as error:  # e.g. a Ray worker without the run directory: the trial goes on without
                 unwritable.append(error)
                 logger.warning(
