@@ -20,6 +20,7 @@ from gibo.rl_experiment import (
     check_rl_config,
     check_trial,
     config_record,
+    remove_checkpoints,
     reread_record,
     run_trial,
     trial_file,
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         try:
             run_units(
                 todo,
-                functools.partial(run_trial, config),
+                functools.partial(run_trial, config, checkpoint_dir=run_dir),
                 path_of=functools.partial(trial_file, run_dir),
                 name_of=lambda t: t.name,
                 description=f"{config.method} {config.environment_name}",
@@ -71,6 +72,7 @@ def main(argv=None) -> int:
                 calls_per_unit=config.max_objective_calls,
                 check=functools.partial(check_trial, run_dir, config),
             )
+            remove_checkpoints(run_dir, todo)
             summary = trial_summary(run_dir, todo)
         except UnitsFailed as error:
             sys.exit(f"error: {error} (finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from gibo.episode_record import RecordedEpisodes, snapshot
 from gibo.loop import NonFiniteObjective
 from gibo.policy_parameterizations import MLP
 
@@ -246,7 +247,7 @@ def run_episode(
     return total, (total_log if log_cost else total), steps
 
 
-class EnvironmentObjective:
+class EnvironmentObjective(RecordedEpisodes):
     """J(θ) = Σ_t (transform(r_t) − shift)/scale over one episode of the policy with parameters θ.
 
     Each call runs one episode. The first reset uses ``seed``, later resets draw their seeds from
@@ -317,6 +318,7 @@ class EnvironmentObjective:
         self.reward_history: list[tuple[int, float]] = []
         self.value_history: list[float] = []
         self.best_return: float | None = None  # the best raw episode return so far (progress reports)
+        self._init_record()
 
     @property
     def n_params(self) -> int:
@@ -339,6 +341,10 @@ class EnvironmentObjective:
     def __call__(self, params: torch.Tensor) -> torch.Tensor:
         """Return of one episode with policy parameters params (n_params,) → scalar tensor of params' dtype."""
         params_t = torch.as_tensor(params)
+        replayed = self._replayed_call(params_t)
+        if replayed is not None:
+            return replayed
+        self._record_call(params_t)
         self.policy.set_params(params_t.detach().cpu().numpy().reshape(-1))
         normalizer = self.state_normalizer
         visited: list | None = [] if normalizer is not None else None
@@ -375,7 +381,11 @@ class EnvironmentObjective:
         """Fold the states visited since the last update into mean/std; True if the statistics changed."""
         if self.state_normalizer is None:
             return False
-        return self.state_normalizer.update()
+        changed = self._replayed_update()
+        if changed is None:
+            changed = self.state_normalizer.update()
+        self.normalizer_updates.append(np.concatenate([[float(changed)], snapshot(self.state_normalizer)]))
+        return changed
 
     def params_to_raw(self, params: torch.Tensor) -> torch.Tensor:
         """Parameters (..., n_params) on the current normalised states → equivalent ones on raw states."""

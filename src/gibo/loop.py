@@ -204,9 +204,10 @@ def run_optimization(
     optimizer,
     max_iterations: int | None = None,
     max_objective_calls: int | None = None,
+    on_iteration: Callable[[IterationDriver], None] | None = None,
 ) -> OptimizationResult:
     """Run `optimizer` on its `objective` until `max_iterations` iterations are done or `max_objective_calls` calls
-    are spent.
+    are spent. `on_iteration(driver)` is called after every finished iteration (a trial's checkpoints).
 
     The budget is hard (`IterationDriver`): an iteration that would need more calls is cut off and not
     recorded. Each value goes through a `CountingObjective` (non-finite values raise `NonFiniteObjective`).
@@ -217,6 +218,8 @@ def run_optimization(
 
     def report(driver: IterationDriver) -> None:
         report_calls(objective.calls, objective.best_so_far())
+        if on_iteration is not None:
+            on_iteration(driver)
 
     driver = IterationDriver(optimizer, max_iterations, max_objective_calls, on_iteration=report)
     while not driver.done:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -13,11 +14,23 @@ import torch
 
 from gibo.api.defaults import BOX_METHODS, LOCAL_METHODS, METHODS, default_options, merged_options
 from gibo.api.result import History, Result
-from gibo.api.state import StateFileError, jsonable, library_versions, no_replay, read_state, write_state
+from gibo.api.state import (
+    StateFileError,
+    jsonable,
+    library_versions,
+    no_replay,
+    random_state_from_json,
+    random_state_to_json,
+    read_state,
+    replay_differs,
+    write_state,
+)
 from gibo.config import ConfigError, parse_experiment_config
 from gibo.loop import BudgetSpent, IterationDriver
 
 Bounds = tuple[Any, Any] | Sequence[Sequence[float]] | np.ndarray
+
+logger = logging.getLogger(__name__)
 
 
 class AskTellError(ValueError):
@@ -141,8 +154,11 @@ class AskTell:
         self._driver = IterationDriver(optimizer, max_objective_calls=int(budget))
         self._asked: np.ndarray | None = None
         self._xs: list = []
+        self._units: list = []  # the same points in the optimizer's own coordinates, exact (for a replay)
         self._values: list = []
         self._broken = False  # an ask or tell was interrupted inside the optimizer: replay before going on
+        # Replaying: the recorded point (optimizer coordinates) that the optimizer takes with the next value told.
+        self._fed: np.ndarray | None = None
 
     # -- coordinates ------------------------------------------------------------------------------
 
@@ -241,6 +257,11 @@ class AskTell:
         if value is None or not math.isfinite(value):
             raise AskTellError(f"tell: the value at call {self.calls + 1} must be one finite number, got {value!r}")
         asked, self._asked = self._asked, None
+        unit = self._driver.pending.detach().cpu().numpy().astype(np.float64)  # type: ignore[union-attr]  # asked
+        if self._fed is not None:  # replaying: the optimizer goes on from the recorded point, not its own
+            unit, self._fed = self._fed, None
+            self._driver.optimizer.recorded_point = torch.as_tensor(unit, dtype=torch.float64)
+        self._units.append(unit)
         self._xs.append(asked)  # recorded first: a tell interrupted inside the optimizer keeps the value
         self._values.append(value)
         with self._own_random_state(), self._breaks():
@@ -289,39 +310,125 @@ class AskTell:
 
     # -- saving and loading -----------------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write the run's settings and every told value to `path` (JSON, written atomically); returns the path."""
-        return write_state(path, self._settings, self._xs, self._values, self._asked)
+        """Write the run's settings, every point asked and value told, the point waiting for its value and the
+        run's random states to `path` (JSON, written atomically); returns the path."""
+        if self._broken:  # the optimiser's state is cut off midway: the file is loaded by recomputing every point
+            resume = None
+        else:
+            pending = self._fed if self._fed is not None else self._driver.pending
+            resume = {
+                **random_state_to_json(self._torch_state, self._numpy_state),
+                "optimizer": self._driver.optimizer.replay_state(),
+                "units": [u.tolist() for u in self._units],  # the points in the optimizer's coordinates
+                # the optimizer's next point when it has one (asked or not yet), in its coordinates
+                "next": None if pending is None else np.asarray(pending, dtype=np.float64).tolist(),
+            }
+        return write_state(path, self._settings, self._xs, self._values, self._asked, resume)
 
     @classmethod
-    def load(cls, path) -> AskTell:
-        """The run saved at `path`, continued exactly where it was saved (its tells replayed and checked).
+    def load(cls, path, *, strict: bool = False) -> AskTell:
+        """The run saved at `path`, continued where it was saved, on this machine or another.
+
+        The recorded points and values are the truth: the optimiser is driven through them again, every point
+        it asks replaced by the recorded one (its acquisition optimisations, whose only product is that point,
+        skipped), and the run's random states are restored from the file. Where a point it computes differs
+        from the recorded one (another CPU's arithmetic, other library versions), one warning line names the
+        first call that differs and by how much, and the run goes on from the recorded history.
+
+        Args:
+            strict: recompute every point in full and refuse the file unless each equals its record bit for bit.
 
         Raises:
-            StateFileError: the file is missing, truncated, not a state file, damaged, or its run no longer
-                replays here (other code or library versions compute other points).
+            StateFileError: the file is missing, truncated, not a state file, damaged, or (`strict`) its run no
+                longer replays here bit for bit.
         """
         content = read_state(path)
         return cls._replayed(
-            content["settings"], content["x"], content["values"], content["pending"], path, content["libraries"]
+            content["settings"],
+            content["x"],
+            content["values"],
+            content["pending"],
+            path,
+            content["libraries"],
+            resume=content.get("resume"),
+            strict=strict,
         )
 
     @classmethod
-    def _replayed(cls, settings: dict, xs, values, pending, source, libraries: dict | None = None) -> AskTell:
-        """A new run with `settings`, told `values` at `xs` (each recomputed point checked against its record) and
-        asked `pending` where not None; `StateFileError` naming `source` when a point differs."""
+    def _replayed(
+        cls,
+        settings: dict,
+        xs,
+        values,
+        pending,
+        source,
+        libraries: dict | None = None,
+        *,
+        resume: dict | None = None,
+        strict: bool = True,
+    ) -> AskTell:
+        """A new run with `settings`, told `values` at `xs` and asked `pending` where not None.
+
+        strict: every point recomputed and checked bit for bit (`StateFileError` naming `source` when one
+        differs). Otherwise each point asked is replaced by its record (one warning line when one differs);
+        with `resume` (the saved run's random states and its optimiser's `replay_state`, restored at the end)
+        the optimiser also skips its acquisition optimisations and (GIBO, MPD) sets its recorded
+        hyperparameter fits.
+        """
         settings = dict(settings)
         options = settings.pop("options")
         run = cls(**settings, **options)
         saved = library_versions() if libraries is None else libraries
+        optimizer = run._driver.optimizer
+        if resume is not None and not strict:
+            optimizer.begin_replay(resume["optimizer"])
+        first: tuple[int, float] | None = None
+        largest = 0.0
+
+        units = None if resume is None else resume["units"]
+
+        def differs(call: int, asked: np.ndarray, recorded: np.ndarray) -> None:
+            nonlocal first, largest
+            if strict:
+                raise StateFileError(no_replay(source, call, asked, recorded, saved))
+            if not np.isnan(asked).all():  # all NaN: a point the optimiser left to the record
+                difference = float(np.abs(asked - recorded).max()) if np.isfinite(asked).all() else math.inf
+                first = first or (call, difference)
+                largest = max(largest, difference)
+
+        def ask_recorded(call: int, recorded, unit) -> None:
+            recorded = np.asarray(recorded, dtype=np.float64)
+            try:
+                asked = run.ask()
+            except BudgetSpent:
+                raise StateFileError(
+                    f"{source}: the saved run does not replay here: it ends before call {call}"
+                ) from None
+            if not np.array_equal(asked, recorded):
+                differs(call, asked, recorded)
+                run._asked = recorded.copy()
+            if not strict:
+                run._fed = np.asarray(unit, dtype=np.float64) if unit is not None else run._to_unit(recorded)
+
         for k, (x, value) in enumerate(zip(xs, values), start=1):
-            asked = run.ask()
-            if not np.array_equal(asked, np.asarray(x, dtype=np.float64)):
-                raise StateFileError(no_replay(source, k, asked, x, saved))
-            run.tell(asked, value)
+            ask_recorded(k, x, None if units is None else units[k - 1])
+            run.tell(run._asked, value)
+        following = None if resume is None else resume["next"]
         if pending is not None:
-            asked = run.ask()
-            if not np.array_equal(asked, np.asarray(pending, dtype=np.float64)):
-                raise StateFileError(no_replay(source, run.calls + 1, asked, pending, saved))
+            ask_recorded(len(values) + 1, pending, following)
+        elif following is not None and run._driver.pending is not None:  # computed inside the last tell, not asked
+            unit = np.asarray(following, dtype=np.float64)
+            computed = run._driver.pending.detach().cpu().numpy()
+            if not np.array_equal(computed, unit):
+                differs(len(values) + 1, run._from_unit(computed), run._from_unit(unit))
+            if not strict:
+                run._driver.pending = torch.as_tensor(unit, dtype=torch.float64)
+                run._fed = unit
+        optimizer.end_replay()
+        if resume is not None:
+            run._torch_state, run._numpy_state = random_state_from_json(resume)
+        if first is not None:
+            logger.warning(replay_differs(source, first[0], first[1], largest, saved))
         return run
 
 

@@ -51,6 +51,13 @@ class Optimizer(ABC):
         self.calls_left: float = math.inf
         # Set by a method whose own stopping rule fired (LES): the driver starts no further iteration.
         self.stopped = False
+        # Replaying a recorded run (`gibo.AskTell.load`): `recorded_point`, when set before a value is sent, is
+        # the point that value was measured at; `_evaluate` writes it over the point yielded (in place), so the
+        # method goes on from the recorded history. With `replaying` a method may skip work whose only product
+        # is the next point (an acquisition optimisation) and yield NaNs in its place: the recorded point
+        # replaces them.
+        self.recorded_point: torch.Tensor | None = None
+        self.replaying = False
 
     @property
     def D(self) -> int:
@@ -88,11 +95,47 @@ class Optimizer(ABC):
     def _evaluate(self, params: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`value = yield from self._evaluate(params)`: ask for J(params); its value as a scalar of params' dtype."""
         value = yield params.detach().reshape(-1)
+        recorded, self.recorded_point = self.recorded_point, None
+        if recorded is None and self.replaying:  # an objective answering from a record knows the point too
+            recorded = getattr(self.objective, "replayed_point", None)
+        if recorded is not None and not torch.equal(recorded.to(params).reshape(params.shape), params):
+            with torch.no_grad():
+                params.copy_(recorded.reshape(params.shape))
         return torch.as_tensor(value).reshape(()).to(self.params)
 
     def diagnostics(self) -> dict[str, np.ndarray]:
         """Arrays saved beside the history for inspecting a run afterwards (method-specific; none by default)."""
         return {}
+
+    def replay_state(self) -> dict[str, Any]:
+        """What lets a replay skip work (JSON data, saved with an ask–tell run and handed to `begin_replay`): the
+        results of computations that the recorded points and values do not determine cheaply (GIBO's fits);
+        {} for a method that skips nothing but its acquisition optimisations."""
+        return {}
+
+    def begin_replay(self, state: dict[str, Any]) -> None:
+        """Replay a recorded run: set `replaying` (points may be left to the record) with what `replay_state`
+        returned when the run was saved."""
+        self.replaying = True
+
+    def end_replay(self) -> None:
+        """The recorded run is replayed: compute everything from here on."""
+        self.replaying = False
+
+
+def tensor_to_json(tensor: torch.Tensor) -> dict[str, Any]:
+    """A tensor as JSON data, every value exact (floats as Python floats, written with repr's shortest digits)."""
+    tensor = tensor.detach().cpu()
+    return {
+        "dtype": str(tensor.dtype).removeprefix("torch."),
+        "shape": list(tensor.shape),
+        "data": tensor.reshape(-1).tolist(),
+    }
+
+
+def tensor_from_json(data: dict[str, Any]) -> torch.Tensor:
+    """The inverse of `tensor_to_json`."""
+    return torch.tensor(data["data"], dtype=getattr(torch, data["dtype"])).reshape(data["shape"])
 
 
 def delta_box(center: torch.Tensor, delta: float | None, bounds: torch.Tensor | None) -> torch.Tensor:

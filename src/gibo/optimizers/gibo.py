@@ -3,7 +3,9 @@ chosen to make the gradient estimate at the current θ precise."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from collections.abc import Callable, Generator
 from typing import Any, ClassVar
 
@@ -21,6 +23,8 @@ from gibo.optimizers.base import (
     hyperparameter_arrays,
     hyperparameter_record,
     lr_factor,
+    tensor_from_json,
+    tensor_to_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -128,6 +132,13 @@ class GIBO(Optimizer):
         self.acquisition_values: list[list[float]] = []  # per iteration, for diagnostics
         # per iteration: the GP hyperparameters behind that iteration's gradient step
         self.hyperparameter_history: list[dict[str, object]] = []
+        # Per iteration with a fit: its result as JSON text (`replay_state`; written once, not at every save).
+        self._fits: dict[int, str] = {}
+        self._sampling_values: list[float] = []  # the acquisition values of the iteration sampling now
+        # Replaying (`begin_replay`): the recorded fits, acquisition values and count of random starts.
+        self._replayed_fits: dict[int, dict[str, Any]] = {}
+        self._replayed_values: list[list[float]] = []
+        self._replayed_random_starts: int | None = None
 
     def search_box(self) -> torch.Tensor:
         """`2 x D` box in which the acquisition is maximised."""
@@ -146,9 +157,12 @@ class GIBO(Optimizer):
             for u in torch.rand(int(self.generate_initial_data), self.D, dtype=theta.dtype):
                 yield from self._observe(box[0] + u * (box[1] - box[0]))
         yield from self._observe(theta)
+        if not torch.equal(theta, self.params.detach()):  # a replay fed the recorded θ_t in: go on from it
+            with torch.no_grad():
+                self.params.copy_(theta)
         self._fit_status = "none"
         if self.optimize_hyperparameters and self._fit_due():
-            self._fit_status = self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
+            self._fit()
             if self.verbose:
                 logger.info("iteration %d: lengthscale %s", self.iteration, self.model.lengthscale.detach().numpy())
         yield from self._sample_gradient_information(theta)
@@ -174,15 +188,23 @@ class GIBO(Optimizer):
 
     def _sample_gradient_information(self, theta: torch.Tensor) -> Generator[torch.Tensor, torch.Tensor, None]:
         values: list[float] = []
+        self._sampling_values = values  # this iteration's so far (`replay_state`)
         budget = min(self.max_samples_per_iteration, self.calls_left)
         cfg = self.optimize_acqf_config
         box = self.search_box()
-        for _ in range(int(budget)):
-            acquisition = self._acquisition(theta)
-            with counting_random_starts(self.random_starts):
-                z, value = optimize_gradient_information(
-                    acquisition, box, q=cfg["q"], num_restarts=cfg["num_restarts"], raw_samples=cfg["raw_samples"]
-                )
+        recorded = None
+        if self.replaying and len(self.acquisition_values) < len(self._replayed_values):
+            recorded = self._replayed_values[len(self.acquisition_values)]
+        for j in range(int(budget)):
+            if recorded is not None and j < len(recorded):  # replaying: the recorded point replaces it
+                z = torch.full((cfg["q"], self.D), math.nan, dtype=theta.dtype)
+                value = torch.tensor(recorded[j], dtype=theta.dtype)
+            else:
+                acquisition = self._acquisition(theta)
+                with counting_random_starts(self.random_starts):
+                    z, value = optimize_gradient_information(
+                        acquisition, box, q=cfg["q"], num_restarts=cfg["num_restarts"], raw_samples=cfg["raw_samples"]
+                    )
             for point in z:
                 yield from self._observe(point)
             values.append(float(value))
@@ -238,6 +260,51 @@ class GIBO(Optimizer):
     def diagnostics(self) -> dict[str, np.ndarray]:
         """The hyperparameter arrays and the number of acquisition optimisations that started at random."""
         return {**self.hyperparameter_arrays(), "acquisition_random_starts": np.asarray(self.random_starts[0])}
+
+    def _fit(self) -> None:
+        """This iteration's hyperparameter fit; replaying, the fit's recorded result instead (`begin_replay`)."""
+        recorded = self._replayed_fits.get(self.iteration) if self.replaying else None
+        if recorded is None:
+            self._fit_status = self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
+        else:
+            with torch.no_grad():
+                parameters = dict(self.model.named_parameters())
+                for name, value in recorded["model"].items():
+                    parameters[name].copy_(tensor_from_json(value))
+            self._fit_status = recorded["status"]
+        self._fits[self.iteration] = json.dumps(
+            {
+                "status": self._fit_status,
+                "model": {name: tensor_to_json(p) for name, p in self.model.named_parameters()},
+            }
+        )
+
+    def replay_state(self) -> dict[str, Any]:
+        """What a replay sets instead of computing it again: the result of every hyperparameter fit so far (the
+        GP's raw hyperparameters, exact), the acquisition value of every sample (the ε early stop decides on
+        them; the recorded points replace the acquisition optimisations) and the count of random starts."""
+        values = list(self.acquisition_values)
+        if not (values and values[-1] is self._sampling_values):  # an iteration is sampling now
+            values.append(self._sampling_values)
+        return {
+            # one JSON text (the fits' own texts joined): cheap to write however many there are
+            "fits": "{" + ",".join(f'"{iteration}":{fit}' for iteration, fit in self._fits.items()) + "}",
+            "acquisition_values": [list(v) for v in values],
+            "random_starts": int(self.random_starts[0]),
+        }
+
+    def begin_replay(self, state: dict[str, Any]) -> None:
+        super().begin_replay(state)
+        fits = state.get("fits", "{}")
+        self._replayed_fits = {int(k): fit for k, fit in (json.loads(fits) if isinstance(fits, str) else fits).items()}
+        self._replayed_values = [list(v) for v in state.get("acquisition_values", [])]
+        self._replayed_random_starts = state.get("random_starts")
+
+    def end_replay(self) -> None:
+        super().end_replay()
+        if self._replayed_random_starts is not None:
+            self.random_starts[0] = int(self._replayed_random_starts)
+        self._replayed_fits, self._replayed_values, self._replayed_random_starts = {}, [], None
 
     def _update_state_normalization(self, keep_params: bool = False) -> None:
         """Fold the new states into the normaliser and re-express the GP data in its new coordinates; θ too,

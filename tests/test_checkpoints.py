@@ -1,0 +1,121 @@
+"""Checkpoints inside RL and LQR trials: a trial resumed from its checkpoint ends with the same arrays as an
+uninterrupted trial (bitwise), damaged or foreign checkpoints are moved aside, and a Hopper run killed with
+SIGKILL at random moments and resumed ends with the uninterrupted run's trial file (3 kills here;
+scripts/hopper_kill_resume.py runs 20 on demand)."""
+
+import importlib.util
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gibo.rl_experiment as rl
+from gibo.config import load_experiment_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def short_config(relative: str, calls: int, samples: int):
+    config = load_experiment_config(ROOT / "configs" / relative)
+    config.max_objective_calls = calls
+    config.optimizer_config.max_samples_per_iteration = samples  # type: ignore[union-attr]
+    return config
+
+
+def assert_same_arrays(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for name in a:
+        x, y = np.asarray(a[name]), np.asarray(b[name])
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+
+
+@pytest.mark.parametrize(
+    "relative,calls,samples",
+    [
+        ("rl_experiment/hopper/gibo.yaml", 20, 2),  # state normalisation, fitted hyperparameters, ε stop
+        ("lqr_experiment/gibo_quick.yaml", 30, 2),
+    ],
+)
+def test_a_trial_resumed_from_a_checkpoint_midway_equals_an_uninterrupted_one(
+    tmp_path, monkeypatch, relative, calls, samples
+):
+    config = short_config(relative, calls, samples)
+    trial = rl.trials(config)[0]
+    plain = rl.run_trial(config, trial)
+    midway = tmp_path / "midway.checkpoint"
+    write = rl.write_checkpoint
+    written = []
+
+    def keep_the_second(path, digest, trial_, objective, iterations, optimizer):
+        write(path, digest, trial_, objective, iterations, optimizer)
+        written.append(iterations)
+        if len(written) == 2:
+            shutil.copy(path, midway)
+
+    monkeypatch.setattr(rl, "write_checkpoint", keep_the_second)
+    monkeypatch.setattr(rl, "CHECKPOINT_COST", 1.0)  # every CHECKPOINT_EVERY iterations, however fast they are
+    checkpointed = rl.run_trial(config, trial, checkpoint_dir=tmp_path)
+    assert_same_arrays(plain, checkpointed)  # writing checkpoints changes nothing
+    assert written[:2] == [rl.CHECKPOINT_EVERY, 2 * rl.CHECKPOINT_EVERY]
+    assert len(written) >= 3  # the midway checkpoint is not the last: the resumed trial has work left
+    shutil.copy(midway, rl.checkpoint_file(tmp_path, trial))
+    monkeypatch.setattr(rl, "write_checkpoint", write)
+    calls_made = []
+    objective_class = rl.EnvironmentObjective
+    original_call = objective_class.__call__
+
+    def counting(self, params):
+        if self._replay is None or self.calls >= len(self._replay["values"]):
+            calls_made.append(self.calls)
+        return original_call(self, params)
+
+    monkeypatch.setattr(objective_class, "__call__", counting)
+    resumed = rl.run_trial(config, trial, checkpoint_dir=tmp_path)
+    assert_same_arrays(plain, resumed)
+    recorded = int(np.load(midway)["values"].shape[0])
+    assert calls_made and calls_made[0] == recorded  # no episode of the checkpoint was run again
+
+
+def test_a_damaged_or_foreign_checkpoint_is_moved_aside_and_the_trial_starts_again(tmp_path, caplog):
+    config = short_config("lqr_experiment/gibo_quick.yaml", 12, 2)
+    trial = rl.trials(config)[0]
+    plain = rl.run_trial(config, trial)
+    path = rl.checkpoint_file(tmp_path, trial)
+    rl.run_trial(config, trial, checkpoint_dir=tmp_path)
+    good = path.read_bytes()
+    other = short_config("lqr_experiment/gibo_quick.yaml", 14, 2)
+    cases = {
+        "truncated": (good[: len(good) // 2], "not a readable checkpoint"),
+        "garbage": (b"\x00" * 100, "not a readable checkpoint"),
+    }
+    for name, (content, message) in cases.items():
+        path.write_bytes(content)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="gibo.rl_experiment"):
+            assert_same_arrays(plain, rl.run_trial(config, trial, checkpoint_dir=tmp_path))
+        lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(lines) == 1 and message in lines[0] and "moved aside" in lines[0], (name, lines)
+    damaged = sorted(p.name for p in tmp_path.iterdir() if ".damaged" in p.name)
+    assert damaged == ["trial000.checkpoint.damaged", "trial000.checkpoint.damaged-2"]
+    path.write_bytes(good)  # a checkpoint of the run with another budget: another config
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gibo.rl_experiment"):
+        rl.run_trial(other, rl.trials(other)[0], checkpoint_dir=tmp_path)
+    assert any("another trial or config" in r.getMessage() for r in caplog.records)
+
+
+def load_kill_script():
+    spec = importlib.util.spec_from_file_location("hopper_kill_resume", ROOT / "scripts" / "hopper_kill_resume.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_a_hopper_run_killed_at_random_moments_ends_with_the_uninterrupted_trial_file(tmp_path):
+    result = load_kill_script().kill_and_resume(tmp_path, kills=3, calls=40, samples=2, seed=5)
+    assert result["equal"]
+    assert len(result["kills"]) >= 1
+    assert result["worst_repeat"] <= 2 * rl.CHECKPOINT_EVERY - 1  # a costly write is skipped, never two in a row
+    assert result["leftovers"] == []  # the finished run removed its checkpoint, nothing temporary is left
