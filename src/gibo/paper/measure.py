@@ -17,7 +17,8 @@ from gibo.paper.protocol import MEASURE_CALLS, Entry, ProtocolError, resolve_pat
 logger = logging.getLogger("gibo.paper")  # same name when run as python -m gibo.paper
 
 
-def _machine() -> str:
+def machine() -> str:
+    """This machine in words: CPU model, cores, system."""
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -50,7 +51,7 @@ def measure_unit_seconds(entries: Sequence[Entry], out_file, objectives: int = 2
     started = time.time()
     result: dict = {
         "measured": {
-            "machine": _machine(),
+            "machine": machine(),
             "date": time.strftime("%Y-%m-%d"),
             "command": "python -m gibo.paper --measure",
             "how": "one unit at a time in one process, one torch thread; seconds of the whole unit (wall clock)",

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
-import platform
 import re
 import shlex
 from collections.abc import Sequence
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from gibo.paper.measure import machine
 from gibo.report.compose import build_report
 from gibo.report.render import Image
 from gibo.report.runs import RESULT_PATTERNS, ReportError, Run, find_runs
@@ -31,19 +30,6 @@ logger = logging.getLogger("gibo.report")
 MAX_BYTES = 200_000
 MANIFEST = "figures.yaml"
 INDEX = "README.md"
-
-
-def machine() -> str:
-    """This machine in words: CPU model, cores, system."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores ({platform.system()})"
 
 
 def _file_name(path: str, names: Sequence[str]) -> str:
