@@ -314,9 +314,9 @@ class GIBO(Optimizer):
         if update is None:
             return
         raw_x = objective.params_to_raw(self.model.train_x)
-        raw_theta = objective.params_to_raw(self.params.detach())
+        raw_theta = None if keep_params else objective.params_to_raw(self.params.detach())
         if update():
             self.model.set_data(objective.params_from_raw(raw_x), self.model.train_y)
-            if not keep_params:
+            if raw_theta is not None:
                 with torch.no_grad():
                     self.params.copy_(objective.params_from_raw(raw_theta))
