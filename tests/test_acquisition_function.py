@@ -154,11 +154,13 @@ def candidates_near(model, theta, n=6, width=0.6, seed=1):
     return Z
 
 
+@pytest.mark.parametrize("distances", ["differences", "inner_products"])
 @pytest.mark.parametrize("name", list(ACQUISITIONS))
 @pytest.mark.parametrize("D,N", [(1, 3), (4, 20), (7, 35)])
-def test_closed_form_gradient_equals_autograd(name, D, N):
-    """Values and ∂α/∂z of the single-candidate path against autograd through the batched formula (float64)."""
-    model = make_model(D, N, seed=D)
+def test_closed_form_gradient_equals_autograd(name, D, N, distances):
+    """Values and ∂α/∂z of the single-candidate path against autograd through the batched formula (float64), with
+    either way of computing squared distances (the batched formula always takes the differences)."""
+    model = make_model(D, N, seed=D, squared_distances=distances)
     theta = torch.rand(D, dtype=torch.float64)
     Z = candidates_near(model, theta)
     closed, reference = ACQUISITIONS[name](model, theta), ACQUISITIONS[name](model, theta, analytic_gradient=False)
@@ -173,11 +175,12 @@ def test_closed_form_gradient_equals_autograd(name, D, N):
     torch.testing.assert_close(gradient, expected_gradient, rtol=1e-8, atol=1e-10 * expected_gradient.abs().max())
 
 
+@pytest.mark.parametrize("distances", ["differences", "inner_products"])
 @pytest.mark.parametrize("name", list(ACQUISITIONS))
-def test_closed_form_gradient_equals_finite_differences(name):
+def test_closed_form_gradient_equals_finite_differences(name, distances):
     """∂α/∂z against central differences of the values alone (step 1e-6, float64)."""
     D = 3
-    model = make_model(D, 12, seed=5)
+    model = make_model(D, 12, seed=5, squared_distances=distances)
     theta = torch.rand(D, dtype=torch.float64)
     acquisition = ACQUISITIONS[name](model, theta)
     Z = candidates_near(model, theta, n=4, width=0.4).requires_grad_(True)

@@ -7,7 +7,13 @@ import torch
 from gpytorch.constraints import GreaterThan, Interval, Positive
 from gpytorch.priors import NormalPrior, UniformPrior
 
-from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel, se_kernel
+import gibo.model
+from gibo.model import (
+    DerivativeExactGPSEModel,
+    ExactGPSEModel,
+    scaled_squared_distances,
+    se_kernel,
+)
 
 
 def make_model(D, N, dtype=torch.float64, N_max=None, seed=0, **kwargs):
@@ -66,6 +72,106 @@ def test_uncentred_gradient_mean_is_the_zero_mean_posteriors_gradient(D, N):
 def test_unknown_gradient_mean_is_refused():
     with pytest.raises(ValueError, match="gradient_mean must be 'centred' or 'uncentred', got 'raw'"):
         DerivativeExactGPSEModel(2, gradient_mean="raw")
+
+
+def fresh_solve(model):
+    """`kernel_solve()` of a new model with the same hyperparameters and data (nothing kept from earlier calls)."""
+    other = DerivativeExactGPSEModel(
+        model.D, N_max=model.N_max, dtype=model.train_x.dtype, squared_distances=model.squared_distances
+    )
+    other.load_state_dict(model.state_dict(), strict=False)
+    other.set_data(model.train_x.clone(), model.train_y.clone())
+    with torch.no_grad():
+        return other.kernel_solve()
+
+
+def assert_same_solve(model):
+    with torch.no_grad():
+        solve = model.kernel_solve()
+    fresh = fresh_solve(model)
+    assert torch.equal(solve.chol, fresh.chol) and torch.equal(solve.alpha, fresh.alpha)
+
+
+def test_kept_window_distances_give_the_kernel_matrix_of_a_fresh_computation():
+    """Through appends (one and several points, the window sliding), a lengthscale change, new data and an in-place
+    change of the inputs, the kept distances give the Cholesky factor and K⁻¹(y − m) of a model computed from
+    scratch, bit for bit; a refit is noticed (the distances follow the new lengthscales)."""
+    D, N_max = 5, 12
+    model = make_model(D, 9, N_max=N_max)
+    g = torch.Generator().manual_seed(3)
+    assert_same_solve(model)
+    kept = model._distances
+    model.append_train_data(torch.rand(1, D, generator=g, dtype=torch.float64), torch.tensor([0.5]))
+    assert model._distances is not kept and model._distances.distances.shape == (10, 10)  # extended, not dropped
+    assert_same_solve(model)
+    for n in (1, 3, 2, 1):  # the window fills and slides
+        model.append_train_data(torch.rand(n, D, generator=g, dtype=torch.float64), torch.rand(n, generator=g))
+        assert_same_solve(model)
+    assert model.N == N_max
+    model.initialize(**{"covar_module.base_kernel.lengthscale": torch.full((D,), 0.35, dtype=torch.float64)})
+    assert_same_solve(model)
+    model.set_data(model.train_x * 1.5, model.train_y)
+    assert_same_solve(model)
+    with torch.no_grad():
+        model.train_x[0, 0] += 0.25
+    assert_same_solve(model)
+    model.fit_hyperparameters()
+    assert_same_solve(model)
+
+
+def test_kernel_solve_under_autograd_is_differentiable_in_the_hyperparameters():
+    model = make_model(3, 8)
+    solve = model.kernel_solve()
+    (gradient,) = torch.autograd.grad(solve.chol.diagonal().log().sum(), model.covar_module.base_kernel.raw_lengthscale)
+    assert torch.isfinite(gradient).all() and gradient.abs().sum() > 0
+    assert torch.equal(solve.chol.detach(), fresh_solve(model).chol)
+
+
+def test_distances_in_blocks_equal_the_whole_product(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    x1, x2 = torch.rand(2, 9, 7, generator=g, dtype=torch.float64), torch.rand(6, 7, generator=g, dtype=torch.float64)
+    lengthscale = 0.2 + torch.rand(7, generator=g, dtype=torch.float64)
+    whole = scaled_squared_distances(x1, x2, lengthscale)
+    monkeypatch.setattr(gibo.model, "_BLOCK_ELEMENTS", 100)  # blocks of one row of x1
+    blocks = scaled_squared_distances(x1, x2, lengthscale)
+    assert torch.equal(blocks, whole) and whole.shape == (2, 9, 6)
+    expected = ((x1.unsqueeze(-2) - x2.unsqueeze(-3)) / lengthscale).pow(2).sum(-1)
+    assert torch.equal(whole, expected)
+
+
+def test_inner_product_distances_give_the_acquisitions_of_the_differences():
+    """Points far from the origin and close together (where ‖a‖² + ‖b‖² − 2 aᵀb cancels most): the acquisitions'
+    values with "inner_products" equal those with "differences" to rounding; the window's own factor is the same."""
+    from gibo.acquisition_function import ExpectedAscentStatistic, GradientInformation
+
+    D, N = 30, 40
+    models = {}
+    for distances in ("differences", "inner_products"):
+        model = make_model(D, N, squared_distances=distances)
+        with torch.no_grad():
+            model.set_data(100.0 + 0.1 * model.train_x, model.train_y)
+        models[distances] = model
+    theta = models["differences"].train_x[:5].mean(0)
+    Z = theta + 0.02 * (torch.rand(16, 1, D, generator=torch.Generator().manual_seed(2), dtype=torch.float64) - 0.5)
+    Z[0, 0] = models["differences"].train_x[3]  # on a data point: distance 0
+    for acquisition in (GradientInformation, ExpectedAscentStatistic):
+        values = {name: acquisition(model, theta)(Z) for name, model in models.items()}
+        torch.testing.assert_close(values["inner_products"], values["differences"], rtol=1e-9, atol=1e-12)
+    with torch.no_grad():
+        assert torch.equal(models["inner_products"].kernel_solve().chol, models["differences"].kernel_solve().chol)
+
+
+def test_window_distances_from_the_upper_blocks_equal_the_whole_product(monkeypatch):
+    model = make_model(6, 23)
+    monkeypatch.setattr(gibo.model, "_BLOCK_ELEMENTS", 6 * 23 * 4)  # blocks of 4 rows
+    with torch.no_grad():
+        distances = model.window_distances(model.lengthscale)
+    assert torch.equal(distances, scaled_squared_distances(model.train_x, model.train_x, model.lengthscale.detach()))
+
+
+def test_unknown_squared_distances_are_refused():
+    with pytest.raises(ValueError, match="squared_distances"):
+        DerivativeExactGPSEModel(2, squared_distances="gram")
 
 
 @pytest.mark.parametrize("D,N", [(2, 6), (4, 20)])
@@ -267,3 +373,60 @@ def test_constant_mean_is_fitted_only_when_asked(train):
         assert float(model.outputscale) < 10.0
     else:
         assert float(model.prior_mean) == 0.0
+
+
+def model_with_priors(marginal_likelihood, D=4, N=30):
+    g = torch.Generator().manual_seed(7)
+    X = torch.rand(N, D, generator=g, dtype=torch.float64)
+    y = torch.sin(4 * X).sum(-1) + 0.05 * torch.randn(N, generator=g, dtype=torch.float64)
+    model = DerivativeExactGPSEModel(
+        D,
+        train_x=X,
+        train_y=y,
+        lengthscale_hyperprior=UniformPrior(0.05, 2.0),
+        outputscale_hyperprior=NormalPrior(1.5, 0.5),
+        noise_constraint=GreaterThan(1e-5),
+        train_prior_mean=True,
+        marginal_likelihood=marginal_likelihood,
+    )
+    model.initialize(**{"covar_module.base_kernel.lengthscale": 0.2 + 0.1 * torch.arange(D), "likelihood.noise": 0.02})
+    model.mean_module.constant.data.fill_(0.4)
+    return model
+
+
+def test_closed_form_marginal_likelihood_equals_gpytorchs_value_and_gradient():
+    """The closed-form marginal log-likelihood and its gradient in every raw hyperparameter (constant mean
+    included) against GPyTorch's exact one, priors included."""
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    from gibo.model import ClosedFormMarginalLogLikelihood
+
+    results = []
+    for cls in (ClosedFormMarginalLogLikelihood, ExactMarginalLogLikelihood):
+        model = model_with_priors("gpytorch")
+        model.train()
+        mll = cls(model.likelihood, model)
+        value = mll(model(*model.train_inputs), model.train_targets)
+        names, parameters = zip(*[(n, p) for n, p in model.named_parameters() if p.requires_grad])
+        gradients = torch.autograd.grad(value, parameters)
+        results.append((value.detach(), dict(zip(names, gradients))))
+    (value, gradients), (expected_value, expected_gradients) = results
+    torch.testing.assert_close(value, expected_value, rtol=1e-10, atol=0)
+    assert gradients.keys() == expected_gradients.keys() and len(gradients) == 4
+    for name, gradient in gradients.items():
+        torch.testing.assert_close(gradient, expected_gradients[name], rtol=1e-7, atol=1e-10, msg=name)
+
+
+def test_closed_form_fit_lands_where_gpytorchs_does():
+    fitted = []
+    for marginal_likelihood in ("closed_form", "gpytorch"):
+        model = model_with_priors(marginal_likelihood)
+        assert model.fit_hyperparameters() == "moved"
+        fitted.append({n: p.detach().clone() for n, p in model.named_parameters()})
+    for name, value in fitted[0].items():
+        torch.testing.assert_close(value, fitted[1][name], rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_unknown_marginal_likelihood_is_refused():
+    with pytest.raises(ValueError, match="marginal_likelihood"):
+        DerivativeExactGPSEModel(2, marginal_likelihood="sparse")

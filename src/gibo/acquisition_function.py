@@ -101,6 +101,11 @@ class _GradientAtTheta(AcquisitionFunction):
                 self._lengthscale_np = lengthscale
                 self._X_scaled_np = solve.X.numpy() / lengthscale  # N x D
                 self._theta_scaled_np = self.theta[0].numpy() / lengthscale  # D
+                # With the model's "inner_products" distances: X / l − θ / l and its squared row norms
+                self._X_centred_np: np.ndarray | None = None
+                if getattr(model, "squared_distances", "differences") == "inner_products":
+                    self._X_centred_np = self._X_scaled_np - self._theta_scaled_np
+                    self._X_centred_norms_np = np.einsum("nd,nd->n", self._X_centred_np, self._X_centred_np)
                 self._outputscale_np = solve.outputscale.numpy()
                 self._prior_variance_np = (solve.outputscale + solve.noise).numpy()  # k(z, z) + σn²
                 self._chol_np = np.asfortranarray(solve.chol.numpy())  # the layout BLAS solves in place of a copy
@@ -121,8 +126,16 @@ class _GradientAtTheta(AcquisitionFunction):
     def _point_terms(self, z: np.ndarray) -> _PointTerms:
         """z: `n x D` single candidates → their `_PointTerms` (s and v equal `_cross_terms` for q = 1)."""
         zs = z / self._lengthscale_np
-        diff = zs[:, None, :] - self._X_scaled_np  # n x N x D
-        k = self._outputscale_np * np.exp(-0.5 * np.einsum("bnd,bnd->bn", diff, diff))  # n x N
+        if self._X_centred_np is None:
+            diff = zs[:, None, :] - self._X_scaled_np  # n x N x D
+            squared = np.einsum("bnd,bnd->bn", diff, diff)  # n x N
+        else:  # ‖a‖² + ‖b‖² − 2 aᵀb about θ / l, floored at 0: no n x N x D tensor
+            zc = zs - self._theta_scaled_np
+            squared = (
+                np.einsum("bd,bd->b", zc, zc)[:, None] + self._X_centred_norms_np - 2 * (zc @ self._X_centred_np.T)
+            )
+            np.maximum(squared, 0.0, out=squared)
+        k = self._outputscale_np * np.exp(-0.5 * squared)  # n x N
         u = self._trsm(1.0, self._chol_np, k.T, lower=1)  # N x n: one solve for all candidates
         s = self._prior_variance_np - np.einsum("nb,nb->b", u, u)
         d = self._theta_scaled_np - zs  # (θ − z) / l

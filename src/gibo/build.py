@@ -122,6 +122,10 @@ def model_kwargs(model_config: ModelConfig) -> dict:
         kwargs["standardize_outputs"] = True
     if model_config.gradient_mean != "centred":
         kwargs["gradient_mean"] = model_config.gradient_mean
+    if model_config.squared_distances != "differences":
+        kwargs["squared_distances"] = model_config.squared_distances
+    if model_config.marginal_likelihood != "gpytorch":  # an `ExactGPSEModel` option
+        kwargs["marginal_likelihood"] = model_config.marginal_likelihood
     for name in ("lengthscale", "outputscale", "noise"):
         kwargs[f"{name}_constraint"] = build_constraint(getattr(model_config, f"{name}_constraint"))
         kwargs[f"{name}_hyperprior"] = build_prior(getattr(model_config, f"{name}_hyperprior"))

@@ -154,6 +154,12 @@ class ModelConfig(Model):
     )
     # the gradient's posterior mean: "centred" ∂k K⁻¹ (y − m); "uncentred" ∂k K⁻¹ y, as the paper's code had it
     gradient_mean: Literal["centred", "uncentred"] = "centred"
+    # squared distances from coordinate differences (exact, N x N x D work) or inner products (matrix products,
+    # equal to rounding: for large D and windows)
+    squared_distances: Literal["differences", "inner_products"] = "differences"
+    # what a hyperparameter fit maximises: GPyTorch's exact marginal log-likelihood, or the same with its gradient in
+    # closed form (equal to rounding, several times faster for hundreds of points)
+    marginal_likelihood: Literal["gpytorch", "closed_form"] = "gpytorch"
     ard_num_dims: DimCount | None = "dim_search_space"
     N_max: VarCount | None = None
     lengthscale_constraint: ConstraintConfig | None = None
