@@ -16,7 +16,8 @@ import time
 import torch
 
 from gibo.acquisition_function import GradientInformation
-from gibo.model import DerivativeExactGPSEModel, se_kernel
+from gibo.kernel import se_kernel
+from gibo.model import DerivativeExactGPSEModel
 
 
 def per_candidate_reference(model: DerivativeExactGPSEModel, theta: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:

@@ -12,11 +12,11 @@ from botorch.exceptions.warnings import OptimizationWarning
 from botorch.optim import optimize_acqf
 
 from gibo.acquisition_function import (
-    ClosedFormExpectedImprovement,
     ExpectedAscentStatistic,
     GradientInformation,
     optimize_gradient_information,
 )
+from gibo.expected_improvement import ClosedFormExpectedImprovement
 from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel
 from tests.test_model import make_model
 

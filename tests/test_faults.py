@@ -127,26 +127,21 @@ class _Wrapped:
         return getattr(self._objective, name)
 
 
-def test_cholesky_failure_names_the_hyperparameters():
+def test_cholesky_failure_names_the_hyperparameters(monkeypatch):
     model = DerivativeExactGPSEModel(2, dtype=torch.float64)
     model.initialize(
         **{"covar_module.base_kernel.lengthscale": 1e6, "covar_module.outputscale": 1e12, "likelihood.noise": 1e-4}
     )
     x = torch.rand(6, 2, dtype=torch.float64)
     model.append_train_data(x, torch.rand(6, dtype=torch.float64))
-    matrix = torch.full((6, 6), 1.0, dtype=torch.float64) - 2 * torch.eye(
-        6, dtype=torch.float64
-    )  # indefinite beyond jitter
-
-    import gibo.model as gibo_model
-
-    original = gibo_model.se_kernel
-    try:
-        gibo_model.se_kernel = lambda *args: matrix
-        with pytest.raises(torch.linalg.LinAlgError) as info:
-            model.kernel_solve()
-    finally:
-        gibo_model.se_kernel = original
+    # "distances" whose kernel matrix is tridiagonal ones (eigenvalues 1 + 2 cos(kπ/7), the smallest −0.80):
+    # indefinite far beyond the jitter
+    ones = torch.eye(6, dtype=torch.float64) + torch.diag(torch.ones(5, dtype=torch.float64), 1)
+    ones = ones + torch.diag(torch.ones(5, dtype=torch.float64), -1)
+    distances = torch.where(ones > 0, 0.0, 1500.0)
+    monkeypatch.setattr(model, "window_distances", lambda lengthscale: distances)
+    with pytest.raises(torch.linalg.LinAlgError) as info:
+        model.kernel_solve()
     message = str(info.value)
     assert "not positive definite" in message and "6 points" in message
     assert "lengthscale min 1e+06" in message and "outputscale 1e+12" in message and "noise 0.0001" in message

@@ -7,13 +7,9 @@ import torch
 from gpytorch.constraints import GreaterThan, Interval, Positive
 from gpytorch.priors import NormalPrior, UniformPrior
 
-import gibo.model
-from gibo.model import (
-    DerivativeExactGPSEModel,
-    ExactGPSEModel,
-    scaled_squared_distances,
-    se_kernel,
-)
+import gibo.kernel
+from gibo.kernel import scaled_squared_distances, se_kernel
+from gibo.model import DerivativeExactGPSEModel, ExactGPSEModel
 
 
 def make_model(D, N, dtype=torch.float64, N_max=None, seed=0, **kwargs):
@@ -132,7 +128,7 @@ def test_distances_in_blocks_equal_the_whole_product(monkeypatch):
     x1, x2 = torch.rand(2, 9, 7, generator=g, dtype=torch.float64), torch.rand(6, 7, generator=g, dtype=torch.float64)
     lengthscale = 0.2 + torch.rand(7, generator=g, dtype=torch.float64)
     whole = scaled_squared_distances(x1, x2, lengthscale)
-    monkeypatch.setattr(gibo.model, "_BLOCK_ELEMENTS", 100)  # blocks of one row of x1
+    monkeypatch.setattr(gibo.kernel, "_BLOCK_ELEMENTS", 100)  # blocks of one row of x1
     blocks = scaled_squared_distances(x1, x2, lengthscale)
     assert torch.equal(blocks, whole) and whole.shape == (2, 9, 6)
     expected = ((x1.unsqueeze(-2) - x2.unsqueeze(-3)) / lengthscale).pow(2).sum(-1)
@@ -163,7 +159,7 @@ def test_inner_product_distances_give_the_acquisitions_of_the_differences():
 
 def test_window_distances_from_the_upper_blocks_equal_the_whole_product(monkeypatch):
     model = make_model(6, 23)
-    monkeypatch.setattr(gibo.model, "_BLOCK_ELEMENTS", 6 * 23 * 4)  # blocks of 4 rows
+    monkeypatch.setattr(gibo.kernel, "_BLOCK_ELEMENTS", 6 * 23 * 4)  # blocks of 4 rows
     with torch.no_grad():
         distances = model.window_distances(model.lengthscale)
     assert torch.equal(distances, scaled_squared_distances(model.train_x, model.train_x, model.lengthscale.detach()))
@@ -399,7 +395,7 @@ def test_closed_form_marginal_likelihood_equals_gpytorchs_value_and_gradient():
     included) against GPyTorch's exact one, priors included."""
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    from gibo.model import ClosedFormMarginalLogLikelihood
+    from gibo.kernel import ClosedFormMarginalLogLikelihood
 
     results = []
     for cls in (ClosedFormMarginalLogLikelihood, ExactMarginalLogLikelihood):

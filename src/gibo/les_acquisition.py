@@ -41,7 +41,9 @@ class PathAscentGradient:
     kernel or mean, input or output transforms), so that the caller keeps autograd there.
     """
 
-    def __init__(self, paths: Any):  # a MatheronPath of the structure `of` checks
+    def __init__(self, paths: Any, inner_products: bool = False):  # a MatheronPath of the structure `of` checks
+        """inner_products: the update term's squared distances ‖(x − X_i) / ℓ‖² from ‖a‖² + ‖b‖² − 2 aᵀb (matrix
+        products, no `L x N x D` tensor; equal to rounding) instead of the coordinate differences."""
         prior, update = paths.paths["prior_paths"], paths.paths["update_paths"]
         features = prior.feature_map
         scale, sincos = features.output_transform.transforms
@@ -56,9 +58,15 @@ class PathAscentGradient:
         self.points = update.feature_map.points.detach()  # N x D
         self.update_weight = update.weight.detach() * kernel.outputscale.detach()  # L x N
         self.update_inverse_lengthscale = kernel.base_kernel.lengthscale.detach().reciprocal().reshape(-1)
+        self.inner_products = inner_products
+        if inner_products:  # the training inputs scaled and centred, and their squared norms
+            scaled = self.points * self.update_inverse_lengthscale
+            self.centre = scaled.mean(0)
+            self.points_centred = scaled - self.centre  # N x D
+            self.points_norms = self.points_centred.pow(2).sum(-1)  # N
 
     @classmethod
-    def of(cls, paths: Any) -> PathAscentGradient | None:
+    def of(cls, paths: Any, inner_products: bool = False) -> PathAscentGradient | None:
         """The closed form for `paths` when they have exactly the structure it is written for, else None."""
         try:
             prior, update = paths.paths["prior_paths"], paths.paths["update_paths"]
@@ -100,7 +108,7 @@ class PathAscentGradient:
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
-        return cls(paths) if supported else None
+        return cls(paths, inner_products) if supported else None
 
     def __call__(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Values `L` and gradients `L x D` of path l at its own point X[l] (`L x D`)."""
@@ -116,9 +124,16 @@ class PathAscentGradient:
         z = (X * self.inverse_lengthscale) @ self.frequencies.T  # L x m/2
         sine, cosine = torch.sin(z), torch.cos(z)
         gradient = (self.sine_weight * cosine - self.cosine_weight * sine) @ self.frequencies * self.inverse_lengthscale
-        offset = (self.points.unsqueeze(0) - X.unsqueeze(1)) * self.update_inverse_lengthscale  # L x N x D
-        k = torch.exp(-0.5 * (offset**2).sum(-1)) * self.update_weight  # L x N
-        gradient = gradient + (k.unsqueeze(-1) * offset).sum(1) * self.update_inverse_lengthscale
+        if self.inner_products:
+            x = X * self.update_inverse_lengthscale - self.centre  # L x D
+            squared = x.pow(2).sum(-1, keepdim=True) + self.points_norms - 2 * (x @ self.points_centred.T)
+            k = torch.exp(-0.5 * squared.clamp_min(0)) * self.update_weight  # L x N
+            pull = k @ self.points_centred - k.sum(-1, keepdim=True) * x  # Σ_i k_li (X_i − x_l) / ℓ
+            gradient = gradient + pull * self.update_inverse_lengthscale
+        else:
+            offset = (self.points.unsqueeze(0) - X.unsqueeze(1)) * self.update_inverse_lengthscale  # L x N x D
+            k = torch.exp(-0.5 * (offset**2).sum(-1)) * self.update_weight  # L x N
+            gradient = gradient + (k.unsqueeze(-1) * offset).sum(1) * self.update_inverse_lengthscale
         if not with_values:
             return None, gradient
         values = (self.sine_weight * sine).sum(-1) + (self.cosine_weight * cosine).sum(-1)
@@ -198,12 +213,21 @@ class SequenceEntropySearch(LocalEntropySearch):
     sequence_ends: torch.Tensor
     _variances: ConditionalVariances | None
 
-    def __init__(self, *args, pointwise_layout: bool = False, autograd_ascent: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        pointwise_layout: bool = False,
+        autograd_ascent: bool = False,
+        inner_products: bool = False,
+        **kwargs,
+    ):
         """As `LocalEntropySearch`; pointwise_layout: evaluate with its own `forward` (one tiny posterior per
         candidate and path, on conditioned models) instead of `information` (the same values from the two-block
         variances, with no conditioned model built: measured far cheaper, benchmarks/les_acquisition.py);
         autograd_ascent: take the ascents' gradients by autograd through BoTorch's path modules (its own
-        `_generate_pathwise_sequences`) instead of in closed form (`PathAscentGradient`, the same steps)."""
+        `_generate_pathwise_sequences`) instead of in closed form (`PathAscentGradient`, the same steps);
+        inner_products: the closed-form gradients with `PathAscentGradient(inner_products=True)`."""
+        self.inner_products = inner_products
         self.pointwise_layout = pointwise_layout
         self.autograd_ascent = autograd_ascent
         super().__init__(*args, **kwargs)
@@ -245,7 +269,7 @@ class SequenceEntropySearch(LocalEntropySearch):
         rng_state = torch.random.get_rng_state()
         with torch.no_grad():
             paths = draw_matheron_paths(model=self.model, sample_shape=torch.Size([self.num_path_samples]))
-        gradient_of = PathAscentGradient.of(paths)
+        gradient_of = PathAscentGradient.of(paths, self.inner_products)
         if gradient_of is None:  # draw the same paths again, BoTorch's way
             logger.debug("LES: sample paths of a structure without closed form, ascents by autograd")
             torch.random.set_rng_state(rng_state)

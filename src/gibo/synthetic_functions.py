@@ -24,7 +24,7 @@ import torch
 from scipy.optimize import minimize
 from torch.quasirandom import SobolEngine
 
-from gibo.model import _safe_cholesky, se_kernel
+from gibo.kernel import safe_cholesky, se_kernel
 
 SAMPLERS = ("paper", "exact")
 # Posterior noise of the objective per sampler: GPyTorch's default likelihood noise, softplus(0) + 1e-4,
@@ -118,7 +118,7 @@ def sample_prior_functions(
     for i in range(num_objectives):
         X = sobol_points(D, num_samples, scramble=True, seed=seed * 100_003 + i)
         K = se_kernel(X, X, lengthscale, torch.tensor(outputscale, dtype=torch.float64))
-        chol = _safe_cholesky(K + POSTERIOR_NOISE["exact"] * torch.eye(num_samples, dtype=torch.float64))
+        chol = safe_cholesky(K + POSTERIOR_NOISE["exact"] * torch.eye(num_samples, dtype=torch.float64))
         z = torch.randn(num_samples, generator=generator, dtype=torch.float64)
         xs.append(X)
         ys.append(chol @ z)
@@ -152,7 +152,7 @@ class SyntheticObjective:
         self.outputscale = torch.tensor(float(outputscale), dtype=torch.float64)
         self.noise_variance = float(noise_variance)
         K = se_kernel(self.X, self.X, self.lengthscale, self.outputscale)
-        chol = _safe_cholesky(K + float(posterior_noise) * torch.eye(self.X.shape[0], dtype=torch.float64))
+        chol = safe_cholesky(K + float(posterior_noise) * torch.eye(self.X.shape[0], dtype=torch.float64))
         self.alpha = torch.cholesky_solve(torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1), chol).squeeze(-1)
         self.generator = torch.Generator().manual_seed(int(seed))
 

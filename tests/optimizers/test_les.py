@@ -223,13 +223,14 @@ def _model_in(D: int, N: int, seed: int) -> DerivativeExactGPSEModel:
     return model
 
 
-def test_closed_form_path_values_and_gradients_equal_botorchs_paths_and_autograd():
+@pytest.mark.parametrize("inner_products", [False, True])
+def test_closed_form_path_values_and_gradients_equal_botorchs_paths_and_autograd(inner_products):
     model = _model_in(D=4, N=9, seed=0)
     with torch.no_grad():
         model.posterior(torch.zeros(1, 4, dtype=torch.float64))
         torch.manual_seed(1)
         paths = draw_matheron_paths(model=model, sample_shape=torch.Size([6]))
-    closed = PathAscentGradient.of(paths)
+    closed = PathAscentGradient.of(paths, inner_products)
     assert closed is not None
     X = torch.rand(6, 4, dtype=torch.float64, requires_grad=True)
     values = paths(X.unsqueeze(-2)).reshape(-1)
@@ -241,8 +242,9 @@ def test_closed_form_path_values_and_gradients_equal_botorchs_paths_and_autograd
     assert PathAscentGradient.of(object()) is None
 
 
+@pytest.mark.parametrize("inner_products", [False, True])
 @pytest.mark.parametrize("tolerance", [None, 2e-3])
-def test_closed_form_ascents_take_the_steps_of_botorchs_autograd_ascents(tolerance):
+def test_closed_form_ascents_take_the_steps_of_botorchs_autograd_ascents(tolerance, inner_products):
     model = _model_in(D=3, N=8, seed=2)
     box = torch.tensor([[0.1, 0.0, 0.2], [0.9, 0.7, 1.0]], dtype=torch.float64)
     built = {}
@@ -262,6 +264,7 @@ def test_closed_form_ascents_take_the_steps_of_botorchs_autograd_ascents(toleran
             convergence_tol=tolerance,
             virtual_observation_noise=1e-4,
             autograd_ascent=autograd,
+            inner_products=inner_products,
         )
     for name in ("sequence_X_per_path", "sequence_Y_per_path"):
         torch.testing.assert_close(

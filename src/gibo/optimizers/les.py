@@ -180,6 +180,7 @@ class LES(Optimizer):
             conditional_model_chunk_size=self.path_chunk_size,
             convergence_tol=self.descent_tolerance,
             virtual_observation_noise=noise,
+            inner_products=self.model.squared_distances == "inner_products",
         )
 
     def converged_fraction(self, acquisition: SequenceEntropySearch) -> float:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Generator
 import numpy as np
 import torch
 
-from gibo.acquisition_function import ClosedFormExpectedImprovement
+from gibo.expected_improvement import ClosedFormExpectedImprovement
 from gibo.model import DerivativeExactGPSEModel
 from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts
 
