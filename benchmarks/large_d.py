@@ -17,6 +17,10 @@ Variants: `before`, the API's defaults of the revision given by `--before` (its 
 `marginal_likelihood: gpytorch`, the numbers of every documented seeded run); `fast`, this checkout's API defaults
 (`inner_products`, `closed_form`).
 
+`--les-calls CALLS` (default 30) times LES through `gibo.AskTell` at `--les-dims` (default 16) on a noisy
+quadratic, each variant: seconds per call over the second half of the calls (the window then holds them all;
+LES's cost per call is its acquisition: 250 sample paths of 500 ascent steps). 0 skips it.
+
 `--end-to-end CALLS` also runs `gibo.AskTell` for CALLS calls at each D on a noisy quadratic with the API's
 defaults (this checkout) and prints the wall time per call over the calls made with a full window.
 
@@ -116,6 +120,39 @@ def worker(method: str, D: int, variant: str, repeats: int) -> dict:
     }
 
 
+def les_worker(D: int, variant: str, calls: int) -> dict:
+    """LES through AskTell for `calls` calls; seconds per call over the second half."""
+    import resource
+
+    import numpy as np
+    import torch
+
+    import gibo
+
+    torch.set_num_threads(1)
+    options: dict = {}
+    if variant == "reference":
+        options = {"model_config": {"squared_distances": "differences", "marginal_likelihood": "gpytorch"}}
+    rng = np.random.default_rng(0)
+    optimum = rng.uniform(0.3, 0.7, D)
+    run = gibo.AskTell("les", np.full(D, 0.5), budget=calls, bounds=(0.0, 1.0), seed=0, **options)
+    stamps = []
+    start = time.perf_counter()
+    while not run.done:
+        x = run.ask()
+        run.tell(x, float(-10 * np.sum((x - optimum) ** 2) + 0.1 * rng.standard_normal()))
+        stamps.append(time.perf_counter() - start)
+    half = len(stamps) // 2
+    return {
+        "method": "les",
+        "D": D,
+        "variant": variant,
+        "calls": len(stamps),
+        "per_call_s": (stamps[-1] - stamps[half - 1]) / (len(stamps) - half),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def end_to_end(method: str, D: int, calls: int) -> dict:
     """AskTell with the API's defaults for `calls` calls; seconds per call once the window is full."""
     import resource
@@ -179,14 +216,21 @@ def main() -> None:
     )
     parser.add_argument("--before", default="eb080f3", help="the earlier revision measured as `before`")
     parser.add_argument("--repeats", type=int, default=3, help="acquisition samples timed per measurement")
+    parser.add_argument("--les-dims", type=int, nargs="+", default=[16])
+    parser.add_argument("--les-calls", type=int, default=30, help="LES calls per variant (0: no LES)")
     parser.add_argument("--end-to-end", type=int, default=0, metavar="CALLS", help="also run AskTell this long")
     parser.add_argument("--json", type=Path, help="write every measurement here")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--worker-end-to-end", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-les", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         method, D, variant, repeats = args.worker
         print(json.dumps(worker(method, int(D), variant, int(repeats))))
+        return
+    if args.worker_les:
+        D, variant, calls = args.worker_les
+        print(json.dumps(les_worker(int(D), variant, int(calls))))
         return
     if args.worker_end_to_end:
         method, D, calls = args.worker_end_to_end
@@ -221,6 +265,21 @@ def main() -> None:
                                 f"{by['before']['per_call_s'] / by[variant]['per_call_s']:.1f}x, "
                                 f"peak memory {by['before']['peak_rss_mb']:.0f} → {by[variant]['peak_rss_mb']:.0f} MB"
                             )
+        for D in args.les_dims if args.les_calls else []:
+            by = {}
+            for variant in args.variants:
+                src = before_src if variant == "before" else REPO / "src"
+                assert src is not None
+                row = by[variant] = in_subprocess(["--worker-les", str(D), variant, str(args.les_calls)], src)
+                rows.append(row)
+                print(
+                    f"les   D={D:4d} {variant:9s} per call {row['per_call_s']:.2f} s  "
+                    f"peak {row['peak_rss_mb']:6.0f} MB",
+                    flush=True,
+                )
+            if "before" in by and "fast" in by:
+                ratio = by["before"]["per_call_s"] / by["fast"]["per_call_s"]
+                print(f"les D={D}: per call before / fast = {ratio:.1f}x")
         if args.end_to_end:
             for method in args.methods:
                 for D in args.dims:
