@@ -43,7 +43,8 @@ class PathAscentGradient:
 
     def __init__(self, paths: Any, inner_products: bool = False):  # a MatheronPath of the structure `of` checks
         """inner_products: the update term's squared distances ‖(x − X_i) / ℓ‖² from ‖a‖² + ‖b‖² − 2 aᵀb (matrix
-        products, no `L x N x D` tensor; equal to rounding) instead of the coordinate differences."""
+        products, no `L x N x D` tensor) instead of the coordinate differences, and each feature pair's
+        w_sin sin z + w_cos cos z as R sin(z + φ) (one sine or cosine instead of both): equal to rounding."""
         prior, update = paths.paths["prior_paths"], paths.paths["update_paths"]
         features = prior.feature_map
         scale, sincos = features.output_transform.transforms
@@ -59,7 +60,11 @@ class PathAscentGradient:
         self.update_weight = update.weight.detach() * kernel.outputscale.detach()  # L x N
         self.update_inverse_lengthscale = kernel.base_kernel.lengthscale.detach().reciprocal().reshape(-1)
         self.inner_products = inner_products
-        if inner_products:  # the training inputs scaled and centred, and their squared norms
+        if inner_products:
+            # the features' weights as amplitude and phase: R = √(w_sin² + w_cos²), φ = atan2(w_cos, w_sin)
+            self.amplitude = torch.hypot(self.sine_weight, self.cosine_weight)  # L x m/2
+            self.phase = torch.atan2(self.cosine_weight, self.sine_weight)
+            # the training inputs scaled and centred, and their squared norms
             scaled = self.points * self.update_inverse_lengthscale
             self.centre = scaled.mean(0)
             self.points_centred = scaled - self.centre  # N x D
@@ -122,21 +127,27 @@ class PathAscentGradient:
 
     def _evaluate(self, X: torch.Tensor, with_values: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
         z = (X * self.inverse_lengthscale) @ self.frequencies.T  # L x m/2
-        sine, cosine = torch.sin(z), torch.cos(z)
-        gradient = (self.sine_weight * cosine - self.cosine_weight * sine) @ self.frequencies * self.inverse_lengthscale
-        if self.inner_products:
+        if self.inner_products:  # one cosine: w_sin cos z − w_cos sin z = R cos(z + φ)
+            cosine = torch.cos(z + self.phase)
+            gradient = (self.amplitude * cosine) @ self.frequencies * self.inverse_lengthscale
             x = X * self.update_inverse_lengthscale - self.centre  # L x D
             squared = x.pow(2).sum(-1, keepdim=True) + self.points_norms - 2 * (x @ self.points_centred.T)
             k = torch.exp(-0.5 * squared.clamp_min(0)) * self.update_weight  # L x N
             pull = k @ self.points_centred - k.sum(-1, keepdim=True) * x  # Σ_i k_li (X_i − x_l) / ℓ
             gradient = gradient + pull * self.update_inverse_lengthscale
+            if not with_values:
+                return None, gradient
+            values = (self.amplitude * torch.sin(z + self.phase)).sum(-1)  # w_sin sin z + w_cos cos z
         else:
+            sine, cosine = torch.sin(z), torch.cos(z)
+            gradient = (self.sine_weight * cosine - self.cosine_weight * sine) @ self.frequencies
+            gradient = gradient * self.inverse_lengthscale
             offset = (self.points.unsqueeze(0) - X.unsqueeze(1)) * self.update_inverse_lengthscale  # L x N x D
             k = torch.exp(-0.5 * (offset**2).sum(-1)) * self.update_weight  # L x N
             gradient = gradient + (k.unsqueeze(-1) * offset).sum(1) * self.update_inverse_lengthscale
-        if not with_values:
-            return None, gradient
-        values = (self.sine_weight * sine).sum(-1) + (self.cosine_weight * cosine).sum(-1)
+            if not with_values:
+                return None, gradient
+            values = (self.sine_weight * sine).sum(-1) + (self.cosine_weight * cosine).sum(-1)
         return values + k.sum(-1) + self.mean(X.unsqueeze(-2)).reshape(-1), gradient
 
 
