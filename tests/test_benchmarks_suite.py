@@ -164,6 +164,10 @@ def test_cells_can_be_restricted_from_the_command_line_options():
     assert len(cells(config)) == 8
     chosen = cells(config, methods=["gibo"], seeds=[1])
     assert [c.name for c in chosen] == ["ackley/D2/gibo/seed001", "les_gp_sample-low/D2/gibo/seed001"]
+    assert [c.name for c in cells(config, seeds=[0], problems=["les_gp_sample-low"])] == [
+        "les_gp_sample-low/D2/cmaes/seed000",
+        "les_gp_sample-low/D2/gibo/seed000",
+    ]
     with pytest.raises(ValueError, match="no cells"):
         run_suite(config, dimensions=[7])
 

@@ -23,6 +23,7 @@ def main(argv=None) -> int:
     run.add_argument("--methods", nargs="+", metavar="METHOD", help="only these methods (default: the config's)")
     run.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="only these seeds (default: the config's)")
     run.add_argument("--dimensions", nargs="+", type=int, metavar="D", help="only these dimensions")
+    run.add_argument("--problems", nargs="+", metavar="PROBLEM", help="only these problems (e.g. ackley)")
     run.add_argument("--out-dir", help="write here instead of the config's out_dir")
     run.add_argument("--workers", type=int, default=1, help="cells run at once: 1 in this process, more on Ray")
     run.add_argument("--ray-address", help="run the cells on this Ray cluster (e.g. auto)")
@@ -60,6 +61,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             methods=args.methods,
             seeds=args.seeds,
             dimensions=args.dimensions,
+            problems=args.problems,
             workers=args.workers,
             ray_address=args.ray_address,
         )

@@ -89,10 +89,14 @@ def cells(
     methods: list[str] | None = None,
     seeds: list[int] | None = None,
     dimensions: list[int] | None = None,
+    problems: list[str] | None = None,
 ) -> list[Cell]:
-    """The config's cells, restricted to `methods`, `seeds`, `dimensions` where given (in the config's order)."""
+    """The config's cells, restricted to `methods`, `seeds`, `dimensions` and `problems` (labels, e.g. ackley or
+    les_gp_sample-high) where given, in the config's order."""
     chosen = []
     for entry in config.problems:
+        if problems is not None and entry.label not in problems:
+            continue
         for D in entry.dimensions:
             if dimensions is not None and D not in dimensions:
                 continue
@@ -277,6 +281,7 @@ def run_suite(
     methods: list[str] | None = None,
     seeds: list[int] | None = None,
     dimensions: list[int] | None = None,
+    problems: list[str] | None = None,
     workers: int = 1,
     ray_address: str | None = None,
     progress: bool = True,
@@ -289,9 +294,10 @@ def run_suite(
     from gibo.runner import run_units
 
     directory = Path(out_dir if out_dir is not None else config.out_dir)
-    chosen = cells(config, methods, seeds, dimensions)
+    chosen = cells(config, methods, seeds, dimensions, problems)
     if not chosen:
-        raise ValueError("no cells: the --methods, --seeds or --dimensions given match none of the config's")
+        labels = ", ".join(e.label for e in config.problems)
+        raise ValueError(f"no cells: the methods, seeds, dimensions or problems given match none (problems: {labels})")
     check_available(chosen)
     directory.mkdir(parents=True, exist_ok=True)
     lock, holder = RunLock.acquire(directory)

@@ -63,7 +63,7 @@ def _number(value: float) -> str:
 def markdown_table(groups: dict[tuple[str, int, int, str], list[dict]]) -> str:
     """One row per problem × D × method (see the module docstring)."""
     lines = [
-        "| problem | D | budget | method | seeds | best found at the budget (mean ± std) | known optimum "
+        "| problem | D | budget | method | seeds | best found at the budget (mean ± std) | optimum "
         "| wall time per cell (s) |",
         "|---|---|---|---|---|---|---|---|",
     ]
