@@ -142,10 +142,13 @@ def versions(cell: Cell) -> dict:
 
 
 def _ngopt(f, x0: np.ndarray, problem: Problem, budget: int, seed: int) -> tuple[np.ndarray, dict]:
-    """Nevergrad's NGOpt on the box (it minimises: it is told −f); returns its recommendation and its settings."""
+    """Nevergrad's NGOpt on the box (it minimises: it is told −f); returns its recommendation and its settings.
+
+    The parameter is Nevergrad's bounded array from x0: its σ is a sixth of the box's side (Nevergrad's rule when
+    both bounds are given)."""
     import nevergrad as ng
 
-    parametrization = ng.p.Array(init=x0).set_bounds(problem.lower, problem.upper)
+    parametrization = ng.p.Array(init=x0, lower=problem.lower, upper=problem.upper)
     parametrization.random_state = np.random.RandomState(seed)
     optimizer = ng.optimizers.NGOpt(parametrization=parametrization, budget=budget, num_workers=1)
     for _ in range(budget):
