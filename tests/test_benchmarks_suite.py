@@ -172,6 +172,19 @@ def test_cells_can_be_restricted_from_the_command_line_options():
         run_suite(config, dimensions=[7])
 
 
+def test_without_ray_several_workers_are_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "-q", "-c", _config_file(tmp_path), "--workers", "2"])
+    assert str(exit_.value.code) == "error: running units on several workers needs Ray: pip install 'ray>=2.9'"
+    assert not list(tmp_path.rglob("*.npz")) and not list(tmp_path.rglob("run.lock"))
+
+
+def test_the_table_of_a_folder_without_cells_is_refused_in_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=r"^error: .*: no cell files \(\*\.npz\) found$"):
+        main(["table", str(tmp_path)])
+
+
 # --- the optional extras
 
 

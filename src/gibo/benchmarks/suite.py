@@ -131,7 +131,9 @@ def resolved_options(method: str, D: int, budget: int, seed: int, overrides: dic
     return config_to_dict(parse_experiment_config(data, source=f"method_options.{method}").optimizer_config)
 
 
-def versions(cell: Cell) -> dict:
+def versions() -> dict:
+    """The versions of the libraries a cell used (gibo, torch, GPyTorch, BoTorch, numpy, Python; pycma, Nevergrad,
+    Gymnasium, Box2D where loaded)."""
     from gibo.api.state import library_versions
 
     found = library_versions()
@@ -210,7 +212,7 @@ def run_cell(cell: Cell) -> dict:
         "upper": problem.upper.tolist(),
         "optimum": problem.optimum,
         "noisy": problem.noisy,
-        "versions": versions(cell),
+        "versions": versions(),
         "load_average": load,
         "cpus": os.cpu_count(),
     }
