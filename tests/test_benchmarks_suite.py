@@ -159,6 +159,21 @@ def test_a_damaged_cell_file_is_set_aside_and_run_again(tmp_path):
     assert (path.parent / "seed000.npz.damaged").read_bytes() == original[:100]
 
 
+def test_method_options_reach_the_method_and_its_record(tmp_path):
+    data = {**TINY, "out_dir": str(tmp_path), "methods": ["gibo"], "seeds": [0], "budget": 6}
+    run_suite(parse_suite_config({**data, "method_options": {"gibo": {"delta": 0.05}}}), progress=False, dimensions=[2])
+    with np.load(tmp_path / "ackley" / "D2" / "gibo" / "seed000.npz") as cell:
+        meta = json.loads(str(cell["meta"]))
+        x = cell["x"]
+    assert meta["method_options"]["delta"] == 0.05 and meta["spec"]["options"] == {"delta": 0.05}
+    u = (x - meta["lower"]) / (np.array(meta["upper"]) - meta["lower"])  # unit coordinates
+    assert np.abs(u[1] - u[0]).max() <= 0.05 + 1e-12  # call 2: GIBO's one sample (D = 2) within δ of θ_0
+    bad = parse_suite_config({**data, "out_dir": str(tmp_path / "b"), "method_options": {"gibo": {"delt": 1}}})
+    with pytest.raises(ConfigError, match="unknown key delt") as error:
+        run_suite(bad, progress=False)
+    assert "\n" not in str(error.value) and not (tmp_path / "b").exists()
+
+
 def test_cells_can_be_restricted_from_the_command_line_options():
     config = parse_suite_config({**TINY, "out_dir": "x"})
     assert len(cells(config)) == 8
