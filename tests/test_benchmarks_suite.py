@@ -1,0 +1,245 @@
+"""The benchmark suite: config validation, a tiny run (cell files, resume, refusal to overwrite), the table, the
+optional extras (Nevergrad, box2d) and Lunar Lander where box2d is installed."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from gibo.benchmarks.cli import main
+from gibo.benchmarks.config import load_suite_config, parse_suite_config
+from gibo.benchmarks.lunar_lander import MissingExtra
+from gibo.benchmarks.suite import CellMismatch, cells, run_suite
+from gibo.benchmarks.table import load_cells, markdown_table
+from gibo.config import ConfigError
+
+TINY = {
+    "name": "tiny",
+    "methods": ["cmaes", "gibo"],
+    "seeds": 2,
+    "budget": 12,
+    "problems": [
+        {"problem": "ackley", "dimensions": [2]},
+        {"problem": "les_gp_sample", "complexity": "low", "dimensions": [2]},
+    ],
+}
+
+
+def _config_file(tmp_path, **changes) -> str:
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "out_dir": str(tmp_path / "results"), **changes}))
+    return str(path)
+
+
+# --- config validation
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"seed": 3}, "unknown key seed (allowed: budget, method_options, methods, name, out_dir, problems"),
+        ({"problems": [{"problem": "ackley", "dimensions": [2], "noise": 1}]}, "problems.0: unknown key noise"),
+        ({"problems": [{"problem": "ackly", "dimensions": [2]}]}, "problems.0.problem: got 'ackly', expected one of"),
+        ({"methods": ["gibo", "bo"]}, "methods.1: expected one of"),
+        ({"budget": {"per_dim": 20}}, "budget: unknown key per_dim (allowed: max, per_dimension)"),
+        (
+            {"problems": [{"problem": "les_gp_sample", "dimensions": [2], "complexity": "huge"}]},
+            "problems.0.complexity: expected one of",
+        ),
+        (
+            {"problems": [{"problem": "rover", "dimensions": [30]}]},
+            "problems.0.dimensions: Rover is 60-D only, got [30]",
+        ),
+    ],
+)
+def test_a_wrong_config_ends_with_one_line_naming_the_key(tmp_path, change, message):
+    path = _config_file(tmp_path, **change)
+    with pytest.raises(ConfigError) as error:
+        load_suite_config(path)
+    text = str(error.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
+
+
+def test_the_shipped_configs_load_with_the_successors_settings():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "configs" / "benchmarks"
+    configs = {p.stem: load_suite_config(p) for p in sorted(folder.glob("*.yaml"))}
+    assert set(configs) >= {"les_gp_samples", "les_analytic", "les_lunar_lander", "les_rover", "mpd_gp_samples"}
+    les = configs["les_gp_samples"]
+    assert les.seed_list() == list(range(20)) and [les.budget_for(D) for D in (5, 10, 20, 50)] == [100, 200, 400, 400]
+    assert {e.complexity for e in les.problems} == {"high", "medium", "low", "extremely_low"}  # type: ignore[attr-defined]
+    mpd = configs["mpd_gp_samples"].problems[0]
+    assert mpd.dimensions == [100, 200] and mpd.noise_variance == 0.01 and mpd.num_samples == 1000  # type: ignore[attr-defined]
+
+
+def test_the_cli_refuses_a_bad_config_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "-c", _config_file(tmp_path, x0="corner")])
+    assert str(exit_.value.code).startswith("error: ") and "x0: expected one of" in str(exit_.value.code)
+
+
+# --- a tiny run
+
+
+def test_a_tiny_suite_writes_one_file_per_cell_skips_them_next_time_and_tabulates(tmp_path, monkeypatch, capsys):
+    config_file = _config_file(tmp_path)
+    assert main(["run", "-q", "-c", config_file]) == 0
+    results = tmp_path / "results"
+    files = sorted(p.relative_to(results).as_posix() for p in results.rglob("*.npz"))
+    assert files == [
+        f"{problem}/D2/{method}/seed00{seed}.npz"
+        for problem in ("ackley", "les_gp_sample-low")
+        for method in ("cmaes", "gibo")
+        for seed in (0, 1)
+    ]
+    assert (results / "suite.yaml").is_file()
+    for name in files:
+        with np.load(results / name, allow_pickle=False) as cell:
+            meta = json.loads(str(cell["meta"]))
+            assert cell["x"].shape == (12, 2) and list(cell["calls"]) == list(range(1, 13))
+            assert np.array_equal(cell["best_so_far"], np.maximum.accumulate(cell["true_values"]))
+            assert ((cell["x"] >= meta["lower"]) & (cell["x"] <= meta["upper"])).all()
+            assert float(cell["wall_time"]) >= cell["elapsed"][-1] > 0
+            assert meta["versions"]["botorch"] and meta["spec"]["budget"] == 12
+            if name.startswith("les_gp_sample"):  # noisy: the curves are read on the noise-free values
+                assert meta["noisy"] and not np.array_equal(cell["values"], cell["true_values"])
+                assert np.abs(cell["values"] - cell["true_values"]).max() < 0.02
+            else:
+                assert np.array_equal(cell["values"], cell["true_values"]) and meta["optimum"] == 0.0
+            if "/gibo/" in name:
+                assert meta["method_options"]["delta"] == 0.1 and meta["method_options"]["model_config"]["N_max"] == 10
+    with np.load(results / files[0]) as cell, np.load(results / files[2]) as other:  # one x0 per seed
+        assert np.array_equal(cell["x0"], other["x0"])
+
+    # a second invocation runs nothing: any cell run would raise here
+    def no_run(cell):
+        raise AssertionError(f"{cell.name} ran again")
+
+    monkeypatch.setattr("gibo.benchmarks.suite.run_cell", no_run)
+    before = {name: (results / name).stat().st_mtime_ns for name in files}
+    assert main(["run", "-q", "-c", config_file]) == 0
+    assert before == {name: (results / name).stat().st_mtime_ns for name in files}
+
+    capsys.readouterr()
+    assert main(["table", str(results), "--figure", str(tmp_path / "curves.png")]) == 0
+    table = capsys.readouterr().out
+    assert "| ackley | 2 | 12 | GIBO | 2 |" in table and "| les_gp_sample-low | 2 | 12 | CMA-ES | 2 |" in table
+    assert table.count("\n") == 2 + 4 and (tmp_path / "curves.png").stat().st_size > 1000
+    groups = load_cells(results)
+    finals = [float(c["best_so_far"][-1]) for c in groups[("ackley", 2, 12, "gibo")]]
+    assert f"{np.mean(finals):.4g} ± {np.std(finals, ddof=1):.4g}" in markdown_table(groups)
+    with pytest.raises(SystemExit, match="exists; not overwritten"):
+        main(["table", str(results), "--figure", str(tmp_path / "curves.png")])
+
+
+def test_a_cell_made_with_other_settings_is_never_overwritten(tmp_path):
+    config = parse_suite_config({**TINY, "out_dir": str(tmp_path), "methods": ["cmaes"], "seeds": [0]})
+    run_suite(config, progress=False, dimensions=[2])
+    first = {p: p.read_bytes() for p in tmp_path.rglob("*.npz")}
+    changed = parse_suite_config({**TINY, "out_dir": str(tmp_path), "methods": ["cmaes"], "seeds": [0], "budget": 8})
+    with pytest.raises(CellMismatch, match="made with budget 12, the config now gives 8"):
+        run_suite(changed, progress=False)
+    assert first == {p: p.read_bytes() for p in tmp_path.rglob("*.npz")}
+
+
+def test_a_damaged_cell_file_is_set_aside_and_run_again(tmp_path):
+    config = parse_suite_config({**TINY, "out_dir": str(tmp_path), "methods": ["cmaes"], "seeds": [0]})
+    run_suite(config, progress=False)
+    path = tmp_path / "ackley" / "D2" / "cmaes" / "seed000.npz"
+    original = path.read_bytes()
+    with np.load(path) as cell:
+        first = {key: cell[key] for key in ("x", "values")}
+    path.write_bytes(original[:100])
+    run_suite(config, progress=False)
+    with np.load(path) as cell:  # the same seed gives the same run (its times differ)
+        assert all(np.array_equal(cell[key], first[key]) for key in first)
+    assert (path.parent / "seed000.npz.damaged").read_bytes() == original[:100]
+
+
+def test_method_options_reach_the_method_and_its_record(tmp_path):
+    data = {**TINY, "out_dir": str(tmp_path), "methods": ["gibo"], "seeds": [0], "budget": 6}
+    run_suite(parse_suite_config({**data, "method_options": {"gibo": {"delta": 0.05}}}), progress=False, dimensions=[2])
+    with np.load(tmp_path / "ackley" / "D2" / "gibo" / "seed000.npz") as cell:
+        meta = json.loads(str(cell["meta"]))
+        x = cell["x"]
+    assert meta["method_options"]["delta"] == 0.05 and meta["spec"]["options"] == {"delta": 0.05}
+    u = (x - meta["lower"]) / (np.array(meta["upper"]) - meta["lower"])  # unit coordinates
+    assert np.abs(u[1] - u[0]).max() <= 0.05 + 1e-12  # call 2: GIBO's one sample (D = 2) within δ of θ_0
+    bad = parse_suite_config({**data, "out_dir": str(tmp_path / "b"), "method_options": {"gibo": {"delt": 1}}})
+    with pytest.raises(ConfigError, match="unknown key delt") as error:
+        run_suite(bad, progress=False)
+    assert "\n" not in str(error.value) and not (tmp_path / "b").exists()
+
+
+def test_cells_can_be_restricted_from_the_command_line_options():
+    config = parse_suite_config({**TINY, "out_dir": "x"})
+    assert len(cells(config)) == 8
+    chosen = cells(config, methods=["gibo"], seeds=[1])
+    assert [c.name for c in chosen] == ["ackley/D2/gibo/seed001", "les_gp_sample-low/D2/gibo/seed001"]
+    assert [c.name for c in cells(config, seeds=[0], problems=["les_gp_sample-low"])] == [
+        "les_gp_sample-low/D2/cmaes/seed000",
+        "les_gp_sample-low/D2/gibo/seed000",
+    ]
+    with pytest.raises(ValueError, match="no cells"):
+        run_suite(config, dimensions=[7])
+
+
+def test_without_ray_several_workers_are_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "-q", "-c", _config_file(tmp_path), "--workers", "2"])
+    assert str(exit_.value.code) == "error: running units on several workers needs Ray: pip install 'ray>=2.9'"
+    assert not list(tmp_path.rglob("*.npz")) and not list(tmp_path.rglob("run.lock"))
+
+
+def test_the_table_of_a_folder_without_cells_is_refused_in_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=r"^error: .*: no cell files \(\*\.npz\) found$"):
+        main(["table", str(tmp_path)])
+
+
+# --- the optional extras
+
+
+def test_ngopt_runs_on_the_box_when_nevergrad_is_installed(tmp_path):
+    pytest.importorskip("nevergrad")
+    config = parse_suite_config({**TINY, "out_dir": str(tmp_path), "methods": ["ngopt"], "seeds": [0]})
+    run_suite(config, progress=False, dimensions=[2])
+    with np.load(tmp_path / "ackley" / "D2" / "ngopt" / "seed000.npz") as cell:
+        meta = json.loads(str(cell["meta"]))
+        assert cell["x"].shape == (12, 2) and meta["method_options"]["optimizer"] == "NGOpt"
+        assert ((cell["x"] >= -32.768) & (cell["x"] <= 32.768)).all() and meta["versions"]["nevergrad"]
+
+
+def test_ngopt_without_nevergrad_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "nevergrad", None)  # import nevergrad raises ImportError
+    config = parse_suite_config({**TINY, "out_dir": str(tmp_path), "methods": ["gibo", "ngopt"]})
+    with pytest.raises(MissingExtra, match=r"^the ngopt method needs Nevergrad: pip install"):
+        run_suite(config, progress=False)
+    assert not list(tmp_path.rglob("*.npz"))
+
+
+def test_lunar_lander_without_box2d_is_refused_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "Box2D", None)
+    from gibo.benchmarks.problems import LunarLander
+
+    with pytest.raises(MissingExtra, match=r"gymnasium's box2d extra: pip install \"gymnasium\[box2d\]\""):
+        LunarLander(episodes=1)
+    config = parse_suite_config({**TINY, "out_dir": str(tmp_path), "problems": [{"problem": "lunar_lander"}]})
+    with pytest.raises(MissingExtra, match="box2d"):
+        run_suite(config, progress=False)
+
+
+def test_lunar_lander_heuristic_controller_lands():
+    pytest.importorskip("Box2D", reason="gymnasium's box2d extra is not installed")
+    from gibo.benchmarks.lunar_lander import HEURISTIC_WEIGHTS
+    from gibo.benchmarks.problems import LunarLander
+
+    problem = LunarLander(episodes=5)
+    assert problem.D == 12 and np.all(problem.lower == 0) and np.all(problem.upper == 1)
+    assert np.all((HEURISTIC_WEIGHTS >= 0) & (HEURISTIC_WEIGHTS <= 1))
+    good = problem(HEURISTIC_WEIGHTS)
+    assert good > 100 and good == problem(HEURISTIC_WEIGHTS)  # the episodes' seeds are fixed
+    assert problem(np.zeros(12)) < 0  # no engine ever fires: it crashes
