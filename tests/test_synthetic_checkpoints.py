@@ -41,14 +41,15 @@ def assert_same_arrays(a: dict, b: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "method,calls",
+    "method,calls,keep",
     [
-        ("gibo_learned_hypers", 24),  # fits and acquisition optimisations left to the record
-        ("cmaes_fixed_hypers", 60),  # recomputes its own steps from the recorded values
+        ("gibo_learned_hypers", 24, 2),  # fits and acquisition optimisations left to the record
+        ("cmaes_fixed_hypers", 60, 2),  # recomputes its own steps from the recorded values
+        ("vbo_learned_hypers", 28, 12),  # fits (past 20 points) and acquisition optimisations skipped
     ],
 )
 def test_a_unit_resumed_from_a_checkpoint_midway_equals_an_uninterrupted_one(
-    tmp_path, monkeypatch, data_config, method, calls
+    tmp_path, monkeypatch, data_config, method, calls, keep
 ):
     config = short_config(method, calls)
     unit = synthetic.units(config, data_config)[1]
@@ -66,18 +67,18 @@ def test_a_unit_resumed_from_a_checkpoint_midway_equals_an_uninterrupted_one(
     write = synthetic.write_checkpoint
     written = []
 
-    def keep_the_second(path, digest, unit_, objective, iterations, optimizer):
+    def keep_one(path, digest, unit_, objective, iterations, optimizer):
         write(path, digest, unit_, objective, iterations, optimizer)
         written.append(iterations)
-        if len(written) == 2:
+        if len(written) == keep:
             shutil.copy(path, midway)
 
-    monkeypatch.setattr(synthetic, "write_checkpoint", keep_the_second)
+    monkeypatch.setattr(synthetic, "write_checkpoint", keep_one)
     checkpointed = synthetic.run_unit(config, data_config, unit, checkpoint_dir=tmp_path)
     assert_same_arrays(plain, checkpointed)  # writing checkpoints changes nothing
     n = CHECKPOINT_EVERY
     assert written == list(range(n, n * (len(written) + 1), n))  # after every N-th iteration, none skipped
-    assert len(written) >= 3  # the midway checkpoint is not the last: the resumed unit has work left
+    assert len(written) > keep  # the midway checkpoint is not the last: the resumed unit has work left
     shutil.copy(midway, synthetic.checkpoint_file(tmp_path, unit))
     monkeypatch.setattr(synthetic, "write_checkpoint", write)
     evaluated.clear()
