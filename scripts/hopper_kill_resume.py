@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """A Hopper trial killed (SIGKILL) at random moments and resumed each time: the finished trial file must be
-bitwise equal to an uninterrupted run's, and no resume may repeat more than CHECKPOINT_EVERY (N) iterations.
+bitwise equal to an uninterrupted run's, and no resume may repeat more iterations than the checkpoint it continues
+from set as the interval to the next one (N = CHECKPOINT_EVERY = 2 unless a write costs more than 2 % of N
+iterations: gibo.checkpoint).
 
 The config is configs/rl_experiment/hopper/gibo.yaml with one trial, a shorter budget and M samples per
 iteration. `run_rl_experiment.py -v` runs it: first uninterrupted (the reference, timed), then again, killed
@@ -14,10 +16,11 @@ runs much faster than the reference: the script then says so and fails).
 
 How many iterations a resume redid comes from the trial's own logs: the iterations finished before the kill
 (the killed processes' "iteration k done" lines) minus the iteration the next run continues from (its
-"continues from its checkpoint at iteration K" line; 0 without one). Not under Ray (`--workers 2`), whose
-workers log elsewhere: there only the checkpoint on disk is read.
-Prints one line per kill and the verdict; exit status 1 on a mismatch, a resume that repeats more than N
-iterations, fewer kills than asked, or a checkpoint or temporary file left behind.
+"continues from its checkpoint at iteration K" line; 0 without one), against the interval that checkpoint's
+write set ("checkpoint at iteration K written in S s; the next after N more iterations"). Not under Ray
+(`--workers 2`), whose workers log elsewhere: there only the checkpoint on disk is read.
+Prints one line per kill and the verdict; exit status 1 on a mismatch, a resume that repeats more than its
+bound, fewer kills than asked, or a checkpoint or temporary file left behind.
 
 Usage:
     python scripts/hopper_kill_resume.py                     # 20 kills, 500 calls, M = 32 (the paper's)
@@ -39,10 +42,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from gibo.checkpoint import CHECKPOINT_EVERY
+
 ROOT = Path(__file__).resolve().parents[1]
 DONE = re.compile(r"trial000: iteration (\d+) done at call (\d+)")
 CONTINUES = re.compile(r"trial000: continues from its checkpoint at iteration (\d+)")
 REPLAYED = re.compile(r"trial000: replayed to iteration \d+")
+WRITTEN = re.compile(r"trial000: checkpoint at iteration (\d+) written in \S+ s; the next after (\d+) more iterations")
 
 
 def new_work_began(log: str) -> bool:
@@ -119,13 +125,12 @@ def checkpoint_iterations(run_dir: Path) -> int:
 
 def kill_and_resume(directory: Path, kills: int, calls: int, samples: int, workers: int = 1, seed: int = 0) -> dict:
     """Returns {"equal": bool, "kills": [(seconds, iterations finished, iteration resumed from (-1: the trial
-    file was saved before the kill), iterations redone), ...], "worst_repeat": the most iterations a resume
-    redid (None under Ray), "every": N,
+    file was saved before the kill), iterations redone, the interval that checkpoint set), ...], "worst_repeat":
+    the most iterations a resume redid (None under Ray), "within_bound": whether each redid at most the interval
+    its checkpoint set, "largest_interval": the largest interval a write set, "every": N,
     "reference_s" and "work_s": the uninterrupted run's wall time and its time from its first iteration to its
     last,
     "wall_s": the killed and resumed runs' wall time, "leftovers": checkpoint or temporary files left}."""
-    from gibo.checkpoint import CHECKPOINT_EVERY
-
     config = short_config(directory, calls, samples)
     serial = workers == 1
     began = new_work_began if serial else (lambda log: True)  # Ray's workers log elsewhere: from the start
@@ -138,7 +143,8 @@ def kill_and_resume(directory: Path, kills: int, calls: int, samples: int, worke
     rng = np.random.default_rng(seed)
     moments = np.sort(rng.uniform(0.0, 0.9 * work_s, size=kills))  # on the trial's work, in its first 90 %
     out_dir = directory / "killed"
-    events: list[tuple[float, int, int, int | None]] = []
+    events: list[tuple[float, int, int, int | None, int]] = []
+    intervals: dict[int, int] = {}  # checkpoint iteration -> the interval its write set (the killed runs' logs)
     finished_before = 0  # iterations finished before the kill (the killed processes' logs; serial runs)
     held = 0  # the iteration the next run continues from (its checkpoint's)
     start = time.monotonic()
@@ -148,17 +154,19 @@ def kill_and_resume(directory: Path, kills: int, calls: int, samples: int, worke
         after = None if k == kills else max(0.0, float(moments[k]) - reference_at.get(max(held, 1), 0.0))
         code, log, _ = run(command(config, out_dir, k > 0, workers), after, began)
         if k > 0:  # the iteration this run continued from settles what the previous kill cost
-            seconds, done, on_disk, _ = events[-1]
+            seconds, done, on_disk, _, _ = events[-1]
             resumed = CONTINUES.search(log)
             held = int(resumed.group(1)) if resumed else 0 if on_disk >= 0 else done  # -1: its file was saved
             if serial:  # Ray's workers log elsewhere: there the checkpoint on disk after the kill says it
-                events[-1] = (seconds, done, held if on_disk >= 0 else -1, done - held)
+                bound = intervals.get(held, CHECKPOINT_EVERY)  # the first checkpoint comes after N iterations
+                events[-1] = (seconds, done, held if on_disk >= 0 else -1, done - held, bound)
         finished_before = max([finished_before, *(int(m.group(1)) for m in DONE.finditer(log))])
+        intervals.update((int(m.group(1)), int(m.group(2))) for m in WRITTEN.finditer(log))
         if code == 0:
             break
         if code != -signal.SIGKILL:
             raise RuntimeError(f"run {k} ended with status {code}:\n{log[-3000:]}")
-        events.append((after or 0.0, finished_before, checkpoint_iterations(out_dir), None))
+        events.append((after or 0.0, finished_before, checkpoint_iterations(out_dir), None, CHECKPOINT_EVERY))
         if not serial:
             held = max(events[-1][2], 0)
     else:
@@ -170,11 +178,13 @@ def kill_and_resume(directory: Path, kills: int, calls: int, samples: int, worke
         for name in reference
     )
     leftovers = sorted(p.name for p in out_dir.iterdir() if "checkpoint" in p.name or p.name.endswith(".tmp"))
-    repeats = [redone for *_, redone in events if redone is not None]
+    repeats = [redone for _, _, _, redone, _ in events if redone is not None]
     return {
         "equal": equal,
         "kills": events,
         "worst_repeat": max(repeats) if serial and repeats else None,
+        "within_bound": all(redone is None or redone <= bound for _, _, _, redone, bound in events),
+        "largest_interval": max(intervals.values(), default=CHECKPOINT_EVERY),
         "every": CHECKPOINT_EVERY,
         "reference_s": reference_s,
         "work_s": work_s,
@@ -197,27 +207,24 @@ def main() -> int:
         f"uninterrupted run: {result['reference_s']:.1f} s, {result['work_s']:.1f} s of it from its first "
         f"iteration; killed and resumed: {result['wall_s']:.1f} s"
     )
-    for k, (seconds, done, held, redone) in enumerate(result["kills"], start=1):
+    for k, (seconds, done, held, redone, bound) in enumerate(result["kills"], start=1):
         if redone is None:
             print(f"kill {k:2d} after {seconds:5.1f} s (on a Ray worker): its checkpoint held iteration {held}")
         else:
             where = f"resumed from iteration {held}" if held >= 0 else "its trial file was saved before the kill"
             print(
-                f"kill {k:2d} after {seconds:5.1f} s of new work: {done} iterations finished, {where}: {redone} redone"
+                f"kill {k:2d} after {seconds:5.1f} s of new work: {done} iterations finished, {where}: {redone} redone "
+                f"(bound {bound})"
             )
     worst = result["worst_repeat"]
     print(
-        f"kills: {len(result['kills'])} of {args.kills} ({sum(held >= 0 for _, _, held, _ in result['kills'])} before "
+        f"kills: {len(result['kills'])} of {args.kills} ({sum(k[2] >= 0 for k in result['kills'])} before "
         f"the trial file was saved); trial file bitwise equal to the uninterrupted run's: "
         f"{result['equal']}; most iterations a resume redid: {'not measured (Ray)' if worst is None else worst} "
-        f"(bound N = {result['every']}); files left: {result['leftovers']}"
+        f"(N = {result['every']}, largest interval set: {result['largest_interval']}; each within its bound: "
+        f"{result['within_bound']}); files left: {result['leftovers']}"
     )
-    ok = (
-        result["equal"]
-        and len(result["kills"]) == args.kills
-        and (worst is None or worst <= result["every"])
-        and not result["leftovers"]
-    )
+    ok = result["equal"] and len(result["kills"]) == args.kills and result["within_bound"] and not result["leftovers"]
     return 0 if ok else 1
 
 

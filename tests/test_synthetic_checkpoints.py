@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+import gibo.checkpoint
 import gibo.synthetic_experiment as synthetic
 from gibo.checkpoint import CHECKPOINT_EVERY
 from gibo.config import SyntheticDataConfig, load_experiment_config
@@ -74,6 +75,7 @@ def test_a_unit_resumed_from_a_checkpoint_midway_equals_an_uninterrupted_one(
             shutil.copy(path, midway)
 
     monkeypatch.setattr(synthetic, "write_checkpoint", keep_one)
+    monkeypatch.setattr(gibo.checkpoint, "CHECKPOINT_COST", float("inf"))  # every N iterations, however fast
     checkpointed = synthetic.run_unit(config, data_config, unit, checkpoint_dir=tmp_path)
     assert_same_arrays(plain, checkpointed)  # writing checkpoints changes nothing
     n = CHECKPOINT_EVERY
@@ -110,6 +112,7 @@ def interrupted_run(tmp_path, monkeypatch, data_config) -> tuple[list[str], obje
             raise RuntimeError("injected after a checkpoint")
 
     monkeypatch.setattr(synthetic, "write_checkpoint", interrupted_after_the_third)
+    monkeypatch.setattr(gibo.checkpoint, "CHECKPOINT_COST", float("inf"))  # every N iterations, however fast
     with pytest.raises(SystemExit, match="1 unit"):
         main([*args, "--out-dir", str(tmp_path / "resumed")])
     monkeypatch.setattr(synthetic, "write_checkpoint", write)

@@ -1,12 +1,15 @@
 """Checkpoints inside long units (an RL or LQR trial, a synthetic unit): the unit's record so far as an npz (no
-pickle), written atomically every `CHECKPOINT_EVERY` iterations, read back checked, and what a resume restores
-where the record ends (the random states, the optimiser's `replay_state`).
+pickle), written atomically, read back checked, and what a resume restores where the record ends (the random
+states, the optimiser's `replay_state`).
 
-The bound: a checkpoint is written after every `CHECKPOINT_EVERY`-th iteration, always (no write is skipped), and
-a resume continues from the last one written, so it repeats at most `CHECKPOINT_EVERY` iterations of work: the
-finished iterations after that checkpoint (at most N - 1, or N when the kill lands inside the next write) and
-the iteration that was running. N = 2 is chosen from the measured cost of a write (docs/faults.md: at most
-about 1 % of a long Hopper trial and of a synthetic unit).
+The schedule and its bound: the first checkpoint is written after iteration `CHECKPOINT_EVERY` (N = 2) and each
+one sets when the next is written, N iterations later, or more where writing it cost more than
+`CHECKPOINT_COST` (2 %) of the time N iterations took: then the interval is the smallest that keeps a write at
+2 % of it (`next_interval`). A due checkpoint is always written (none is skipped), and a resume continues from the
+last one written, so it repeats at most the interval that checkpoint set: the finished iterations after it (all
+of them when the kill lands inside the next write) and the one that was running. The interval is logged with
+each write ("checkpoint at iteration K written in S s; the next after N more iterations"). Where iterations take
+far longer than a write (RL trials, GIBO and vanilla BO on the synthetic functions: docs/faults.md) it stays N.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import secrets
 import time
@@ -31,7 +35,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_EVERY = 2  # N: a checkpoint after every N-th iteration; a resume repeats at most N iterations
+CHECKPOINT_EVERY = 2  # N: the least interval between checkpoints, in iterations
+CHECKPOINT_COST = 0.02  # a write may cost at most this fraction of the iterations' time since the last one
+
+
+def next_interval(write_s: float, iteration_s: float) -> int:
+    """Iterations until the next checkpoint: `CHECKPOINT_EVERY`, or more where a write that took `write_s`
+    seconds would cost more than `CHECKPOINT_COST` of that many iterations of `iteration_s` seconds each."""
+    if iteration_s <= 0:
+        return CHECKPOINT_EVERY
+    return max(CHECKPOINT_EVERY, math.ceil(write_s / (CHECKPOINT_COST * iteration_s)))
 
 
 def settings_digest(settings: dict) -> str:
@@ -165,30 +178,47 @@ def checkpointing(
     """The `on_iteration` of a unit with checkpoints.
 
     At iteration `resume_at` (where the unit's record ends; None without one) it calls `end_replay()` (the
-    optimiser computes again, the random states are restored) and logs "replayed to iteration K". After every
-    `CHECKPOINT_EVERY`-th iteration not inside the record (`replaying()`: the record holds it) it calls
-    `write(path, iterations)` (timed, in the debug log); a write that fails is logged once as a warning and the
-    unit goes on without checkpoints. Every iteration is logged at debug level ("name: iteration k done at call
-    c[, checkpoint]"), which `scripts/hopper_kill_resume.py` reads. `path` None: no checkpoints.
+    optimiser computes again, the random states are restored) and logs "replayed to iteration K". Past the
+    record (`replaying()` false) it calls `write(path, iterations)` when a checkpoint is due (the module's
+    schedule: after `CHECKPOINT_EVERY` iterations, then at the interval `next_interval` sets from the write's time
+    and the iterations' time since the last one); a write that fails is logged once as a warning and the unit goes
+    on without checkpoints. Every iteration is logged at debug level ("name: iteration k done at call c[,
+    checkpoint]"), and so is every write with the interval it sets: `scripts/hopper_kill_resume.py` reads both.
+    `path` None: no checkpoints.
     """
     unwritable: list[OSError] = []
+    start = resume_at or 0
+    # the iteration of the next write, and when (seconds, iteration) the unit's new work began or last wrote
+    schedule = {"due": start + CHECKPOINT_EVERY, "since": time.perf_counter(), "at": start}
 
     def on_iteration(driver: IterationDriver) -> None:
         if resume_at is not None and driver.iterations == resume_at:
             end_replay()
+            schedule["since"] = time.perf_counter()
             logger.debug("%s: replayed to iteration %d, call %d; runs on", name, driver.iterations, driver.calls)
         if path is None or unwritable:
             return
-        due = driver.iterations % CHECKPOINT_EVERY == 0 and not replaying()
+        due = driver.iterations >= schedule["due"] and not replaying()
         logger.debug("%s: iteration %d done at call %d%s", name, driver.iterations, driver.calls, ", checkpoint" * due)
         if not due:
             return
         try:
             started = time.perf_counter()
             write(path, driver.iterations)
-            logger.debug("%s: checkpoint written in %.4f s", name, time.perf_counter() - started)
         except OSError as error:  # e.g. a Ray worker without the run directory: the unit goes on without
             unwritable.append(error)
             logger.warning("%s: cannot write its checkpoint %s (%s); continuing without", name, path, error)
+            return
+        written = time.perf_counter()
+        iteration_s = (started - schedule["since"]) / max(driver.iterations - schedule["at"], 1)
+        interval = next_interval(written - started, iteration_s)
+        schedule.update(due=driver.iterations + interval, since=written, at=driver.iterations)
+        logger.debug(
+            "%s: checkpoint at iteration %d written in %.4f s; the next after %d more iterations",
+            name,
+            driver.iterations,
+            written - started,
+            interval,
+        )
 
     return on_iteration
