@@ -2,9 +2,10 @@
 on a noisy Rosenbrock.
 
 The run (D = 10, 300 calls by default) is timed in this process, saved, and loaded in a fresh process that
-reports two times: the `AskTell.load` call alone (torch, BoTorch and GPyTorch already imported, as in a
-program that has built any run before) and that process's whole wall time (the imports included). Both are
-printed as fractions of the run's time; with `--strict` the load recomputes every point (`strict=True`).
+reports two times: the `AskTell.load` call alone (torch, BoTorch, GPyTorch and the method's own libraries
+already imported, as in a program that has built a run of the method before) and that process's whole wall
+time (the imports included). Both are printed as fractions of the run's time; with `--strict` the load
+recomputes every point (`strict=True`).
 
 Usage:
     python benchmarks/asktell_load.py                  # GIBO, D = 10, 300 calls
@@ -29,7 +30,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
 import gibo
-gibo.AskTell("gibo", np.zeros(2), budget=3, bounds=(-1, 1))  # imports what a run needs
+gibo.AskTell(sys.argv[3], np.zeros(2), budget=3, bounds=(-1, 1))  # imports what a run of the method needs
 t1 = time.perf_counter()
 run = gibo.AskTell.load(sys.argv[1], strict=sys.argv[2] == "1")
 t2 = time.perf_counter()
@@ -64,7 +65,7 @@ def main() -> None:
         path = run.save(Path(tmp) / "run.gibo")
         size = path.stat().st_size
         done = subprocess.run(
-            [sys.executable, "-c", LOAD, str(path), "1" if args.strict else "0"],
+            [sys.executable, "-c", LOAD, str(path), "1" if args.strict else "0", args.method],
             capture_output=True,
             text=True,
             check=True,
