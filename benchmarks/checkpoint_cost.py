@@ -2,7 +2,7 @@
 temporary directory, every write timed.
 
 Prints the unit's wall time, the checkpoints written, their total and largest write time, the last one's size,
-and the total as a fraction of the unit's time (the budget: 2 %).
+the total as a fraction of the unit's time (the budget: 2 %) and the range of intervals the writes set.
 
 Usage:
     python benchmarks/checkpoint_cost.py rl -c configs/rl_experiment/hopper/gibo_10runs.yaml --calls 8000
@@ -12,6 +12,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -69,6 +71,17 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=32, help="synthetic: the dimension of the objective")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as the runner runs every unit
+    intervals: list[int] = []  # the interval each write set (gibo.checkpoint's debug lines)
+
+    class Intervals(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            found = re.search(r"the next after (\d+) more iterations", record.getMessage())
+            if found:
+                intervals.append(int(found.group(1)))
+
+    checkpoint_log = logging.getLogger("gibo.checkpoint")
+    checkpoint_log.setLevel(logging.DEBUG)
+    checkpoint_log.addHandler(Intervals())
     writes: list[tuple[float, Path]] = []
     with tempfile.TemporaryDirectory() as tmp:
         run_s = (rl_unit if args.kind == "rl" else synthetic_unit)(args, Path(tmp), writes)
@@ -77,7 +90,8 @@ def main() -> None:
     print(
         f"{args.kind} {args.config}: {run_s:.1f} s, {len(writes)} checkpoints written in {total:.2f} s "
         f"(largest {max((s for s, _ in writes), default=0.0):.4f} s, last {size / 1e6:.2f} MB): "
-        f"{100 * total / run_s:.2f} % of the unit's time"
+        f"{100 * total / run_s:.2f} % of the unit's time; intervals set: {min(intervals, default=0)} to "
+        f"{max(intervals, default=0)} iterations"
     )
 
 

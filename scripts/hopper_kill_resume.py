@@ -139,7 +139,8 @@ def kill_and_resume(directory: Path, kills: int, calls: int, samples: int, worke
     reference_s = time.monotonic() - start
     if code != 0:
         raise RuntimeError(f"the uninterrupted run failed:\n{log[-3000:]}")
-    work_s = max(reference_at.values())  # from its first finished iteration to its last
+    # from its first finished iteration to its last; under Ray (no such lines here) the whole run
+    work_s = max(reference_at.values(), default=reference_s)
     rng = np.random.default_rng(seed)
     moments = np.sort(rng.uniform(0.0, 0.9 * work_s, size=kills))  # on the trial's work, in its first 90 %
     out_dir = directory / "killed"

@@ -247,14 +247,15 @@ def read_checkpoint(path: Path, config: ExperimentConfig, trial: Trial) -> dict[
 def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> dict:
     """Optimise the policy from θ_0 = 0; return the arrays to save (raw-state parameters).
 
-    With `checkpoint_dir`, the trial's record is written there after every `CHECKPOINT_EVERY`-th iteration
-    (`write_checkpoint`, always: a resume repeats at most `CHECKPOINT_EVERY` iterations), and a trial that finds
+    With `checkpoint_dir`, the trial's record is written there on `gibo.checkpoint`'s schedule (every 2
+    iterations unless a write would cost more than 2 % of the trial's time; a resume repeats at most the
+    interval its checkpoint set) by `write_checkpoint`, and a trial that finds
     its checkpoint continues from it: the recorded episodes are not run again but answered from the record, so
     the result is bitwise the same as an uninterrupted trial's (on the same machine and libraries). A damaged
     checkpoint is moved aside (`<name>.damaged`) with a warning and the trial starts from call 0.
-    The optimiser's own work is not all recomputed either: GIBO and MPD leave their acquisition optimisations
-    to the recorded points and their hyperparameter fits to the recorded results (`Optimizer.begin_replay`),
-    and the random states are restored once the record is replayed.
+    The optimiser's own work is not all recomputed either: GIBO, MPD, vanilla BO and TuRBO leave their
+    acquisition optimisations (Thompson samples) to the recorded points and their hyperparameter fits to the
+    saved results (`Optimizer.begin_replay`), and the random states are restored once the record is replayed.
     """
     torch.manual_seed(trial.seed)
     np.random.seed(trial.seed % 2**32)

@@ -216,12 +216,13 @@ def run_unit(
 ) -> dict:
     """Run the configured method on one objective from θ_0 = 0.5·1; return the arrays to save.
 
-    With `checkpoint_dir` (the run directory), the unit's record is written there after every
-    `CHECKPOINT_EVERY`-th iteration (`write_checkpoint`; a resume repeats at most that many iterations), and a
-    unit that finds its checkpoint continues from it: the recorded calls are answered from the record, GIBO and
-    MPD take the recorded points and fits instead of computing them (`Optimizer.begin_replay`), the noise
-    generator and the random states are restored where the record ends, and the result is bitwise the same as an
-    uninterrupted unit's (on the same machine and libraries). A damaged checkpoint is moved aside
+    With `checkpoint_dir` (the run directory), the unit's record is written there on `gibo.checkpoint`'s
+    schedule (every 2 iterations unless a write would cost more than 2 % of the unit's time; a resume repeats at
+    most the interval its checkpoint set) by `write_checkpoint`, and a unit that finds its checkpoint continues
+    from it: the recorded calls are answered from the record, GIBO, MPD, vanilla BO and TuRBO take the recorded
+    points and saved fits instead of computing them (`Optimizer.begin_replay`), the noise generator and the
+    random states are restored where the record ends, and the result is bitwise the same as an uninterrupted
+    unit's (on the same machine and libraries). A damaged checkpoint is moved aside
     (`<name>.damaged`) with a warning and the unit starts from call 0.
     """
     dataset = load_data(data_config, unit.D)
