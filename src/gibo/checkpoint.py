@@ -8,8 +8,8 @@ one sets when the next is written, N iterations later, or more where writing it 
 2 % of it (`next_interval`). A due checkpoint is always written (none is skipped), and a resume continues from the
 last one written, so it repeats at most the interval that checkpoint set: the finished iterations after it (all
 of them when the kill lands inside the next write) and the one that was running. The interval is logged with
-each write ("checkpoint at iteration K written in S s; the next after N more iterations"). Where iterations take
-far longer than a write (RL trials, GIBO and vanilla BO on the synthetic functions: docs/faults.md) it stays N.
+each write ("checkpoint at iteration K written in S s; the next after N more iterations"). Where an iteration
+takes seconds it stays near N; docs/faults.md has the intervals and costs measured.
 """
 
 from __future__ import annotations
