@@ -20,7 +20,7 @@ from gibo.rl_experiment import (
     check_rl_config,
     check_trial,
     config_record,
-    remove_checkpoints,
+    remove_checkpoint,
     reread_record,
     run_trial,
     trial_file,
@@ -71,8 +71,8 @@ def main(argv=None) -> int:
                 ray_address=args.ray_address,
                 calls_per_unit=config.max_objective_calls,
                 check=functools.partial(check_trial, run_dir, config),
+                on_saved=functools.partial(remove_checkpoint, run_dir),
             )
-            remove_checkpoints(run_dir, todo)
             summary = trial_summary(run_dir, todo)
         except UnitsFailed as error:
             sys.exit(f"error: {error} (finished trials are kept in {run_dir}; rerun with --resume --out-dir {run_dir})")

@@ -25,6 +25,7 @@ from gibo.synthetic_experiment import (
     config_record,
     data_file,
     load_results,
+    remove_checkpoint,
     reread_record,
     run_unit,
     unit_file,
@@ -85,6 +86,7 @@ def main(argv=None) -> int:
                     run_unit,
                     config,
                     data_config.model_copy(update={"out_dir": str(Path(data_config.out_dir).resolve())}),
+                    checkpoint_dir=run_dir.resolve(),
                 ),
                 path_of=functools.partial(unit_file, run_dir),
                 name_of=lambda u: u.name,
@@ -93,6 +95,7 @@ def main(argv=None) -> int:
                 ray_address=args.ray_address,
                 calls_per_unit=config.max_objective_calls,
                 check=functools.partial(check_unit, run_dir, config),
+                on_saved=functools.partial(remove_checkpoint, run_dir),
             )
             summary = summarize_synthetic(load_results(run_dir), max_calls=config.max_objective_calls)
         except UnitsFailed as error:

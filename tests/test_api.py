@@ -106,6 +106,9 @@ RESUME = textwrap.dedent(
         ("mpd", 25, 14, True),
         ("cmaes", 24, 13, True),
         ("turbo", 20, 11, False),
+        ("turbo", 30, 25, True),  # saved inside a batch, past its first fits: the region, batch and fit restored
+        ("vbo", 16, 9, True),  # its fits and acquisition optimisations skipped, its saved model set
+        ("vbo", 26, 23, False),  # past 20 points: hyperparameters fitted before and after the save
     ],
 )
 def test_saved_run_continues_in_another_process_as_if_uninterrupted(tmp_path, method, budget, stop, pending):

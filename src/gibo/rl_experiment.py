@@ -4,12 +4,7 @@ docs/experiments.md#linear-quadratic-regulator): one run of the configured metho
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import os
-import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +14,21 @@ import numpy as np
 import torch
 
 from gibo.build import build_optimizer, resolve_dimension
+from gibo.checkpoint import (
+    RANDOM_STATES,
+    checkpointing,
+    clear_temporaries,
+    from_json_bytes,
+    json_bytes,
+    random_states,
+    read_checkpoint_file,
+    restore_random_states,
+    settings_digest,
+    write_checkpoint_file,
+)
 from gibo.config import ConfigError, ExperimentConfig, MLPConfig, config_to_dict, parse_experiment_config
 from gibo.environment_api import EnvironmentObjective, make_env, policy_fit_problem
-from gibo.loop import IterationDriver, run_optimization
+from gibo.loop import run_optimization
 from gibo.policy_parameterizations import MLP
 from gibo.results import DamagedUnit, read_unit, set_aside
 
@@ -172,10 +179,6 @@ def resolved_config(config: ExperimentConfig) -> ExperimentConfig:
     return resolve_dimension(config, search_space_dimension(config))
 
 
-# A trial writes its checkpoint every CHECKPOINT_EVERY iterations, and less often where writing it would cost more
-# than CHECKPOINT_COST of the trial's time (see `run_trial`; README, "Bad input and faults": the measured cost).
-CHECKPOINT_EVERY = 2
-CHECKPOINT_COST = 0.02
 CHECKPOINT_FORMAT = "gibo trial checkpoint"
 CHECKPOINT_VERSION = 1
 
@@ -189,15 +192,15 @@ def config_digest(config: ExperimentConfig) -> str:
     """SHA-256 of the experiment's settings (out_dir aside): a checkpoint belongs to the config that wrote it."""
     settings = config_to_dict(config)
     settings.pop("out_dir", None)
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    return settings_digest(settings)
 
 
 def write_checkpoint(
     path: Path, digest: str, trial: Trial, objective: EnvironmentObjective, iterations: int, optimizer=None
 ) -> None:
-    """The trial's record so far as an npz (no pickle), written to a temporary name and renamed (a kill leaves the
-    previous one): every episode's value, raw return, cumulative timesteps and parameters, every state-normaliser
-    update, the optimiser's `replay_state` (JSON) and the torch and numpy random states now.
+    """The trial's record so far as an npz (no pickle), written atomically (`write_checkpoint_file`): every
+    episode's value, raw return, cumulative timesteps and parameters, every state-normaliser update, the
+    optimiser's `replay_state` (JSON) and the torch and numpy random states now.
     digest: `config_digest` of the trial's config; iterations: the iterations finished."""
     n_state = objective.state_normalizer.n_state if objective.state_normalizer is not None else 0
     history = np.asarray(objective.reward_history, dtype=np.float64).reshape(-1, 2)
@@ -212,39 +215,19 @@ def write_checkpoint(
         "timesteps": history[:, 0].astype(np.int64),
         "updates": np.asarray(objective.normalizer_updates, dtype=np.float64).reshape(-1, 2 + 2 * n_state),
         "points": np.asarray(objective.point_history, dtype=np.float64).reshape(len(history), objective.n_params),
-        "optimizer": np.frombuffer(
-            json.dumps(optimizer.replay_state() if optimizer is not None else {}).encode(), dtype=np.uint8
-        ),
-        "torch_rng": torch.get_rng_state().numpy(),
+        "optimizer": json_bytes(optimizer.replay_state() if optimizer is not None else {}),
+        **random_states(),
     }
-    _, keys, position, has_gauss, cached = np.random.get_state()
-    arrays.update(
-        numpy_rng_keys=np.asarray(keys, dtype=np.uint32),
-        numpy_rng_state=np.asarray([position, has_gauss, cached], dtype=np.float64),
-    )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}_{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as file:
-            np.savez(file, **arrays)  # type: ignore[arg-type]  # stub: **kwds vs allow_pickle
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_checkpoint_file(path, arrays)
 
 
 def read_checkpoint(path: Path, config: ExperimentConfig, trial: Trial) -> dict[str, np.ndarray]:
     """A trial's checkpoint, checked; `DamagedUnit` (one line naming the file) when it cannot be used."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except Exception as error:  # truncated, overwritten, not a zip, pickled content: all mean damaged
-        raise DamagedUnit(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
     required = (
-        *("format", "version", "config", "seed", "iterations", "values", "returns", "timesteps", "updates"),
-        *("points", "optimizer", "torch_rng", "numpy_rng_keys", "numpy_rng_state"),
+        *("config", "seed", "iterations", "values", "returns", "timesteps", "updates", "points", "optimizer"),
+        *RANDOM_STATES,
     )
-    missing = [name for name in required if name not in arrays]
-    if missing or str(arrays["format"]) != CHECKPOINT_FORMAT or int(arrays["version"]) != CHECKPOINT_VERSION:
-        raise DamagedUnit(f"{path}: not a trial checkpoint of this gibo ({', '.join(missing) or 'format'})")
+    arrays = read_checkpoint_file(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, required)
     if int(arrays["seed"]) != trial.seed or str(arrays["config"]) != config_digest(config):
         raise DamagedUnit(f"{path}: the checkpoint of another trial or config")
     n = arrays["values"].shape
@@ -264,15 +247,15 @@ def read_checkpoint(path: Path, config: ExperimentConfig, trial: Trial) -> dict[
 def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> dict:
     """Optimise the policy from θ_0 = 0; return the arrays to save (raw-state parameters).
 
-    With `checkpoint_dir`, the trial's record is written there every `CHECKPOINT_EVERY` iterations
-    (`write_checkpoint`; a write due when the last one took more than `CHECKPOINT_COST` of the time since is
-    skipped, never two in a row: at most 2 * CHECKPOINT_EVERY - 1 iterations are lost), and a trial that finds
+    With `checkpoint_dir`, the trial's record is written there on `gibo.checkpoint`'s schedule (every 2
+    iterations unless a write would cost more than 2 % of the trial's time; a resume repeats at most the
+    interval its checkpoint set) by `write_checkpoint`, and a trial that finds
     its checkpoint continues from it: the recorded episodes are not run again but answered from the record, so
     the result is bitwise the same as an uninterrupted trial's (on the same machine and libraries). A damaged
     checkpoint is moved aside (`<name>.damaged`) with a warning and the trial starts from call 0.
-    The optimiser's own work is not all recomputed either: GIBO and MPD leave their acquisition optimisations
-    to the recorded points and their hyperparameter fits to the recorded results (`Optimizer.begin_replay`),
-    and the random states are restored once the record is replayed.
+    The optimiser's own work is not all recomputed either: GIBO, MPD, vanilla BO and TuRBO leave their
+    acquisition optimisations (Thompson samples) to the recorded points and their hyperparameter fits to the
+    saved results (`Optimizer.begin_replay`), and the random states are restored once the record is replayed.
     """
     torch.manual_seed(trial.seed)
     np.random.seed(trial.seed % 2**32)
@@ -280,10 +263,12 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
     checkpoint = checkpoint_file(checkpoint_dir, trial) if checkpoint_dir is not None else None
     try:
         record = None
+        if checkpoint is not None:
+            clear_temporaries(checkpoint)
         if checkpoint is not None and checkpoint.is_file():
             try:
                 record = read_checkpoint(checkpoint, config, trial)
-                replay_state = json.loads(record["optimizer"].tobytes().decode())
+                replay_state = from_json_bytes(record["optimizer"])
             except (DamagedUnit, ValueError) as error:
                 logger.warning("%s; moved aside to %s, the trial starts from call 0", error, set_aside(checkpoint).name)
                 record = None
@@ -297,42 +282,21 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
                     int(record["iterations"]),
                     len(record["values"]),
                 )
-        unwritable: list[OSError] = []
         digest = config_digest(config)
-        # when the last checkpoint was written, what writing it took, and whether the last due write was skipped
-        last_write = [time.monotonic(), 0.0, False]
 
-        def save_checkpoint(driver: IterationDriver) -> None:
-            if record is not None and optimizer.replaying and driver.iterations == int(record["iterations"]):
-                optimizer.end_replay()  # the record is replayed: from here on as the interrupted trial went on
-                torch.set_rng_state(torch.from_numpy(record["torch_rng"].copy()))
-                position, has_gauss, cached = record["numpy_rng_state"]
-                np.random.set_state(("MT19937", record["numpy_rng_keys"], int(position), int(has_gauss), float(cached)))
-            if checkpoint is None or unwritable:
-                return
-            replaying = objective._replay is not None and objective.calls <= len(objective._replay["values"])
-            due = driver.iterations % CHECKPOINT_EVERY == 0 and not replaying  # inside the record: it holds that
-            if due and not last_write[2] and last_write[1] > CHECKPOINT_COST * (time.monotonic() - last_write[0]):
-                due, last_write[2] = False, True  # too costly now: skipped once, never twice in a row
-            logger.debug(
-                "%s: iteration %d done at call %d%s",
-                trial.name,
-                driver.iterations,
-                objective.calls,
-                ", checkpoint" * due,
-            )
-            if not due:
-                return
-            try:
-                started = time.monotonic()
-                write_checkpoint(checkpoint, digest, trial, objective, driver.iterations, optimizer)
-                last_write[:] = [time.monotonic(), time.monotonic() - started, False]
-            except OSError as error:  # e.g. a Ray worker without the run directory: the trial goes on without
-                unwritable.append(error)
-                logger.warning(
-                    "%s: cannot write its checkpoint %s (%s); continuing without", trial.name, checkpoint, error
-                )
+        def end_replay() -> None:  # the record is replayed: from here on as the interrupted trial went on
+            optimizer.end_replay()
+            restore_random_states(record)  # type: ignore[arg-type]  # only called with a record
 
+        save_checkpoint = checkpointing(
+            checkpoint,
+            trial.name,
+            lambda path, iterations: write_checkpoint(path, digest, trial, objective, iterations, optimizer),
+            resume_at=int(record["iterations"]) if record is not None else None,
+            end_replay=end_replay,
+            # inside the record: it holds that iteration
+            replaying=lambda: objective._replay is not None and objective.calls <= len(objective._replay["values"]),
+        )
         resolved = resolve_dimension(config, objective.n_params)
         params_init = torch.zeros(objective.n_params, dtype=torch.float64)
         optimizer = build_optimizer(resolved, params_init, objective)
@@ -361,11 +325,12 @@ def run_trial(config: ExperimentConfig, trial: Trial, checkpoint_dir=None) -> di
         objective.close()
 
 
-def remove_checkpoints(run_dir, todo: list[Trial]) -> None:
-    """Delete the checkpoints of the trials whose file is saved (a finished trial needs none)."""
-    for trial in todo:
-        if trial_file(run_dir, trial).is_file():
-            checkpoint_file(run_dir, trial).unlink(missing_ok=True)
+def remove_checkpoint(run_dir, trial: Trial) -> None:
+    """Delete the checkpoint of a trial whose file is saved (a finished trial needs none)."""
+    try:
+        checkpoint_file(run_dir, trial).unlink(missing_ok=True)
+    except OSError as error:  # harmless: a resume finds the trial done and removes it then
+        logger.warning("%s: cannot remove its checkpoint (%s)", trial.name, error)
 
 
 def config_record(config: ExperimentConfig) -> dict:

@@ -107,6 +107,7 @@ def run_units(
     ray_address: str | None = None,
     calls_per_unit: int | None = None,
     check: Callable[[Unit], object] | None = None,
+    on_saved: Callable[[Unit], None] | None = None,
 ) -> list[Path]:
     """Run every unit whose result file is missing; save its arrays with `save_unit`; return all unit files.
 
@@ -125,6 +126,8 @@ def run_units(
         check: unit → anything; reads the unit's existing file and raises `DamagedUnit` when it cannot be used
             (e.g. `read_unit` with the arrays and budget it must have). Such a file is moved aside (`set_aside`),
             named in one warning line, and the unit runs again. None: an existing file counts as done.
+        on_saved: unit → None, called once the unit's file is saved (and for each unit found done): e.g. to
+            remove the unit's checkpoint.
     Raises:
         UnitsFailed: after every other unit finished, when some raised (or their worker died
             `WORKER_RETRIES + 1` times).
@@ -135,7 +138,13 @@ def run_units(
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    todo = [u for u in units if not _done(u, path_of, name_of, check)]
+    after_save = on_saved or (lambda unit: None)
+    todo = []
+    for unit in units:
+        if _done(unit, path_of, name_of, check):
+            after_save(unit)
+        else:
+            todo.append(unit)
     if len(todo) < len(units):
         logger.info("%d of %d units already done; running the other %d", len(units) - len(todo), len(units), len(todo))
     failures: dict[str, str] = {}
@@ -143,9 +152,9 @@ def run_units(
         try:
             with Progress(description, len(todo), calls_per_unit, enabled=progress) as bar:
                 if workers > 1 or ray_address:
-                    _run_on_ray(todo, run_unit, path_of, name_of, bar, failures, workers, ray_address)
+                    _run_on_ray(todo, run_unit, path_of, name_of, bar, failures, workers, ray_address, after_save)
                 else:
-                    _run_in_process(todo, run_unit, path_of, name_of, bar, failures)
+                    _run_in_process(todo, run_unit, path_of, name_of, bar, failures, after_save)
         except _NotSaved as error:
             saved = [name_of(u) for u in units if path_of(u).is_file()]
             logger.debug("cannot write %s", error.path, exc_info=error.error)
@@ -215,7 +224,7 @@ def _save(path: Path, arrays: dict) -> None:
         raise _NotSaved(path, error) from error
 
 
-def _run_in_process(todo, run_unit, path_of, name_of, bar: Progress, failures) -> None:
+def _run_in_process(todo, run_unit, path_of, name_of, bar: Progress, failures, after_save) -> None:
     for unit in todo:
         name = name_of(unit)
         try:
@@ -226,6 +235,7 @@ def _run_in_process(todo, run_unit, path_of, name_of, bar: Progress, failures) -
             bar.unit_done(name, failed=True)
         else:
             _save(path_of(unit), arrays)
+            after_save(unit)
             bar.unit_done(name, calls=_calls_made(arrays))
 
 
@@ -257,7 +267,7 @@ def _quiet_ray_start() -> None:
 
 
 def _run_on_ray(
-    todo, run_unit, path_of, name_of, bar: Progress, failures, workers: int, ray_address: str | None
+    todo, run_unit, path_of, name_of, bar: Progress, failures, workers: int, ray_address: str | None, after_save
 ) -> None:
     try:
         import ray  # only here: the serial path does not pay for importing Ray
@@ -317,6 +327,7 @@ def _run_on_ray(
             bar.unit_done(name_of(unit), failed=True)
         else:
             _save(path_of(unit), arrays)  # `_NotSaved` stops the run; the unit stays pending and is cancelled
+            after_save(unit)
             pending.pop(ref)
             bar.unit_done(name_of(unit), calls=_calls_made(arrays))
 

@@ -11,6 +11,19 @@ import numpy as np
 import torch
 
 from gibo.build import build_optimizer, resolve_dimension
+from gibo.checkpoint import (
+    RANDOM_STATES,
+    RecordedCalls,
+    checkpointing,
+    clear_temporaries,
+    from_json_bytes,
+    json_bytes,
+    random_states,
+    read_checkpoint_file,
+    restore_random_states,
+    settings_digest,
+    write_checkpoint_file,
+)
 from gibo.config import (
     ConfigError,
     ExperimentConfig,
@@ -20,7 +33,7 @@ from gibo.config import (
     parse_experiment_config,
 )
 from gibo.loop import run_optimization
-from gibo.results import DamagedUnit, read_unit, run_budget
+from gibo.results import DamagedUnit, read_unit, run_budget, set_aside
 from gibo.synthetic_functions import SyntheticDataset, generate_dataset
 
 logger = logging.getLogger(__name__)
@@ -141,8 +154,77 @@ def resolved_config(config: ExperimentConfig, data_config: SyntheticDataConfig, 
     return resolve_dimension(config, D, factor_lengthscale=data_config.factor_lengthscale)
 
 
-def run_unit(config: ExperimentConfig, data_config: SyntheticDataConfig, unit: SyntheticUnit) -> dict:
-    """Run the configured method on one objective from θ_0 = 0.5·1; return the arrays to save."""
+CHECKPOINT_FORMAT = "gibo synthetic unit checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def checkpoint_file(run_dir, unit: SyntheticUnit) -> Path:
+    """Where a running unit keeps its checkpoint (not an `.npz` name: no reader of results takes it for one)."""
+    return unit_file(run_dir, unit).with_suffix(".checkpoint")
+
+
+def unit_digest(config: ExperimentConfig, data_config: SyntheticDataConfig) -> str:
+    """SHA-256 of the unit's settings (out_dirs aside): a checkpoint belongs to the config that wrote it."""
+    experiment, data = config_to_dict(config), config_to_dict(data_config)
+    experiment.pop("out_dir", None)
+    data.pop("out_dir", None)
+    return settings_digest({"experiment": experiment, "data": data})
+
+
+def write_checkpoint(
+    path: Path, digest: str, unit: SyntheticUnit, objective: RecordedCalls, iterations: int, optimizer
+) -> None:
+    """The unit's record so far as an npz (no pickle), written atomically: every call's point and value, the
+    objective's noise generator, the optimiser's `replay_state` (JSON) and the torch and numpy random states now.
+    digest: `unit_digest`; iterations: the iterations finished."""
+    write_checkpoint_file(
+        path,
+        {
+            "format": np.asarray(CHECKPOINT_FORMAT),
+            "version": np.asarray(CHECKPOINT_VERSION),
+            "config": np.asarray(digest),
+            "seed": np.asarray(unit.seed),
+            "iterations": np.asarray(iterations),
+            "points": np.asarray(objective.points, dtype=np.float64).reshape(len(objective.values), unit.D),
+            "values": np.asarray(objective.values, dtype=np.float64),
+            "noise_rng": objective.generator.get_state().numpy(),
+            "optimizer": json_bytes(optimizer.replay_state()),
+            **random_states(),
+        },
+    )
+
+
+def read_checkpoint(path: Path, digest: str, unit: SyntheticUnit, budget: int | None) -> dict[str, np.ndarray]:
+    """A unit's checkpoint, checked; `DamagedUnit` (one line naming the file) when it cannot be used."""
+    required = ("config", "seed", "iterations", "points", "values", "noise_rng", "optimizer", *RANDOM_STATES)
+    arrays = read_checkpoint_file(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, required)
+    if int(arrays["seed"]) != unit.seed or str(arrays["config"]) != digest:
+        raise DamagedUnit(f"{path}: the checkpoint of another unit or config")
+    n = arrays["values"].shape
+    if (
+        len(n) != 1
+        or arrays["points"].shape != (*n, unit.D)
+        or (budget is not None and n[0] > budget)
+        or not np.isfinite(arrays["values"]).all()
+    ):
+        raise DamagedUnit(f"{path}: inconsistent arrays ({n[0] if n else '?'} calls)")
+    return arrays
+
+
+def run_unit(
+    config: ExperimentConfig, data_config: SyntheticDataConfig, unit: SyntheticUnit, checkpoint_dir=None
+) -> dict:
+    """Run the configured method on one objective from θ_0 = 0.5·1; return the arrays to save.
+
+    With `checkpoint_dir` (the run directory), the unit's record is written there on `gibo.checkpoint`'s
+    schedule (every 2 iterations unless a write would cost more than 2 % of the unit's time; a resume repeats at
+    most the interval its checkpoint set) by `write_checkpoint`, and a unit that finds its checkpoint continues
+    from it: the recorded calls are answered from the record, GIBO, MPD, vanilla BO and TuRBO take the recorded
+    points and saved fits instead of computing them (`Optimizer.begin_replay`), the noise generator and the
+    random states are restored where the record ends, and the result is bitwise the same as an uninterrupted
+    unit's (on the same machine and libraries). A damaged checkpoint is moved aside
+    (`<name>.damaged`) with a warning and the unit starts from call 0.
+    """
     dataset = load_data(data_config, unit.D)
     if unit.index >= dataset.num_objectives:
         raise ConfigError(
@@ -151,11 +233,49 @@ def run_unit(config: ExperimentConfig, data_config: SyntheticDataConfig, unit: S
     torch.manual_seed(unit.seed)
     np.random.seed(unit.seed % 2**32)
     resolved = resolved_config(config, data_config, unit.D)
-    objective = dataset.objective(unit.index, seed=unit.seed)
+    objective = RecordedCalls(dataset.objective(unit.index, seed=unit.seed))
+    checkpoint = checkpoint_file(checkpoint_dir, unit) if checkpoint_dir is not None else None
+    digest = unit_digest(config, data_config)
+    record = None
+    if checkpoint is not None:
+        clear_temporaries(checkpoint)
+    if checkpoint is not None and checkpoint.is_file():
+        try:
+            record = read_checkpoint(checkpoint, digest, unit, resolved.max_objective_calls)
+            replay_state = from_json_bytes(record["optimizer"])
+        except (DamagedUnit, ValueError) as error:
+            logger.warning("%s; moved aside to %s, the unit starts from call 0", error, set_aside(checkpoint).name)
+            record = None
+        else:
+            objective.replay(record["points"], record["values"])
+            logger.info(
+                "%s: continues from its checkpoint at iteration %d, call %d (calls answered from it)",
+                unit.name,
+                int(record["iterations"]),
+                len(record["values"]),
+            )
     params_init = torch.full((unit.D,), START_VALUE, dtype=torch.float64)
     optimizer = build_optimizer(resolved, params_init, objective, hypers=true_hypers(config, dataset))
+    if record is not None:
+        optimizer.begin_replay(replay_state)
+
+    def end_replay() -> None:  # the record is replayed: from here on as the interrupted unit went on
+        optimizer.end_replay()
+        objective.generator.set_state(torch.from_numpy(record["noise_rng"].copy()))  # type: ignore[index]
+        restore_random_states(record)  # type: ignore[arg-type]  # only called with a record
+
     result = run_optimization(
-        optimizer, max_iterations=resolved.max_iterations, max_objective_calls=resolved.max_objective_calls
+        optimizer,
+        max_iterations=resolved.max_iterations,
+        max_objective_calls=resolved.max_objective_calls,
+        on_iteration=checkpointing(
+            checkpoint,
+            unit.name,
+            lambda path, iterations: write_checkpoint(path, digest, unit, objective, iterations, optimizer),
+            resume_at=int(record["iterations"]) if record is not None else None,
+            end_replay=end_replay,
+            replaying=lambda: objective.replaying,
+        ),
     )
     values = objective.noise_free(torch.from_numpy(result.params)).numpy()
     arrays = dict(
@@ -167,6 +287,14 @@ def run_unit(config: ExperimentConfig, data_config: SyntheticDataConfig, unit: S
     )
     arrays.update(optimizer.diagnostics())
     return arrays
+
+
+def remove_checkpoint(run_dir, unit: SyntheticUnit) -> None:
+    """Delete the checkpoint of a unit whose file is saved (a finished unit needs none)."""
+    try:
+        checkpoint_file(run_dir, unit).unlink(missing_ok=True)
+    except OSError as error:  # harmless: a resume finds the unit done and removes it then
+        logger.warning("%s: cannot remove its checkpoint (%s)", unit.name, error)
 
 
 def load_results(run_dir) -> dict:

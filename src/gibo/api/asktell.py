@@ -145,6 +145,7 @@ class AskTell:
 
         self._torch_state = torch.Generator().manual_seed(int(seed)).get_state()
         self._numpy_state = np.random.RandomState(int(seed) % 2**32).get_state()
+        self._swapped_in = False  # inside `_own_random_state`
         with self._own_random_state():
             u0 = torch.as_tensor(self._to_unit(x0), dtype=torch.float64)
             try:
@@ -172,7 +173,12 @@ class AskTell:
 
     @contextlib.contextmanager
     def _own_random_state(self) -> Iterator[None]:
-        """Swap this run's torch and numpy random states in (and the caller's back out), on one torch thread."""
+        """Swap this run's torch and numpy random states in (and the caller's back out), on one torch thread; inside
+        an outer swap of this run (a replay's) nothing is swapped again."""
+        if self._swapped_in:
+            yield
+            return
+        self._swapped_in = True
         outer_torch, outer_numpy = torch.get_rng_state(), np.random.get_state()
         torch.set_rng_state(self._torch_state)
         np.random.set_state(self._numpy_state)
@@ -183,6 +189,7 @@ class AskTell:
             self._torch_state, self._numpy_state = torch.get_rng_state(), np.random.get_state()
             torch.set_rng_state(outer_torch)
             np.random.set_state(outer_numpy)
+            self._swapped_in = False
 
     # -- ask and tell -----------------------------------------------------------------------------
 
@@ -410,9 +417,10 @@ class AskTell:
             if not strict:
                 run._fed = np.asarray(unit, dtype=np.float64) if unit is not None else run._to_unit(recorded)
 
-        for k, (x, value) in enumerate(zip(xs, values), start=1):
-            ask_recorded(k, x, None if units is None else units[k - 1])
-            run.tell(run._asked, value)
+        with run._own_random_state():  # once for the whole replay, not at every ask and tell
+            for k, (x, value) in enumerate(zip(xs, values), start=1):
+                ask_recorded(k, x, None if units is None else units[k - 1])
+                run.tell(run._asked, value)
         following = None if resume is None else resume["next"]
         if pending is not None:
             ask_recorded(len(values) + 1, pending, following)

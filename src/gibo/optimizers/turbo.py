@@ -7,13 +7,13 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from gibo.model import fit_mll
-from gibo.optimizers.base import Iteration, Optimizer
+from gibo.optimizers.base import Iteration, Optimizer, tensor_from_json, tensor_to_json
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +228,8 @@ class TuRBO(Optimizer):
         self.restarts = 0
         self.length_history: list[float] = []
         self.restart_history: list[int] = []
+        self._batch = torch.empty(0, self.D, dtype=self.params.dtype)  # the points of this iteration (unit cube)
+        self._replayed: dict[str, Any] = {}  # replaying (`begin_replay`): the saved run's region, batch and fit
 
     # -- coordinates ------------------------------------------------------------------------------
 
@@ -247,12 +249,18 @@ class TuRBO(Optimizer):
         if initial:
             X_next = self.initial_design(int(min(self.n_init, remaining)))
             length = math.nan
+        elif self.replaying and self._replayed:  # the recorded points replace the Thompson samples: no fit
+            length = self.state.length
+            X_next = torch.full((int(min(self.batch_size, remaining)), self.D), math.nan, dtype=self.params.dtype)
         else:
             length = self.state.length
             X_next = self.thompson_candidates(self.fit_model(), int(min(self.batch_size, remaining)))
-        values = []
-        for x in X_next:
-            values.append((yield from self._evaluate(self.from_unit(x))))
+        self._batch = X_next  # `end_replay` may set the saved one (a replay that ends inside this iteration)
+        values, points = [], []
+        for i in range(X_next.shape[0]):
+            points.append(self.from_unit(self._batch[i]))
+            values.append((yield from self._evaluate(points[-1])))  # replaying: the recorded point written in
+        X_next = self._batch
         Y_next = torch.stack(values)
         if initial:
             self.state.reset(best_value=float(Y_next.max()))
@@ -261,7 +269,7 @@ class TuRBO(Optimizer):
         self.X, self.Y = torch.cat([self.X, X_next]), torch.cat([self.Y, Y_next])
         best = int(Y_next.argmax())
         if float(Y_next[best]) > self.best_value:
-            self.best_value, self.best_params = float(Y_next[best]), self.from_unit(X_next[best])
+            self.best_value, self.best_params = float(Y_next[best]), points[best].clone()
             self.params = self.best_params
         if self.state.restart_triggered:
             logger.info("TuRBO: trust region collapsed after %d points; restarting", self.X.shape[0])
@@ -274,6 +282,26 @@ class TuRBO(Optimizer):
         if self.verbose:
             logger.info("TuRBO: side %.4f, %d restarts, best %.6g", self.state.length, self.restarts, self.best_value)
         self._record(self.best_params)
+
+    def replay_state(self) -> dict[str, Any]:
+        """What a replay sets instead of computing it again: the current region's inputs and this iteration's
+        points in the unit cube (exact) and the last fit's raw hyperparameters (the next fit starts from them);
+        the recorded points replace the Thompson samples."""
+        fitted = None if self._fitted is None else {n: tensor_to_json(v) for n, v in self._fitted.items()}
+        return {"X": tensor_to_json(self.X), "batch": tensor_to_json(self._batch), "fitted": fitted}
+
+    def begin_replay(self, state: dict[str, Any]) -> None:
+        super().begin_replay(state)
+        self._replayed = dict(state) if "X" in state else {}
+
+    def end_replay(self) -> None:
+        """The fits and samples skipped while replaying: the saved region, batch and fit set instead."""
+        super().end_replay()
+        saved, self._replayed = self._replayed, {}
+        if saved:
+            self.X, self._batch = tensor_from_json(saved["X"]), tensor_from_json(saved["batch"])
+            fitted = saved["fitted"]
+            self._fitted = None if fitted is None else {n: tensor_from_json(v) for n, v in fitted.items()}
 
     def initial_design(self, n: int) -> torch.Tensor:
         """`n x D` scrambled Sobol points in the unit cube (seeded from torch's generator)."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
+from typing import Any
 
 import numpy as np
 import torch
 
 from gibo.expected_improvement import ClosedFormExpectedImprovement
 from gibo.model import DerivativeExactGPSEModel
-from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts
+from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts, tensor_from_json, tensor_to_json
 
 
 class VanillaBO(Optimizer):
@@ -60,6 +62,7 @@ class VanillaBO(Optimizer):
         self.train_y = torch.empty(0, dtype=self.params.dtype)
         self.model: DerivativeExactGPSEModel | None = None
         self.random_starts = [0]
+        self._replayed: dict[str, Any] = {}  # replaying (`begin_replay`): the saved run's model and count
 
     def diagnostics(self) -> dict[str, np.ndarray]:
         return {"acquisition_random_starts": np.asarray(self.random_starts[0])}
@@ -87,6 +90,38 @@ class VanillaBO(Optimizer):
             self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
         return self.model
 
+    def replay_state(self) -> dict[str, Any]:
+        """What a replay sets instead of computing it again: the GP's raw hyperparameters now (exact; the next fit
+        starts from them) and the count of random starts; the recorded points replace the acquisition's."""
+        model = None if self.model is None else {n: tensor_to_json(p) for n, p in self.model.named_parameters()}
+        return {"model": model, "random_starts": int(self.random_starts[0])}
+
+    def begin_replay(self, state: dict[str, Any]) -> None:
+        super().begin_replay(state)
+        self._replayed = dict(state)
+
+    def end_replay(self) -> None:
+        """The fits and acquisition optimisations skipped while replaying: the saved model and count set instead."""
+        super().end_replay()
+        saved, self._replayed = self._replayed, {}
+        if saved.get("model") is not None:
+            if self.model is None:  # as `_fit_model` builds it, then the saved hyperparameters
+                self.model = DerivativeExactGPSEModel(
+                    self.D,
+                    N_max=None,
+                    train_x=self.train_x,
+                    train_y=self.train_y,
+                    dtype=self.params.dtype,
+                    **self.model_kwargs,
+                )
+                self.model.initialize(**self.hypers)
+            with torch.no_grad():
+                parameters = dict(self.model.named_parameters())
+                for name, value in saved["model"].items():
+                    parameters[name].copy_(tensor_from_json(value))
+        if "random_starts" in saved:
+            self.random_starts[0] = int(saved["random_starts"])
+
     def iterate(self) -> Iteration:
         from botorch.optim import optimize_acqf
 
@@ -94,6 +129,11 @@ class VanillaBO(Optimizer):
             yield from self._observe(self.params)
             for u in torch.rand(self.generate_initial_data, self.D, dtype=self.params.dtype):
                 yield from self._observe(self.bounds[0] + u * (self.bounds[1] - self.bounds[0]))
+        if self.replaying and self._replayed:  # the recorded point replaces argmax EI: no fit, no optimisation
+            self.params = torch.full_like(self.params, math.nan)
+            yield from self._observe(self.params)
+            self._record()
+            return
         model = self._fit_model()
         best_f = model.to_targets(self.train_y.max() if self.best_f is None else self.best_f)
         acquisition = ClosedFormExpectedImprovement(
