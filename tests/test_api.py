@@ -334,3 +334,27 @@ def test_les_through_the_api_asks_inside_its_box_and_replays_from_a_state_file(t
         np.testing.assert_array_equal(x, result.history.x[k])
         resumed.tell(x, quadratic2(x))
     assert resumed.done and resumed.best[1] == result.value
+    # the load skipped the saved run's fits and sample paths and set their results: the same diagnostics
+    expected, actual = run._driver.optimizer.diagnostics(), resumed._driver.optimizer.diagnostics()
+    assert expected.keys() == actual.keys() and len(expected["les_converged_fraction"]) == budget - 1
+    for name, array in expected.items():
+        np.testing.assert_array_equal(actual[name], array, err_msg=name)
+
+
+def test_les_load_skips_the_saved_runs_acquisitions(tmp_path, monkeypatch):
+    """Loading a LES state builds no acquisition for the recorded calls: only the calls after them do."""
+    from gibo.optimizers.les import LES
+
+    small = {"num_paths": 8, "descent_steps": 10, "sequence_points": 4}
+    run = AskTell("les", np.zeros(2), 12, seed=1, bounds=(-1, 1), **small)
+    for _ in range(8):
+        x = run.ask()
+        run.tell(x, -float(np.sum((x - 0.3) ** 2)))
+    run.save(tmp_path / "les.gibo")
+    built = []
+    original = LES.acquisition
+    monkeypatch.setattr(LES, "acquisition", lambda self, incumbent: built.append(1) or original(self, incumbent))
+    resumed = AskTell.load(tmp_path / "les.gibo")
+    assert resumed.calls == 8 and built == []
+    resumed.ask()
+    assert len(built) == 1

@@ -111,8 +111,11 @@ class _GradientAtTheta(AcquisitionFunction):
                 self._chol_np = np.asfortranarray(solve.chol.numpy())  # the layout BLAS solves in place of a copy
                 self._trsm = get_blas_funcs("trsm", (self._chol_np,))
                 self._W_np = self._W.numpy()
-                # N x D: K⁻¹ ∂k(X, θ)/∂θ, solved by torch here (BLAS threads are not limited outside the optimiser)
-                self._M_np = torch.linalg.solve_triangular(solve.chol.mT, self._W, upper=True).numpy()
+                # N x D: K⁻¹ ∂k(X, θ)/∂θ, solved by torch here (BLAS threads are not limited outside the optimiser);
+                # with "inner_products" `_point_gradient` folds it into its one solve per batch instead
+                self._M_np: np.ndarray | None = None
+                if self._X_centred_np is None:
+                    self._M_np = torch.linalg.solve_triangular(solve.chol.mT, self._W, upper=True).numpy()
 
     def _cross_terms(self, Z: torch.Tensor):
         """Z: `b x q x D` → S `b x q x q`, V `b x q x D`."""
@@ -146,8 +149,11 @@ class _GradientAtTheta(AcquisitionFunction):
 
     def _point_gradient(self, t: _PointTerms, w: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
         """∂α/∂z = c1 wᵀ ∂v/∂z + c2 ∂s/∂z (see the class docstring); w: `n x D`, c1, c2: `n` → `n x D`."""
-        a = self._trsm(1.0, self._chol_np, t.u, lower=1, trans_a=1)  # N x n: K⁻¹ k(X, z)
-        gamma = (self._M_np @ w.T) * c1 + a * (2 * c2)  # N x n: the weights of ∂k(X_j, z)/∂z, negated
+        if self._M_np is None:  # L⁻ᵀ (W wᵀ c1 + 2 c2 u): the same weights from one solve
+            gamma = self._trsm(1.0, self._chol_np, (self._W_np @ w.T) * c1 + t.u * (2 * c2), lower=1, trans_a=1)
+        else:
+            a = self._trsm(1.0, self._chol_np, t.u, lower=1, trans_a=1)  # N x n: K⁻¹ k(X, z)
+            gamma = (self._M_np @ w.T) * c1 + a * (2 * c2)  # N x n: the weights of ∂k(X_j, z)/∂z, negated
         gk = gamma.T * t.k  # n x N
         kernel_part = (gk @ self._X_scaled_np - gk.sum(-1, keepdims=True) * t.zs) / self._lengthscale_np
         theta_part = w / self._lengthscale_np**2 - np.einsum("bd,bd->b", w, t.e)[:, None] * t.e

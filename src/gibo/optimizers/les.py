@@ -21,6 +21,8 @@ from gibo.optimizers.base import (
     delta_box,
     hyperparameter_arrays,
     hyperparameter_record,
+    tensor_from_json,
+    tensor_to_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -148,6 +150,7 @@ class LES(Optimizer):
         self.converged_fractions: list[float] = []  # per iteration
         self.acquisition_values: list[float] = []  # per iteration (NaN when the rule stopped the run)
         self.hyperparameter_history: list[dict[str, object]] = []  # per iteration: the GP behind its acquisition
+        self._replayed: dict[str, Any] = {}  # replaying (`begin_replay`): what the saved run had computed
 
     def search_box(self, center: torch.Tensor) -> torch.Tensor:
         """`2 x D` box around `center` (`delta`) within `bounds`: the ascents' clip and the acquisition's domain."""
@@ -218,6 +221,13 @@ class LES(Optimizer):
                 box = self.search_box(theta)
                 for u in torch.rand(int(self.generate_initial_data), self.D, dtype=theta.dtype):
                     yield from self._observe(box[0] + u * (box[1] - box[0]))
+        if self.replaying and self._replayed:  # the recorded point replaces the acquisition's: no fit, no paths
+            yield from self._observe(torch.full_like(self.params, math.nan))
+            assert self.best_x is not None
+            self.params = self.best_x.clone()
+            self.iteration += 1
+            self._record()
+            return
         status = "none"
         if self.optimize_hyperparameters and (
             self.min_points_for_fit is None or self.model.N >= self.min_points_for_fit
@@ -252,6 +262,45 @@ class LES(Optimizer):
         self._update_state_normalization()
         self.iteration += 1
         self._record()
+
+    def replay_state(self) -> dict[str, Any]:
+        """What a replay sets instead of computing it again: the GP's raw hyperparameters now (exact; the next fit
+        starts from them), the per-iteration diagnostics, the count of random starts and whether the stopping rule
+        fired; the recorded points replace the acquisition's (its sample paths are what makes LES slow)."""
+        return {
+            "model": {name: tensor_to_json(p) for name, p in self.model.named_parameters()},
+            "random_starts": int(self.random_starts[0]),
+            "converged_fractions": list(self.converged_fractions),
+            "acquisition_values": [None if math.isnan(v) else v for v in self.acquisition_values],
+            "hyperparameters": [
+                {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in row.items()}
+                for row in self.hyperparameter_history
+            ],
+            "stopped": bool(self.stopped),
+        }
+
+    def begin_replay(self, state: dict[str, Any]) -> None:
+        super().begin_replay(state)
+        self._replayed = dict(state)
+
+    def end_replay(self) -> None:
+        """The fits and acquisitions skipped while replaying: the saved model, diagnostics and count set instead."""
+        super().end_replay()
+        saved, self._replayed = self._replayed, {}
+        if not saved:
+            return
+        with torch.no_grad():
+            parameters = dict(self.model.named_parameters())
+            for name, value in saved["model"].items():
+                parameters[name].copy_(tensor_from_json(value))
+        self.random_starts[0] = int(saved["random_starts"])
+        self.converged_fractions = [float(v) for v in saved["converged_fractions"]]
+        self.acquisition_values = [math.nan if v is None else float(v) for v in saved["acquisition_values"]]
+        self.hyperparameter_history = [
+            {**row, "gp_lengthscale": np.asarray(row["gp_lengthscale"], dtype=np.float64)}
+            for row in saved["hyperparameters"]
+        ]
+        self.stopped = bool(saved["stopped"])
 
     def _update_state_normalization(self) -> None:
         """Fold the new states into the normaliser and re-express the data and the incumbent in its coordinates."""
