@@ -417,8 +417,11 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         X, y = self.train_x, self.train_targets
         lengthscale = self.lengthscale.expand(self.D) if self.lengthscale.numel() == 1 else self.lengthscale
         outputscale, noise = self.outputscale, self.noise
-        K = outputscale * torch.exp(-0.5 * self.window_distances(lengthscale))
-        K = K + noise * torch.eye(self.N, dtype=X.dtype, device=X.device)
+        K = torch.exp(-0.5 * self.window_distances(lengthscale))
+        if torch.is_grad_enabled() and (K.requires_grad or outputscale.requires_grad or noise.requires_grad):
+            K = outputscale * K + noise * torch.eye(self.N, dtype=X.dtype, device=X.device)
+        else:  # the same numbers without three N x N temporaries
+            K.mul_(outputscale).diagonal().add_(noise)
         try:
             chol = safe_cholesky(K)
         except torch.linalg.LinAlgError as error:  # name the hyperparameters in force: the usual culprit

@@ -38,7 +38,7 @@ def default_options(method: str, D: int, bounded: bool) -> dict:
     scaled by the rewards' std. Vanilla BO: as GIBO's model without the window; TuRBO: its own defaults (it
     standardises and fits on its own). LES: GIBO's model, its incumbent the best observation, its ascents and
     acquisition in the δ-box of half-width 0.1 around it (within the bounds); its own settings the paper's
-    (250 paths of 500 steps: seconds per call, so for objectives that take longer than that).
+    (250 paths of 500 steps: most of a second per call at D = 16, so for objectives that take longer than that).
     """
     gp_model = {
         "prior_mean": 0.0,
