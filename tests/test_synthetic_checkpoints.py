@@ -31,6 +31,9 @@ def data_config(tmp_path_factory) -> SyntheticDataConfig:
 def short_config(method: str, calls: int):
     config = load_experiment_config(ROOT / "configs" / "synthetic_experiment" / f"{method}.yaml")
     config.max_objective_calls = calls
+    if method.startswith("les"):  # fewer and shorter ascents: the same code, a quicker test
+        config.optimizer_config.num_paths = 16  # type: ignore[union-attr]
+        config.optimizer_config.descent_steps = 40  # type: ignore[union-attr]
     return config
 
 
@@ -47,6 +50,7 @@ def assert_same_arrays(a: dict, b: dict) -> None:
         ("gibo_learned_hypers", 24, 2),  # fits and acquisition optimisations left to the record
         ("cmaes_fixed_hypers", 60, 2),  # recomputes its own steps from the recorded values
         ("vbo_learned_hypers", 28, 12),  # fits (past 20 points) and acquisition optimisations skipped
+        ("les_learned_hypers", 16, 4),  # fits and sample paths skipped
     ],
 )
 def test_a_unit_resumed_from_a_checkpoint_midway_equals_an_uninterrupted_one(

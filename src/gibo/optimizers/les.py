@@ -225,6 +225,7 @@ class LES(Optimizer):
             yield from self._observe(torch.full_like(self.params, math.nan))
             assert self.best_x is not None
             self.params = self.best_x.clone()
+            self._update_state_normalization()
             self.iteration += 1
             self._record()
             return
