@@ -138,6 +138,14 @@ def tensor_from_json(data: dict[str, Any]) -> torch.Tensor:
     return torch.tensor(data["data"], dtype=getattr(torch, data["dtype"])).reshape(data["shape"])
 
 
+def set_parameters(model: torch.nn.Module, saved: dict[str, Any]) -> None:
+    """Set `model`'s parameters named in `saved` (name → `tensor_to_json` data, e.g. a recorded fit), exactly."""
+    with torch.no_grad():
+        parameters = dict(model.named_parameters())
+        for name, value in saved.items():
+            parameters[name].copy_(tensor_from_json(value))
+
+
 def delta_box(center: torch.Tensor, delta: float | None, bounds: torch.Tensor | None) -> torch.Tensor:
     """`2 x D` box of half-width `delta` around `center`, intersected with `bounds` (`2 x D`); `bounds` alone
     without `delta`."""

@@ -23,7 +23,7 @@ from gibo.optimizers.base import (
     hyperparameter_arrays,
     hyperparameter_record,
     lr_factor,
-    tensor_from_json,
+    set_parameters,
     tensor_to_json,
 )
 
@@ -267,10 +267,7 @@ class GIBO(Optimizer):
         if recorded is None:
             self._fit_status = self.model.fit_hyperparameters(fix_noise=self.no_noise_optimization)
         else:
-            with torch.no_grad():
-                parameters = dict(self.model.named_parameters())
-                for name, value in recorded["model"].items():
-                    parameters[name].copy_(tensor_from_json(value))
+            set_parameters(self.model, recorded["model"])
             self._fit_status = recorded["status"]
         self._fits[self.iteration] = json.dumps(
             {

@@ -21,7 +21,7 @@ from gibo.optimizers.base import (
     delta_box,
     hyperparameter_arrays,
     hyperparameter_record,
-    tensor_from_json,
+    set_parameters,
     tensor_to_json,
 )
 
@@ -290,10 +290,7 @@ class LES(Optimizer):
         saved, self._replayed = self._replayed, {}
         if not saved:
             return
-        with torch.no_grad():
-            parameters = dict(self.model.named_parameters())
-            for name, value in saved["model"].items():
-                parameters[name].copy_(tensor_from_json(value))
+        set_parameters(self.model, saved["model"])
         self.random_starts[0] = int(saved["random_starts"])
         self.converged_fractions = [float(v) for v in saved["converged_fractions"]]
         self.acquisition_values = [math.nan if v is None else float(v) for v in saved["acquisition_values"]]

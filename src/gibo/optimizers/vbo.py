@@ -11,7 +11,7 @@ import torch
 
 from gibo.expected_improvement import ClosedFormExpectedImprovement
 from gibo.model import DerivativeExactGPSEModel
-from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts, tensor_from_json, tensor_to_json
+from gibo.optimizers.base import Iteration, Optimizer, counting_random_starts, set_parameters, tensor_to_json
 
 
 class VanillaBO(Optimizer):
@@ -72,18 +72,22 @@ class VanillaBO(Optimizer):
         self.train_x = torch.cat([self.train_x, x.reshape(1, -1)])
         self.train_y = torch.cat([self.train_y, y.reshape(1)])
 
+    def _new_model(self) -> DerivativeExactGPSEModel:
+        # Every point is kept (N_max None); the derivative model is used only for its closed-form solve.
+        model = DerivativeExactGPSEModel(
+            self.D,
+            N_max=None,
+            train_x=self.train_x,
+            train_y=self.train_y,
+            dtype=self.params.dtype,
+            **self.model_kwargs,
+        )
+        model.initialize(**self.hypers)
+        return model
+
     def _fit_model(self) -> DerivativeExactGPSEModel:
         if self.model is None:
-            # Every point is kept (N_max None); the derivative model is used only for its closed-form solve.
-            self.model = DerivativeExactGPSEModel(
-                self.D,
-                N_max=None,
-                train_x=self.train_x,
-                train_y=self.train_y,
-                dtype=self.params.dtype,
-                **self.model_kwargs,
-            )
-            self.model.initialize(**self.hypers)
+            self.model = self._new_model()
         else:
             self.model.set_data(self.train_x, self.train_y)
         if self.optimize_hyperparameters and self.train_y.shape[0] > self.MIN_POINTS_FOR_FIT:
@@ -106,19 +110,8 @@ class VanillaBO(Optimizer):
         saved, self._replayed = self._replayed, {}
         if saved.get("model") is not None:
             if self.model is None:  # as `_fit_model` builds it, then the saved hyperparameters
-                self.model = DerivativeExactGPSEModel(
-                    self.D,
-                    N_max=None,
-                    train_x=self.train_x,
-                    train_y=self.train_y,
-                    dtype=self.params.dtype,
-                    **self.model_kwargs,
-                )
-                self.model.initialize(**self.hypers)
-            with torch.no_grad():
-                parameters = dict(self.model.named_parameters())
-                for name, value in saved["model"].items():
-                    parameters[name].copy_(tensor_from_json(value))
+                self.model = self._new_model()
+            set_parameters(self.model, saved["model"])
         if "random_starts" in saved:
             self.random_starts[0] = int(saved["random_starts"])
 
