@@ -48,12 +48,13 @@ def main(argv=None) -> int:
     from gibo.report.figures import command_line, make_figures
     from gibo.report.runs import ReportError
     from gibo.rl_evaluation import EvaluationError
+    from gibo.runner import RayUnavailable
 
     try:
         written = make_figures(
             args.paths, args.out, command_line(argv), workers=args.workers, runs_machine=args.machine
         )
-    except (ReportError, ConfigError, EvaluationError, OSError, ValueError) as error:
+    except (ReportError, ConfigError, EvaluationError, RayUnavailable, OSError, ValueError) as error:
         sys.exit(f"error: {error}")
     sys.stdout.write("".join(f"{path}\n" for path in written))
     return 0

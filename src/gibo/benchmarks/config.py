@@ -15,10 +15,8 @@ methods, seeds and budget. Validated on load; a wrong config ends with one line 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
 from pydantic import Field, field_validator, model_validator
 
 from gibo.benchmarks import rover
@@ -33,6 +31,7 @@ from gibo.benchmarks.problems import (
     RoverTrajectory,
 )
 from gibo.config.base import Model
+from gibo.config.load import _read_yaml
 from gibo.config.validation import ConfigError, validate
 
 # The methods run through `gibo.maximize` (with their API defaults), and Nevergrad's NGOpt as the outside reference.
@@ -219,11 +218,4 @@ def parse_suite_config(data: Any, source: str = "<config>") -> SuiteConfig:
 
 
 def load_suite_config(path) -> SuiteConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: malformed YAML: {getattr(error, 'problem', error)}") from None
-    return parse_suite_config(data, str(path))
+    return parse_suite_config(_read_yaml(path), str(path))
