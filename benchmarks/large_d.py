@@ -14,15 +14,16 @@ plus noise), then timed part by part:
 per call = (fit + M · sample + step) / (M + 1), the M samples and the evaluation at θ of one iteration.
 Variants: `before`, the API's defaults of the revision given by `--before` (its `src/` taken with `git archive`);
 `reference`, this checkout with the configs' defaults for the model (`squared_distances: differences`,
-`marginal_likelihood: gpytorch`, the numbers of every documented seeded run); `fast`, this checkout's API defaults
-(`inner_products`, `closed_form`).
+`marginal_likelihood: gpytorch`, `factorization: full`, the numbers of every documented seeded run); `fast`, this
+checkout's API defaults (`inner_products`, `closed_form`, `incremental`).
 
 `--les-calls CALLS` (default 30) times LES through `gibo.AskTell` at `--les-dims` (default 16) on a noisy
 quadratic, each variant: seconds per call over the second half of the calls (the window then holds them all;
 LES's cost per call is its acquisition: 250 sample paths of 500 ascent steps). 0 skips it.
 
 `--end-to-end CALLS` also runs `gibo.AskTell` for CALLS calls at each D on a noisy quadratic with the API's
-defaults (this checkout) and prints the wall time per call over the calls made with a full window.
+defaults (this checkout), with K's factor kept between calls (`factorization: incremental`, the default) and
+computed afresh at every call (`full`), and prints the wall time per call over the calls made with a full window.
 
 Usage: python benchmarks/large_d.py [--dims 100 200] [--methods gibo mpd] [--before eb080f3] [--repeats 3]
        [--variants before reference fast] [--end-to-end 1300]
@@ -31,6 +32,7 @@ Usage: python benchmarks/large_d.py [--dims 100 200] [--methods gibo mpd] [--bef
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -41,6 +43,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The configs' defaults for the model: the numbers of every documented seeded run
+REFERENCE_MODEL = {"squared_distances": "differences", "marginal_likelihood": "gpytorch", "factorization": "full"}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -56,7 +60,7 @@ def worker(method: str, D: int, variant: str, repeats: int) -> dict:
     torch.set_num_threads(1)
     options: dict = {}
     if variant == "reference":
-        options = {"model_config": {"squared_distances": "differences", "marginal_likelihood": "gpytorch"}}
+        options = {"model_config": REFERENCE_MODEL}
     run = gibo.AskTell(method, np.full(D, 0.5), budget=10**6, bounds=(0.0, 1.0), seed=0, **options)
     optimizer = run._driver.optimizer
     model = optimizer.model
@@ -132,7 +136,7 @@ def les_worker(D: int, variant: str, calls: int) -> dict:
     torch.set_num_threads(1)
     options: dict = {}
     if variant == "reference":
-        options = {"model_config": {"squared_distances": "differences", "marginal_likelihood": "gpytorch"}}
+        options = {"model_config": REFERENCE_MODEL}
     rng = np.random.default_rng(0)
     optimum = rng.uniform(0.3, 0.7, D)
     run = gibo.AskTell("les", np.full(D, 0.5), budget=calls, bounds=(0.0, 1.0), seed=0, **options)
@@ -153,8 +157,9 @@ def les_worker(D: int, variant: str, calls: int) -> dict:
     }
 
 
-def end_to_end(method: str, D: int, calls: int) -> dict:
-    """AskTell with the API's defaults for `calls` calls; seconds per call once the window is full."""
+def end_to_end(method: str, D: int, calls: int, factorization: str) -> dict:
+    """AskTell with the API's defaults (`factorization` as given) for `calls` calls; seconds per call once the
+    window is full."""
     import resource
 
     import numpy as np
@@ -165,7 +170,8 @@ def end_to_end(method: str, D: int, calls: int) -> dict:
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     optimum = rng.uniform(0.3, 0.7, D)
-    run = gibo.AskTell(method, np.full(D, 0.5), budget=calls, bounds=(0.0, 1.0), seed=0)
+    model_config = {**gibo.default_options(method, D, bounded=True)["model_config"], "factorization": factorization}
+    run = gibo.AskTell(method, np.full(D, 0.5), budget=calls, bounds=(0.0, 1.0), seed=0, model_config=model_config)
     model = run._driver.optimizer.model
     stamps, full_from = [], None
     start = time.perf_counter()
@@ -179,6 +185,7 @@ def end_to_end(method: str, D: int, calls: int) -> dict:
     return {
         "method": method,
         "D": D,
+        "factorization": factorization,
         "calls": len(stamps),
         "wall_s": stamps[-1],
         "window_full_at": full_from,
@@ -221,7 +228,7 @@ def main() -> None:
     parser.add_argument("--end-to-end", type=int, default=0, metavar="CALLS", help="also run AskTell this long")
     parser.add_argument("--json", type=Path, help="write every measurement here")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument("--worker-end-to-end", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-end-to-end", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--worker-les", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -233,8 +240,8 @@ def main() -> None:
         print(json.dumps(les_worker(int(D), variant, int(calls))))
         return
     if args.worker_end_to_end:
-        method, D, calls = args.worker_end_to_end
-        print(json.dumps(end_to_end(method, int(D), int(calls))))
+        method, D, calls, factorization = args.worker_end_to_end
+        print(json.dumps(end_to_end(method, int(D), int(calls), factorization)))
         return
     print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores; one thread each")
     rows = []
@@ -282,11 +289,13 @@ def main() -> None:
                 print(f"les D={D}: per call before / fast = {ratio:.1f}x")
         if args.end_to_end:
             for method in args.methods:
-                for D in args.dims:
-                    row = in_subprocess(["--worker-end-to-end", method, str(D), str(args.end_to_end)], REPO / "src")
+                for D, factorization in itertools.product(args.dims, ("full", "incremental")):
+                    command = ["--worker-end-to-end", method, str(D), str(args.end_to_end), factorization]
+                    row = in_subprocess(command, REPO / "src")
                     rows.append(row)
                     print(
-                        f"end to end {method} D={D}: {row['calls']} calls in {row['wall_s']:.0f} s, window full "
+                        f"end to end {method} D={D} factorization {factorization:11s}: {row['calls']} calls in "
+                        f"{row['wall_s']:.0f} s, window full "
                         f"from call {row['window_full_at']}, then {1e3 * row['per_call_full_window_s']:.1f} ms per "
                         f"call; peak {row['peak_rss_mb']:.0f} MB",
                         flush=True,

@@ -295,19 +295,28 @@ def test_paper_code_options_reach_the_optimizer(tmp_path, source):
     ["lqr_experiment/gibo.yaml", "synthetic_experiment/mpd_fixed_hypers.yaml", "synthetic_experiment/vbo_default.yaml"],
 )
 def test_fast_model_options_reach_the_model(tmp_path, source):
-    """`model_config.squared_distances` and `marginal_likelihood` reach the GP of every method that uses the
-    project's model (defaults "differences", "gpytorch"); other values are refused, naming the key."""
-    for distances, likelihood in ((None, None), ("differences", "gpytorch"), ("inner_products", "closed_form")):
+    """`model_config.squared_distances`, `marginal_likelihood` and `factorization` reach the GP of every method
+    that uses the project's model (defaults "differences", "gpytorch", "full"); other values are refused, naming
+    the key."""
+    choices = (
+        (None, None, None),
+        ("differences", "gpytorch", "full"),
+        ("inner_products", "closed_form", "incremental"),
+    )
+    for distances, likelihood, factorization in choices:
         data = yaml.safe_load((CONFIGS / source).read_text())
         model_config = data["optimizer_config"].setdefault("model_config", {})
         if distances:
-            model_config.update(squared_distances=distances, marginal_likelihood=likelihood)
+            model_config.update(
+                squared_distances=distances, marginal_likelihood=likelihood, factorization=factorization
+            )
         config = resolve_dimension(load_experiment_config(write(tmp_path, data)), 3)
         optimizer = build_optimizer(config, torch.zeros(3, dtype=torch.float64), lambda p: -(p**2).sum())
         model = optimizer.model if optimizer.model is not None else optimizer._fit_model()
         assert model.squared_distances == (distances or "differences"), (source, distances)
         assert model.marginal_likelihood == (likelihood or "gpytorch"), (source, likelihood)
-    for key in ("squared_distances", "marginal_likelihood"):
+        assert model.factorization == (factorization or "full"), (source, factorization)
+    for key in ("squared_distances", "marginal_likelihood", "factorization"):
         data = yaml.safe_load((CONFIGS / source).read_text())
         data["optimizer_config"].setdefault("model_config", {})[key] = "gram"
         assert key in _error(tmp_path, data)

@@ -170,6 +170,112 @@ def test_unknown_squared_distances_are_refused():
         DerivativeExactGPSEModel(2, squared_distances="gram")
 
 
+def solved_in_window_order(solve):
+    """K, K⁻¹(y − m) and L⁻¹-free quantities of a `KernelSolve`, its rows put back in the window's order."""
+    order = solve.view.order if solve.view is not None else torch.arange(solve.X.shape[0])
+    back = torch.empty_like(order)
+    back[order] = torch.arange(order.numel())
+    K = solve.chol @ solve.chol.T
+    return solve.X[back], K[back][:, back], solve.alpha[back]
+
+
+def test_kept_factor_equals_a_fresh_factorisation_through_appends_refits_and_rebuilds():
+    """With `factorization="incremental"` the solve through appends of one and several points, the window
+    sliding past a whole turnover, a lengthscale change, data replaced and an in-place change equals the full
+    factorisation's to rounding (K, K⁻¹(y − m), the gradient posterior and L⁻¹ ∂k(X, θ)); the factor is kept
+    (not refactorised) between appends while the hyperparameters stay, and refactorised after a change."""
+    D, N_max = 5, 24
+    full = make_model(D, 10, N_max=N_max)
+    incremental = make_model(D, 10, N_max=N_max, factorization="incremental")
+    g = torch.Generator().manual_seed(3)
+    theta = torch.rand(1, D, generator=g, dtype=torch.float64)
+    factors = []
+
+    def check():
+        with torch.no_grad():
+            a, b = full.kernel_solve(), incremental.kernel_solve()
+            X, K, alpha = solved_in_window_order(b)
+            assert torch.equal(X, full.train_x)
+            torch.testing.assert_close(K, a.chol @ a.chol.T, rtol=0, atol=1e-12)
+            torch.testing.assert_close(alpha, a.alpha, rtol=1e-9, atol=1e-9)
+            for got, want in zip(incremental.posterior_derivative(theta), full.posterior_derivative(theta)):
+                torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
+            W_full, W_kept = a.gradient_solve(theta)[1], b.gradient_solve(theta)[1]
+            torch.testing.assert_close(W_kept.T @ W_kept, W_full.T @ W_full, rtol=1e-9, atol=1e-11)
+        factors.append(incremental._factor)
+
+    check()
+    for n in (1, 3, 1, 2, 1, 4, 1, 1, 5, 1, 2, 3, 1, 6, 2, 7):  # fills the window, then slides it by 28 points
+        x = torch.rand(n, D, generator=g, dtype=torch.float64)
+        y = torch.rand(n, generator=g, dtype=torch.float64)
+        full.append_train_data(x, y)
+        incremental.append_train_data(x, y)
+        check()
+    assert incremental.N == N_max and factors[1] is factors[2]  # kept while the hyperparameters stayed
+    assert len(set(map(id, factors))) > 2  # refactorised when its base had mostly left the window
+    for model in (full, incremental):
+        model.initialize(**{"covar_module.base_kernel.lengthscale": torch.full((D,), 0.35, dtype=torch.float64)})
+    check()
+    assert incremental._factor is not factors[-2]
+    for model in (full, incremental):
+        model.set_data(model.train_x * 1.5, model.train_y)
+    check()
+    for model in (full, incremental):
+        with torch.no_grad():
+            model.train_x[0, 0] += 0.25
+    check()
+
+
+def test_kept_factor_does_not_depend_on_when_it_is_asked_for():
+    """Two models fed the same points and the same hyperparameter change, one solved after every point and one
+    only at the end, give the same solve bit for bit: a replayed run (which skips solves) repeats the
+    uninterrupted one."""
+    D = 4
+    often = make_model(D, 8, N_max=12, factorization="incremental")
+    rarely = make_model(D, 8, N_max=12, factorization="incremental")
+    g = torch.Generator().manual_seed(5)
+    for step in range(20):
+        x, y = torch.rand(1, D, generator=g, dtype=torch.float64), torch.rand(1, generator=g, dtype=torch.float64)
+        if step == 9:
+            for model in (often, rarely):
+                model.initialize(**{"likelihood.noise": 0.02})
+        for model in (often, rarely):
+            model.append_train_data(x, y)
+        with torch.no_grad():
+            often.kernel_solve()
+    with torch.no_grad():
+        a, b = often.kernel_solve(), rarely.kernel_solve()
+    assert torch.equal(a.chol, b.chol) and torch.equal(a.alpha, b.alpha) and torch.equal(a.X, b.X)
+
+
+def test_kept_factor_whose_added_block_fails_refactorises_the_whole_matrix(monkeypatch):
+    """Where the added block's factorisation fails (numerically not positive definite), the solve comes from a
+    fresh factorisation of the whole matrix (which applies its jitter there), equal to the full one's."""
+    from gibo.window_factor import WindowFactor
+
+    full = make_model(3, 6, N_max=10)
+    model = make_model(3, 6, N_max=10, factorization="incremental")
+    x, y = torch.rand(2, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64), torch.tensor([0.1, 0.2])
+    for m in (full, model):
+        m.append_train_data(x, y.double())
+    kept = model._factor
+    assert kept.added == 2
+    view = WindowFactor.view
+    monkeypatch.setattr(WindowFactor, "view", lambda self, n: None if self.added else view(self, n))
+    with torch.no_grad():
+        solve = model.kernel_solve()
+        _, K, alpha = solved_in_window_order(solve)
+        reference = full.kernel_solve()
+    assert model._factor is not kept and model._factor.added == 0
+    torch.testing.assert_close(K, reference.chol @ reference.chol.T, rtol=0, atol=1e-12)
+    torch.testing.assert_close(alpha, reference.alpha, rtol=1e-9, atol=1e-9)
+
+
+def test_unknown_factorization_is_refused():
+    with pytest.raises(ValueError, match="factorization"):
+        DerivativeExactGPSEModel(2, factorization="qr")
+
+
 @pytest.mark.parametrize("D,N", [(2, 6), (4, 20)])
 def test_gradient_covariance_equals_mixed_second_derivative_of_posterior_covariance(D, N):
     """Σ∇(x) = ∂²/∂a∂b cov_post(f(a), f(b)) at a = b = x, computed by autograd on the GP posterior."""

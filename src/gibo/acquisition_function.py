@@ -93,8 +93,7 @@ class _GradientAtTheta(AcquisitionFunction):
             solve = model.kernel_solve()
             self.theta = theta.detach().reshape(1, -1).to(solve.X)
             self._solve = solve
-            self._dk_theta = solve.kernel_gradient(self.theta, solve.X)[0]  # N x D
-            self._W = torch.linalg.solve_triangular(solve.chol, self._dk_theta, upper=False)  # N x D
+            self._dk_theta, self._W = solve.gradient_solve(self.theta)  # ∂k(X, θ)/∂θ and L⁻¹ of it, N x D
             self.analytic_gradient = analytic_gradient and solve.X.device.type == "cpu"
             if self.analytic_gradient:  # NumPy views and copies (`_np`) of what the single-candidate path reads
                 lengthscale = solve.lengthscale.numpy()

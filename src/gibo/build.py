@@ -124,6 +124,8 @@ def model_kwargs(model_config: ModelConfig) -> dict:
         kwargs["gradient_mean"] = model_config.gradient_mean
     if model_config.squared_distances != "differences":
         kwargs["squared_distances"] = model_config.squared_distances
+    if model_config.factorization != "full":
+        kwargs["factorization"] = model_config.factorization
     if model_config.marginal_likelihood != "gpytorch":  # an `ExactGPSEModel` option
         kwargs["marginal_likelihood"] = model_config.marginal_likelihood
     for name in ("lengthscale", "outputscale", "noise"):

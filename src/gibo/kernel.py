@@ -1,5 +1,6 @@
 """The squared-exponential kernel's arithmetic: squared distances (whole or kept between calls), the kernel
-matrix, a jittered Cholesky factor, and the exact marginal log-likelihood with its gradient in closed form.
+matrix, the solves that every analytic formula shares (`KernelSolve`), a jittered Cholesky factor, and the
+exact marginal log-likelihood with its gradient in closed form.
 
 Notation as in `gibo.model`: k(x, x') = σf² exp(−½ Σ_i (x_i − x'_i)² / l_i²), K = k(X, X) + σn² I.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from gpytorch.mlls import ExactMarginalLogLikelihood
@@ -82,6 +84,47 @@ class WindowDistances:
 
     def holds(self, X: torch.Tensor) -> bool:
         return self.X is X and self.version == X._version
+
+
+class _GradientSolver(Protocol):
+    """What `KernelSolve.gradient_solve` asks of a kept factor (`gibo.window_factor.FactorView`)."""
+
+    def gradient_solve(self, theta: torch.Tensor, dk: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class KernelSolve:
+    """Quantities of the current data that every analytic formula needs, computed once.
+
+    X: `N x D`; chol: `N x N` lower Cholesky factor of K = k(X, X) + σn² I; alpha: `N` = K⁻¹ (y − m)
+    (K⁻¹ y for a model with `gradient_mean="uncentred"`);
+    lengthscale: `D`; outputscale, noise: scalars; view: the kept factor it came from (the model's
+    `factorization="incremental"`), whose rows X follows, or None.
+    """
+
+    X: torch.Tensor
+    chol: torch.Tensor
+    alpha: torch.Tensor
+    lengthscale: torch.Tensor
+    outputscale: torch.Tensor
+    noise: torch.Tensor
+    view: _GradientSolver | None = None
+
+    def kernel(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        return se_kernel(x1, x2, self.lengthscale, self.outputscale)
+
+    def kernel_gradient(self, x: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """∂k(x, x2_j)/∂x = −Λ⁻¹ (x − x2_j) k(x, x2_j).  x: `... x n x D`, x2: `... x m x D` → `... x n x m x D`."""
+        k = self.kernel(x, x2)
+        diff = x.unsqueeze(-2) - x2.unsqueeze(-3)
+        return -diff / self.lengthscale.pow(2) * k.unsqueeze(-1)
+
+    def gradient_solve(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """∂k(X, θ)/∂θ and L⁻¹ ∂k(X, θ)/∂θ (`N x D` each) for theta `1 x D` (the kept factor's base rows reused)."""
+        dk = self.kernel_gradient(theta, self.X)[0]
+        if self.view is None:
+            return dk, torch.linalg.solve_triangular(self.chol, dk, upper=False)
+        return dk, self.view.gradient_solve(theta, dk)
 
 
 def safe_cholesky(matrix: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import gpytorch
@@ -29,12 +28,13 @@ from gpytorch.priors import Prior, UniformPrior
 
 from gibo.kernel import (
     ClosedFormMarginalLogLikelihood,
+    KernelSolve,
     WindowDistances,
     safe_cholesky,
     scaled_squared_distances,
-    se_kernel,
     symmetric_squared_distances,
 )
+from gibo.window_factor import WindowFactor
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 _UNIFORM_MARGIN = 1e-6
 # `DerivativeExactGPSEModel(squared_distances=...)`, `ExactGPSEModel(marginal_likelihood=...)`: their choices.
 SQUARED_DISTANCES = ("differences", "inner_products")
+FACTORIZATIONS = ("full", "incremental")
 MARGINAL_LIKELIHOODS = ("gpytorch", "closed_form")
 
 
@@ -230,32 +231,6 @@ class ExactGPSEModel(gpytorch.models.ExactGP, GPyTorchModel):
 MLL_CLASSES = {"gpytorch": ExactMarginalLogLikelihood, "closed_form": ClosedFormMarginalLogLikelihood}
 
 
-@dataclass
-class KernelSolve:
-    """Quantities of the current data that every analytic formula needs, computed once.
-
-    X: `N x D`; chol: `N x N` lower Cholesky factor of K = k(X, X) + σn² I; alpha: `N` = K⁻¹ (y − m)
-    (K⁻¹ y for a model with `gradient_mean="uncentred"`);
-    lengthscale: `D`; outputscale, noise: scalars.
-    """
-
-    X: torch.Tensor
-    chol: torch.Tensor
-    alpha: torch.Tensor
-    lengthscale: torch.Tensor
-    outputscale: torch.Tensor
-    noise: torch.Tensor
-
-    def kernel(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        return se_kernel(x1, x2, self.lengthscale, self.outputscale)
-
-    def kernel_gradient(self, x: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        """∂k(x, x2_j)/∂x = −Λ⁻¹ (x − x2_j) k(x, x2_j).  x: `... x n x D`, x2: `... x m x D` → `... x n x m x D`."""
-        k = self.kernel(x, x2)
-        diff = x.unsqueeze(-2) - x2.unsqueeze(-3)
-        return -diff / self.lengthscale.pow(2) * k.unsqueeze(-1)
-
-
 def standardization(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """shift and spread that standardise y, (y − shift) / spread: its mean and std (n − 1 divisor); the
     spread is 1 for fewer than 2 values or values all (numerically) equal."""
@@ -292,6 +267,7 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         standardize_outputs: bool = False,
         gradient_mean: str = "centred",
         squared_distances: str = "differences",
+        factorization: str = "full",
         **kwargs,
     ):
         """Args:
@@ -307,6 +283,10 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
             at large D and N; equal to rounding, so seeded trajectories part from the other way's). The window's
             own distances are always the differences, so a run's numbers do not depend on its history (a
             resumed run repeats an uninterrupted one);
+        factorization: K's Cholesky factor in `kernel_solve`: "full", factorised afresh at every call (every
+            documented seeded run), or "incremental", kept between calls while the hyperparameters stay (a new
+            point adds a row, the oldest point's row leaves; `gibo.window_factor`): equal to rounding, and
+            N² instead of N³ work per call for windows of hundreds of points;
         kwargs: as `ExactGPSEModel`.
 
         The window's squared distances are kept between calls: a new point adds its row, a point leaving the
@@ -317,6 +297,8 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
             raise ValueError(f"gradient_mean must be 'centred' or 'uncentred', got {gradient_mean!r}")
         if squared_distances not in SQUARED_DISTANCES:
             raise ValueError(f"squared_distances must be one of {SQUARED_DISTANCES}, got {squared_distances!r}")
+        if factorization not in FACTORIZATIONS:
+            raise ValueError(f"factorization must be one of {FACTORIZATIONS}, got {factorization!r}")
         if train_x is None:
             train_x = torch.empty(0, D, dtype=dtype)
             train_y = torch.empty(0, dtype=dtype)
@@ -329,6 +311,9 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         self.standardize_outputs = standardize_outputs
         self.gradient_mean = gradient_mean
         self.squared_distances = squared_distances
+        self.factorization = factorization
+        self._factor: WindowFactor | None = None  # K's factor kept between calls (`factorization="incremental"`)
+        self._serial_end = 0  # points ever added by `append_train_data`: tells the window's points apart
         self._distances: WindowDistances | None = None  # the window's, kept between calls (`window_distances`)
         self._observations: torch.Tensor | None = None  # the window's raw y when the targets are standardised
         self._standardization: tuple[torch.Tensor, torch.Tensor] | None = None  # its shift and spread
@@ -376,12 +361,22 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         new_x: `n x D` (or `D`), new_y: `n` (or scalar)."""
         new_x = new_x.reshape(-1, self.D).to(self.train_x)
         new_y = new_y.reshape(-1).to(self.train_y)
+        incremental = self.factorization == "incremental" and self.N > 0
+        if incremental and self._factor is not None:
+            self._sync_factor()  # hyperparameters changed since the last solve: refactorise the window they saw
         kept = self._distances if self._distances is not None and self._distances.holds(self.train_x) else None
+        self._serial_end += new_x.shape[0]
         old_N = self.N
         self.set_data(torch.cat([self.train_x, new_x]), torch.cat([self.train_y, new_y]))
         old_rows = self.N - new_x.shape[0]  # the old points still in the window: the last old_rows of them
-        if kept is None or old_rows < 0:
-            return
+        if kept is not None and old_rows >= 0:
+            self._append_distances(kept, old_N, old_rows)
+        if self.factorization == "incremental":
+            self._sync_factor()
+
+    def _append_distances(self, kept: WindowDistances, old_N: int, old_rows: int) -> None:
+        """The kept window distances `kept` (of the window before the append, `old_N` points) brought up to the
+        window whose first `old_rows` points are old ones."""
         with torch.no_grad():
             X = self.train_x
             new_rows = scaled_squared_distances(X[old_rows:], X, kept.lengthscale)  # n x N
@@ -417,6 +412,12 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         X, y = self.train_x, self.train_targets
         lengthscale = self.lengthscale.expand(self.D) if self.lengthscale.numel() == 1 else self.lengthscale
         outputscale, noise = self.outputscale, self.noise
+        centre = self.prior_mean if self.gradient_mean == "centred" else torch.zeros_like(self.prior_mean)
+        needs_graph = torch.is_grad_enabled() and any(
+            t.requires_grad for t in (X, lengthscale, outputscale, noise, centre)
+        )
+        if self.factorization == "incremental" and not needs_graph and self.N > 0:
+            return self._incremental_solve(centre)
         K = torch.exp(-0.5 * self.window_distances(lengthscale))
         if torch.is_grad_enabled() and (K.requires_grad or outputscale.requires_grad or noise.requires_grad):
             K = outputscale * K + noise * torch.eye(self.N, dtype=X.dtype, device=X.device)
@@ -430,9 +431,45 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
                 f"{error} ({self.N} points; lengthscale min {float(ls.min()):.3g} / max {float(ls.max()):.3g}, "
                 f"outputscale {float(outputscale.detach()):.3g}, noise {float(noise.detach()):.3g})"
             ) from None
-        centre = self.prior_mean if self.gradient_mean == "centred" else torch.zeros_like(self.prior_mean)
         alpha = torch.cholesky_solve((y - centre).unsqueeze(-1), chol).squeeze(-1)
         return KernelSolve(X, chol, alpha, lengthscale, outputscale, noise)
+
+    def _sync_factor(self, fresh: bool = False) -> WindowFactor:
+        """The kept factor (`factorization="incremental"`) brought up to the window, refactorised where the
+        hyperparameters changed, the update cannot serve, or `fresh`."""
+        with torch.no_grad():
+            X = self.train_x
+            lengthscale = self.lengthscale.expand(self.D) if self.lengthscale.numel() == 1 else self.lengthscale
+            hyper = (lengthscale.detach(), self.outputscale.detach(), self.noise.detach())
+            factor = self._factor
+            if (
+                fresh
+                or factor is None
+                or not factor.holds_hyperparameters(hyper)
+                or not factor.sync(X, self._serial_end)
+            ):
+                K = torch.exp(-0.5 * self.window_distances(hyper[0])).mul_(hyper[1])
+                K.diagonal().add_(hyper[2])
+                try:
+                    factor = WindowFactor(X, self._serial_end, hyper, K)
+                except torch.linalg.LinAlgError as error:
+                    raise torch.linalg.LinAlgError(f"{error} ({self.N} points)") from None
+                self._factor = factor
+            return factor
+
+    def _incremental_solve(self, centre: torch.Tensor) -> KernelSolve:
+        """`kernel_solve` from the kept factor (`gibo.window_factor`)."""
+        with torch.no_grad():
+            X, y = self.train_x, self.train_targets
+            factor = self._sync_factor()
+            view = factor.view(factor.kept(self.N, self._serial_end))
+            if view is None:  # the added block needs jitter: refactorise the whole matrix
+                factor = self._sync_factor(fresh=True)
+                view = factor.view(factor.kept(self.N, self._serial_end))
+                assert view is not None  # a fresh factor has no added block
+            alpha = torch.cholesky_solve((y[view.order] - centre.detach()).unsqueeze(-1), view.chol).squeeze(-1)
+            lengthscale, outputscale, noise = factor.hyper
+            return KernelSolve(X[view.order], view.chol, alpha, lengthscale, outputscale, noise, view=view)
 
     def posterior_derivative(self, x: torch.Tensor, min_variance: float = 1e-9, solve: KernelSolve | None = None):
         """Gradient posterior at x: mean `n x D` and covariance `n x D x D`.

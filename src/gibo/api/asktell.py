@@ -319,14 +319,16 @@ class AskTell:
     def save(self, path) -> Path:
         """Write the run's settings, every point asked and value told, the point waiting for its value and the
         run's random states to `path` (JSON, written atomically); returns the path."""
+        units = [u.tolist() for u in self._units]  # the points in the optimizer's coordinates, exact
+        resume: dict[str, Any]
         if self._broken:  # the optimiser's state is cut off midway: the file is loaded by recomputing every point
-            resume = None
+            resume = {"units": units}
         else:
             pending = self._fed if self._fed is not None else self._driver.pending
             resume = {
                 **random_state_to_json(self._torch_state, self._numpy_state),
                 "optimizer": self._driver.optimizer.replay_state(),
-                "units": [u.tolist() for u in self._units],  # the points in the optimizer's coordinates
+                "units": units,
                 # the optimizer's next point when it has one (asked or not yet), in its coordinates
                 "next": None if pending is None else np.asarray(pending, dtype=np.float64).tolist(),
             }
@@ -380,19 +382,23 @@ class AskTell:
         differs). Otherwise each point asked is replaced by its record (one warning line when one differs);
         with `resume` (the saved run's random states and its optimiser's `replay_state`, restored at the end)
         the optimiser also skips its acquisition optimisations and (GIBO, MPD) sets its recorded
-        hyperparameter fits.
+        hyperparameter fits. The recorded points are fed in the optimiser's own coordinates where `resume`
+        holds them (`units`; a run saved while broken holds only these), so no rounding of the conversion from
+        the user's coordinates enters the replay.
         """
         settings = dict(settings)
         options = settings.pop("options")
         run = cls(**settings, **options)
         saved = library_versions() if libraries is None else libraries
         optimizer = run._driver.optimizer
-        if resume is not None and not strict:
-            optimizer.begin_replay(resume["optimizer"])
+        # A whole resume, not only the units (those of a run saved while broken)
+        full_resume: dict | None = resume if resume is not None and "optimizer" in resume else None
+        if full_resume is not None and not strict:
+            optimizer.begin_replay(full_resume["optimizer"])
         first: tuple[int, float] | None = None
         largest = 0.0
 
-        units = None if resume is None else resume["units"]
+        units = None if resume is None else resume.get("units")
 
         def differs(call: int, asked: np.ndarray, recorded: np.ndarray) -> None:
             nonlocal first, largest
@@ -421,7 +427,7 @@ class AskTell:
             for k, (x, value) in enumerate(zip(xs, values), start=1):
                 ask_recorded(k, x, None if units is None else units[k - 1])
                 run.tell(run._asked, value)
-        following = None if resume is None else resume["next"]
+        following = None if full_resume is None else full_resume["next"]
         if pending is not None:
             ask_recorded(len(values) + 1, pending, following)
         elif following is not None and run._driver.pending is not None:  # computed inside the last tell, not asked
@@ -433,8 +439,8 @@ class AskTell:
                 run._driver.pending = torch.as_tensor(unit, dtype=torch.float64)
                 run._fed = unit
         optimizer.end_replay()
-        if resume is not None:
-            run._torch_state, run._numpy_state = random_state_from_json(resume)
+        if full_resume is not None:
+            run._torch_state, run._numpy_state = random_state_from_json(full_resume)
         if first is not None:
             logger.warning(replay_differs(source, first[0], first[1], largest, saved))
         return run

@@ -50,10 +50,11 @@ def default_options(method: str, D: int, bounded: bool) -> dict:
         "outputscale_constraint": {"constraint": "greather_than", "kwargs": {"lower_bound": 1e-4}},
         "noise_hyperprior": _gamma(0.05, 1.5),
         "noise_constraint": {"constraint": "greather_than", "kwargs": {"lower_bound": 1e-6}},
-        # matrix products for the squared distances and the fit's gradient in closed form: equal to rounding,
-        # what makes D = 100-200 with windows of 5D points interactive
+        # matrix products for the squared distances, the fit's gradient in closed form and K's factor kept between
+        # calls: equal to rounding, what makes D = 100-200 with windows of 5D points interactive
         "squared_distances": "inner_products",
         "marginal_likelihood": "closed_form",
+        "factorization": "incremental",
     }
     learned = {"optimize_hyperparameters": True, "no_noise_optimization": False}
     unit_box = {"lower_bound": 0.0, "upper_bound": 1.0}

@@ -30,9 +30,9 @@ def write_state(
     path, settings: dict, xs: list, values: list, pending: np.ndarray | None, resume: dict | None = None
 ) -> Path:
     """Write a run's settings, its told points and values, the point waiting for its value and what a replay
-    restores (`resume`: its random states, `random_state_to_json`, and its optimiser's `replay_state`; None for
-    a run whose last ask or tell was interrupted) as JSON, written atomically (another process never sees half
-    a file); returns the path."""
+    restores (`resume`: its random states, `random_state_to_json`, its optimiser's `replay_state` and its points
+    in the optimiser's coordinates, `units`; only those for a run whose last ask or tell was interrupted) as
+    JSON, written atomically (another process never sees half a file); returns the path."""
     content = {
         "format": STATE_FORMAT,
         "version": STATE_VERSION,

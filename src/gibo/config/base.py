@@ -160,6 +160,9 @@ class ModelConfig(Model):
     # what a hyperparameter fit maximises: GPyTorch's exact marginal log-likelihood, or the same with its gradient in
     # closed form (equal to rounding, several times faster for hundreds of points)
     marginal_likelihood: Literal["gpytorch", "closed_form"] = "gpytorch"
+    # K's Cholesky factor: afresh at every call, or kept between calls while the hyperparameters stay (a new point
+    # adds a row, the oldest leaves; equal to rounding, N^2 instead of N^3 work per call)
+    factorization: Literal["full", "incremental"] = "full"
     ard_num_dims: DimCount | None = "dim_search_space"
     N_max: VarCount | None = None
     lengthscale_constraint: ConstraintConfig | None = None
