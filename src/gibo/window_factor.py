@@ -130,7 +130,10 @@ class FactorView:
         """L⁻¹ dk for dk = ∂k(X, θ)/∂θ `N x D` in this factor's order: the base rows' solve is kept for θ."""
         kept = self.kept
         base = self.factor.base_gradient_solve(theta, dk[:kept], kept)
-        if kept == dk.shape[0]:
-            return base
-        rest = dk[kept:] - self.chol[kept:, :kept] @ base
-        return torch.cat([base, torch.linalg.solve_triangular(self.added_chol, rest, upper=False)])
+        # column-major, as a full solve returns it: the acquisitions' products with it take the faster BLAS path
+        solved = torch.empty(dk.shape[1], dk.shape[0], dtype=dk.dtype, device=dk.device).T
+        solved[:kept] = base
+        if kept < dk.shape[0]:
+            rest = dk[kept:] - self.chol[kept:, :kept] @ base
+            solved[kept:] = torch.linalg.solve_triangular(self.added_chol, rest, upper=False)
+        return solved
