@@ -111,6 +111,25 @@ def test_a_damaged_or_foreign_checkpoint_is_moved_aside_and_the_trial_starts_aga
     assert any("another trial or config" in r.getMessage() for r in caplog.records)
 
 
+def test_a_checkpoint_resumes_under_a_config_that_names_a_default_and_not_under_another_value(tmp_path, caplog):
+    """A config that spells out a key at its default (as a later version adding that key resolves it) is the same
+    config: the checkpoint is resumed; another value of the key makes it another config's."""
+    config = short_config("lqr_experiment/gibo_quick.yaml", 12, 2)
+    trial = rl.trials(config)[0]
+    path = rl.checkpoint_file(tmp_path, trial)
+    rl.run_trial(config, trial, checkpoint_dir=tmp_path)
+    good = path.read_bytes()
+    for factorization, same in (("full", True), ("incremental", False)):
+        other = short_config("lqr_experiment/gibo_quick.yaml", 12, 2)
+        other.optimizer_config.model_config_.factorization = factorization  # type: ignore[union-attr]
+        path.write_bytes(good)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="gibo.rl_experiment"):
+            rl.run_trial(other, rl.trials(other)[0], checkpoint_dir=tmp_path)
+        foreign = any("another trial or config" in r.getMessage() for r in caplog.records)
+        assert foreign != same, factorization
+
+
 def test_the_interval_grows_where_a_write_costs_more_than_2_percent_and_no_due_write_is_skipped(monkeypatch, caplog):
     from types import SimpleNamespace
 

@@ -165,7 +165,8 @@ def checkpoint_file(run_dir, unit: SyntheticUnit) -> Path:
 
 def unit_digest(config: ExperimentConfig, data_config: SyntheticDataConfig) -> str:
     """SHA-256 of the unit's settings (out_dirs aside): a checkpoint belongs to the config that wrote it."""
-    experiment, data = config_to_dict(config), config_to_dict(data_config)
+    # keys at their defaults left out: a later version that adds a key still resumes an earlier one's checkpoints
+    experiment, data = config_to_dict(config, exclude_defaults=True), config_to_dict(data_config, exclude_defaults=True)
     experiment.pop("out_dir", None)
     data.pop("out_dir", None)
     return settings_digest({"experiment": experiment, "data": data})

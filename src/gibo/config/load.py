@@ -69,11 +69,12 @@ def load_data_config(path) -> SyntheticDataConfig:
         raise ConfigError(f"{path}: {error}") from None
 
 
-def config_to_dict(config) -> dict:
-    """Plain mapping (YAML-safe) of a config, with the paper's key names."""
-    data = config.model_dump(by_alias=True, mode="json")
+def config_to_dict(config, exclude_defaults: bool = False) -> dict:
+    """Plain mapping (YAML-safe) of a config, with the paper's key names; with `exclude_defaults`, only the keys
+    whose values differ from their defaults (what identifies a config across versions that add keys)."""
+    data = config.model_dump(by_alias=True, mode="json", exclude_defaults=exclude_defaults)
     if isinstance(config, ExperimentConfig) and config.optimizer_config is not None:
-        data["optimizer_config"] = config_to_dict(config.optimizer_config)
+        data["optimizer_config"] = config_to_dict(config.optimizer_config, exclude_defaults)
     return data
 
 
