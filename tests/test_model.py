@@ -248,6 +248,26 @@ def test_kept_factor_does_not_depend_on_when_it_is_asked_for():
     assert torch.equal(a.chol, b.chol) and torch.equal(a.alpha, b.alpha) and torch.equal(a.X, b.X)
 
 
+def test_kept_gradient_solve_does_not_depend_on_when_it_is_asked_for():
+    """L⁻¹ ∂k(X, θ)/∂θ from the kept factor (the acquisitions' N x D solve), asked for after every point of an
+    iteration or only at its end (a replay skips the acquisitions of its recorded points), is the same bit for
+    bit, for a window large enough that a triangular solve's rows depend on the size of the solve."""
+    D, N_max = 3, 400
+    often = make_model(D, N_max, N_max=N_max, factorization="incremental")
+    rarely = make_model(D, N_max, N_max=N_max, factorization="incremental")
+    theta = torch.full((1, D), 0.5, dtype=torch.float64)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for _ in range(30):  # the window slides by 30 points: the base loses its last 30 rows
+            x, y = torch.rand(1, D, generator=g, dtype=torch.float64), torch.rand(1, generator=g, dtype=torch.float64)
+            for model in (often, rarely):
+                model.append_train_data(x, y)
+            often.kernel_solve().gradient_solve(theta)
+        a, b = often.kernel_solve().gradient_solve(theta), rarely.kernel_solve().gradient_solve(theta)
+    assert often._factor.added == rarely._factor.added == 30  # the same kept factors, none refactorised
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
 def test_kept_factor_whose_added_block_fails_refactorises_the_whole_matrix(monkeypatch):
     """Where the added block's factorisation fails (numerically not positive definite), the solve comes from a
     fresh factorisation of the whole matrix (which applies its jitter there), equal to the full one's."""

@@ -58,6 +58,15 @@ def se_kernel(x1: torch.Tensor, x2: torch.Tensor, lengthscale: torch.Tensor, out
     return outputscale * torch.exp(-0.5 * scaled_squared_distances(x1, x2, lengthscale))
 
 
+def se_kernel_gradient(
+    x: torch.Tensor, x2: torch.Tensor, lengthscale: torch.Tensor, outputscale: torch.Tensor
+) -> torch.Tensor:
+    """∂k(x, x2_j)/∂x = −Λ⁻¹ (x − x2_j) k(x, x2_j).  x: `... x n x D`, x2: `... x m x D` → `... x n x m x D`."""
+    k = se_kernel(x, x2, lengthscale, outputscale)
+    diff = x.unsqueeze(-2) - x2.unsqueeze(-3)
+    return -diff / lengthscale.pow(2) * k.unsqueeze(-1)
+
+
 def symmetric_squared_distances(X: torch.Tensor, lengthscale: torch.Tensor) -> torch.Tensor:
     """`scaled_squared_distances(X, X, lengthscale)` (`N x N`, the same bits) from the blocks on and above the
     diagonal, mirrored: half the work."""
@@ -114,10 +123,8 @@ class KernelSolve:
         return se_kernel(x1, x2, self.lengthscale, self.outputscale)
 
     def kernel_gradient(self, x: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        """∂k(x, x2_j)/∂x = −Λ⁻¹ (x − x2_j) k(x, x2_j).  x: `... x n x D`, x2: `... x m x D` → `... x n x m x D`."""
-        k = self.kernel(x, x2)
-        diff = x.unsqueeze(-2) - x2.unsqueeze(-3)
-        return -diff / self.lengthscale.pow(2) * k.unsqueeze(-1)
+        """`se_kernel_gradient` with these hyperparameters."""
+        return se_kernel_gradient(x, x2, self.lengthscale, self.outputscale)
 
     def gradient_solve(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """∂k(X, θ)/∂θ and L⁻¹ ∂k(X, θ)/∂θ (`N x D` each) for theta `1 x D` (the kept factor's base rows reused)."""

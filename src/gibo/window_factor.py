@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from gibo.kernel import safe_cholesky, se_kernel
+from gibo.kernel import safe_cholesky, se_kernel, se_kernel_gradient
 
 
 class WindowFactor:
@@ -50,7 +50,7 @@ class WindowFactor:
         self.added_X = torch.empty(self.capacity, D, dtype=X.dtype, device=X.device)
         self.added = 0
         self.serial_end = serial_end
-        self._gradient_base: tuple[torch.Tensor, torch.Tensor] | None = None  # (θ, L_B⁻¹ ∂k(X_B, θ)) kept
+        self._gradient_base: tuple[torch.Tensor, torch.Tensor] | None = None  # (θ, L_B⁻¹ ∂k(X_B, θ)/∂θ) kept
 
     def holds_hyperparameters(self, hyper: tuple[torch.Tensor, ...]) -> bool:
         return all(torch.equal(kept, now.detach()) for kept, now in zip(self.hyper, hyper, strict=True))
@@ -109,14 +109,19 @@ class WindowFactor:
         order = torch.cat([torch.arange(kept - 1, -1, -1), torch.arange(kept, N)]).to(cross.device)
         return FactorView(self, kept, chol, added_chol, order)
 
-    def base_gradient_solve(self, theta: torch.Tensor, dk_base: torch.Tensor, kept: int) -> torch.Tensor:
-        """L_B⁻¹ ∂k(X_B, θ) for the first `kept` base rows (dk_base: those rows), kept while θ is unchanged."""
+    def base_gradient_solve(self, theta: torch.Tensor) -> torch.Tensor:
+        """L_B⁻¹ ∂k(X_B, θ)/∂θ for theta `1 x D` over the whole base (`N_B x D`, rows that have left the window
+        included), kept while θ is unchanged. Always solved for every base row: a triangular solve's rows depend
+        in their rounding on the size of the solve, so solving only the rows still in the window would make the
+        result depend on when it was first asked for (a replay, which skips acquisitions, would part from the
+        uninterrupted run)."""
         cached = self._gradient_base
-        if cached is not None and cached[1].shape[0] >= kept and torch.equal(cached[0], theta):
-            return cached[1][:kept]
-        solved = torch.linalg.solve_triangular(self.base_chol[:kept, :kept], dk_base, upper=False)
-        self._gradient_base = (theta.detach().clone(), solved)
-        return solved
+        if cached is None or not torch.equal(cached[0], theta):
+            lengthscale, outputscale, _ = self.hyper
+            dk = se_kernel_gradient(theta, self.base_X, lengthscale, outputscale)[0]  # N_B x D
+            cached = (theta.detach().clone(), torch.linalg.solve_triangular(self.base_chol, dk, upper=False))
+            self._gradient_base = cached
+        return cached[1]
 
 
 class FactorView:
@@ -129,7 +134,7 @@ class FactorView:
     def gradient_solve(self, theta: torch.Tensor, dk: torch.Tensor) -> torch.Tensor:
         """L⁻¹ dk for dk = ∂k(X, θ)/∂θ `N x D` in this factor's order: the base rows' solve is kept for θ."""
         kept = self.kept
-        base = self.factor.base_gradient_solve(theta, dk[:kept], kept)
+        base = self.factor.base_gradient_solve(theta)[:kept]
         # column-major, as a full solve returns it: the acquisitions' products with it take the faster BLAS path
         solved = torch.empty(dk.shape[1], dk.shape[0], dtype=dk.dtype, device=dk.device).T
         solved[:kept] = base
