@@ -127,13 +127,14 @@ class _Wrapped:
         return getattr(self._objective, name)
 
 
-def test_cholesky_failure_names_the_hyperparameters(monkeypatch):
-    model = DerivativeExactGPSEModel(2, dtype=torch.float64)
-    model.initialize(
-        **{"covar_module.base_kernel.lengthscale": 1e6, "covar_module.outputscale": 1e12, "likelihood.noise": 1e-4}
-    )
+@pytest.mark.parametrize("factorization", ["full", "incremental"])
+def test_cholesky_failure_names_the_hyperparameters(monkeypatch, factorization):
+    model = DerivativeExactGPSEModel(2, dtype=torch.float64, factorization=factorization)
     x = torch.rand(6, 2, dtype=torch.float64)
     model.append_train_data(x, torch.rand(6, dtype=torch.float64))
+    model.initialize(  # after the data: the kept factor is refactorised for them
+        **{"covar_module.base_kernel.lengthscale": 1e6, "covar_module.outputscale": 1e12, "likelihood.noise": 1e-4}
+    )
     # "distances" whose kernel matrix is tridiagonal ones (eigenvalues 1 + 2 cos(kπ/7), the smallest −0.80):
     # indefinite far beyond the jitter
     ones = torch.eye(6, dtype=torch.float64) + torch.diag(torch.ones(5, dtype=torch.float64), 1)

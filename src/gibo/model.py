@@ -361,8 +361,7 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         new_x: `n x D` (or `D`), new_y: `n` (or scalar)."""
         new_x = new_x.reshape(-1, self.D).to(self.train_x)
         new_y = new_y.reshape(-1).to(self.train_y)
-        incremental = self.factorization == "incremental" and self.N > 0
-        if incremental and self._factor is not None:
+        if self.factorization == "incremental" and self._factor is not None:
             self._sync_factor()  # hyperparameters changed since the last solve: refactorise the window they saw
         kept = self._distances if self._distances is not None and self._distances.holds(self.train_x) else None
         self._serial_end += new_x.shape[0]
@@ -418,21 +417,29 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
         )
         if self.factorization == "incremental" and not needs_graph and self.N > 0:
             return self._incremental_solve(centre)
-        K = torch.exp(-0.5 * self.window_distances(lengthscale))
-        if torch.is_grad_enabled() and (K.requires_grad or outputscale.requires_grad or noise.requires_grad):
-            K = outputscale * K + noise * torch.eye(self.N, dtype=X.dtype, device=X.device)
-        else:  # the same numbers without three N x N temporaries
-            K.mul_(outputscale).diagonal().add_(noise)
+        K = self._kernel_matrix(lengthscale, outputscale, noise)
         try:
             chol = safe_cholesky(K)
-        except torch.linalg.LinAlgError as error:  # name the hyperparameters in force: the usual culprit
-            ls = lengthscale.detach()
-            raise torch.linalg.LinAlgError(
-                f"{error} ({self.N} points; lengthscale min {float(ls.min()):.3g} / max {float(ls.max()):.3g}, "
-                f"outputscale {float(outputscale.detach()):.3g}, noise {float(noise.detach()):.3g})"
-            ) from None
+        except torch.linalg.LinAlgError as error:
+            raise self._factorisation_error(error, lengthscale, outputscale, noise) from None
         alpha = torch.cholesky_solve((y - centre).unsqueeze(-1), chol).squeeze(-1)
         return KernelSolve(X, chol, alpha, lengthscale, outputscale, noise)
+
+    def _kernel_matrix(self, lengthscale, outputscale, noise) -> torch.Tensor:
+        """The window's K = k(X, X) + σn² I `N x N` for these hyperparameters."""
+        K = torch.exp(-0.5 * self.window_distances(lengthscale))
+        if torch.is_grad_enabled() and (K.requires_grad or outputscale.requires_grad or noise.requires_grad):
+            return outputscale * K + noise * torch.eye(self.N, dtype=K.dtype, device=K.device)
+        K.mul_(outputscale).diagonal().add_(noise)  # the same numbers without three N x N temporaries
+        return K
+
+    def _factorisation_error(self, error, lengthscale, outputscale, noise) -> torch.linalg.LinAlgError:
+        """K's factorisation failed: the error, naming the hyperparameters in force (the usual culprit)."""
+        ls = lengthscale.detach()
+        return torch.linalg.LinAlgError(
+            f"{error} ({self.N} points; lengthscale min {float(ls.min()):.3g} / max {float(ls.max()):.3g}, "
+            f"outputscale {float(outputscale.detach()):.3g}, noise {float(noise.detach()):.3g})"
+        )
 
     def _sync_factor(self, fresh: bool = False) -> WindowFactor:
         """The kept factor (`factorization="incremental"`) brought up to the window, refactorised where the
@@ -448,12 +455,10 @@ class DerivativeExactGPSEModel(ExactGPSEModel):
                 or not factor.holds_hyperparameters(hyper)
                 or not factor.sync(X, self._serial_end)
             ):
-                K = torch.exp(-0.5 * self.window_distances(hyper[0])).mul_(hyper[1])
-                K.diagonal().add_(hyper[2])
                 try:
-                    factor = WindowFactor(X, self._serial_end, hyper, K)
+                    factor = WindowFactor(X, self._serial_end, hyper, self._kernel_matrix(*hyper))
                 except torch.linalg.LinAlgError as error:
-                    raise torch.linalg.LinAlgError(f"{error} ({self.N} points)") from None
+                    raise self._factorisation_error(error, *hyper) from None
                 self._factor = factor
             return factor
 
