@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from gibo.config import config_to_dict
 from gibo.results import DamagedUnit
 
 if TYPE_CHECKING:
@@ -45,6 +46,15 @@ def next_interval(write_s: float, iteration_s: float) -> int:
     if iteration_s <= 0:
         return CHECKPOINT_EVERY
     return max(CHECKPOINT_EVERY, math.ceil(write_s / (CHECKPOINT_COST * iteration_s)))
+
+
+def config_settings(config) -> dict:
+    """A config's settings as a checkpoint's digest names them: out_dir aside, and keys at their defaults left out,
+    so that a later version adding a key (defaulting to what was done before) still resumes an earlier one's
+    checkpoints."""
+    settings = config_to_dict(config, exclude_defaults=True)
+    settings.pop("out_dir", None)
+    return settings
 
 
 def settings_digest(settings: dict) -> str:

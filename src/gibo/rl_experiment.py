@@ -18,6 +18,7 @@ from gibo.checkpoint import (
     RANDOM_STATES,
     checkpointing,
     clear_temporaries,
+    config_settings,
     from_json_bytes,
     json_bytes,
     random_states,
@@ -189,12 +190,8 @@ def checkpoint_file(run_dir, trial: Trial) -> Path:
 
 
 def config_digest(config: ExperimentConfig) -> str:
-    """SHA-256 of the experiment's settings (out_dir aside): a checkpoint belongs to the config that wrote it. Keys
-    at their defaults are left out, so a later version that adds a key (defaulting to what was done before) still
-    resumes the checkpoints of an earlier one."""
-    settings = config_to_dict(config, exclude_defaults=True)
-    settings.pop("out_dir", None)
-    return settings_digest(settings)
+    """SHA-256 of the experiment's settings (`config_settings`): a checkpoint belongs to the config that wrote it."""
+    return settings_digest(config_settings(config))
 
 
 def write_checkpoint(

@@ -16,6 +16,7 @@ from gibo.checkpoint import (
     RecordedCalls,
     checkpointing,
     clear_temporaries,
+    config_settings,
     from_json_bytes,
     json_bytes,
     random_states,
@@ -164,12 +165,8 @@ def checkpoint_file(run_dir, unit: SyntheticUnit) -> Path:
 
 
 def unit_digest(config: ExperimentConfig, data_config: SyntheticDataConfig) -> str:
-    """SHA-256 of the unit's settings (out_dirs aside): a checkpoint belongs to the config that wrote it."""
-    # keys at their defaults left out: a later version that adds a key still resumes an earlier one's checkpoints
-    experiment, data = config_to_dict(config, exclude_defaults=True), config_to_dict(data_config, exclude_defaults=True)
-    experiment.pop("out_dir", None)
-    data.pop("out_dir", None)
-    return settings_digest({"experiment": experiment, "data": data})
+    """SHA-256 of the unit's settings (`config_settings`): a checkpoint belongs to the config that wrote it."""
+    return settings_digest({"experiment": config_settings(config), "data": config_settings(data_config)})
 
 
 def write_checkpoint(
