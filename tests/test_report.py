@@ -304,7 +304,12 @@ def test_missing_benchmarks_are_listed_with_commands_naming_existing_configs(tin
     )
     assert "synthetic, fixed hyperparameters, GIBO, D = 12, 16, 20, 24, 28, 32, 36" in commands  # 4 and 8 are covered
     assert "-c configs/rl_experiment/swimmer/gibo_10runs.yaml" in commands["Swimmer, GIBO, 10 runs"]
-    assert "--trials 10" in commands["Hopper, GIBO, no state normalisation, 10 runs"]
+    # the shipped ablation config is the paper's run as it stands; a row that needs a setting changed says which
+    assert commands["Hopper, GIBO, no state normalisation, 10 runs"] == (
+        "`python run_rl_experiment.py -c configs/rl_experiment/hopper/gibo_no_state_normalization.yaml --workers 2`"
+    )
+    (epsilon,) = [c for name, c in commands.items() if name.startswith("synthetic, learned hyperparameters, GIBO, ε")]
+    assert epsilon.endswith("with `optimizer_config.epsilon_diff_acq_value: 0.1` set in (a copy of) that config")
     assert not any(name.startswith(("CartPole, GIBO, ε early stop", "LQR")) for name in commands)  # covered, in part
     assert "- CartPole, GIBO, ε early stop, 3 runs: the runs stop before 100 calls" in missing
     assert "- LQR, GIBO: the runs stop before 130 calls" in missing
