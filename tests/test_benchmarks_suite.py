@@ -12,7 +12,7 @@ from gibo.benchmarks.cli import main
 from gibo.benchmarks.config import load_suite_config, parse_suite_config
 from gibo.benchmarks.lunar_lander import MissingExtra
 from gibo.benchmarks.suite import CellMismatch, cells, run_suite
-from gibo.benchmarks.table import load_cells, markdown_table
+from gibo.benchmarks.table import _symlog_width, load_cells, markdown_table
 from gibo.config import ConfigError
 
 TINY = {
@@ -243,3 +243,10 @@ def test_lunar_lander_heuristic_controller_lands():
     good = problem(HEURISTIC_WEIGHTS)
     assert good > 100 and good == problem(HEURISTIC_WEIGHTS)  # the episodes' seeds are fixed
     assert problem(np.zeros(12)) < 0  # no engine ever fires: it crashes
+
+
+def test_curves_spanning_orders_of_magnitude_get_a_symmetric_log_axis():
+    dixon_price_like = [np.array([-2e5, -30.0, -0.9]), np.array([-1e5, -5.0, -7.0])]
+    assert _symlog_width(dixon_price_like) == pytest.approx(0.9)  # log beyond the smallest final |value|
+    assert _symlog_width([np.array([-21.0, -12.0, -1.9]), np.array([-20.0, -11.0])]) is None  # Ackley: linear
+    assert _symlog_width([np.array([-5.0, 0.0])]) == 1e-6  # a final value at the optimum

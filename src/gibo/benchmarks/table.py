@@ -88,8 +88,20 @@ def markdown_table(groups: dict[tuple[str, int, int, str], list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def _symlog_width(mean_curves: list[np.ndarray]) -> float | None:
+    """The linear width of a symmetric log axis for these mean curves, or None for a linear axis.
+
+    A linear axis shows only the first calls of a panel whose values shrink by orders of magnitude (Dixon-Price
+    from −10⁵ to −1): where the largest |value| exceeds the smallest final |value| a thousandfold, the axis is
+    logarithmic beyond the smallest final |value| (at least 1e-6) and linear within it."""
+    largest = max(float(np.abs(curve).max()) for curve in mean_curves)
+    smallest_final = max(min(float(abs(curve[-1])) for curve in mean_curves), 1e-6)
+    return smallest_final if largest > 1e3 * smallest_final else None
+
+
 def curves_figure(groups: dict[tuple[str, int, int, str], list[dict]], path) -> Path:
-    """One panel per problem × D: mean best-so-far against calls, ± one std shaded, one line per method."""
+    """One panel per problem × D: mean best-so-far against calls, ± one std shaded (within the seeds' range),
+    one line per method; a symmetric log axis where a panel's values span orders of magnitude (`_symlog_width`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,10 +120,16 @@ def curves_figure(groups: dict[tuple[str, int, int, str], list[dict]], path) -> 
             calls = np.arange(1, n + 1)
             mean, std = curves.mean(0), curves.std(0)
             ax.plot(calls, mean, label=f"{METHOD_NAMES.get(method, method)} ({len(found)})")
-            ax.fill_between(calls, mean - std, mean + std, alpha=0.2)
+            # ± one std, within what the seeds reached (a band above the best seed would claim values never seen)
+            band = np.clip(mean - std, curves.min(0), None), np.clip(mean + std, None, curves.max(0))
+            ax.fill_between(calls, *band, alpha=0.2)
         ax.set_title(f"{problem}, D = {D}", fontsize=9)
         ax.set_xlabel("calls")
         ax.set_ylabel("best value so far")
+        linear_width = _symlog_width([np.mean([c["best_so_far"] for c in found], 0) for _, found in lines])
+        if linear_width is not None:
+            ax.set_yscale("symlog", linthresh=linear_width, linscale=0.5)
+            ax.set_ylabel("best value so far (symmetric log scale)")
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
