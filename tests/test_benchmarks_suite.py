@@ -12,7 +12,7 @@ from gibo.benchmarks.cli import main
 from gibo.benchmarks.config import load_suite_config, parse_suite_config
 from gibo.benchmarks.lunar_lander import MissingExtra
 from gibo.benchmarks.suite import CellMismatch, cells, run_suite
-from gibo.benchmarks.table import _symlog_width, load_cells, markdown_table
+from gibo.benchmarks.table import _symlog_width, curves_figure, load_cells, markdown_table
 from gibo.config import ConfigError
 
 TINY = {
@@ -250,3 +250,14 @@ def test_curves_spanning_orders_of_magnitude_get_a_symmetric_log_axis():
     assert _symlog_width(dixon_price_like) == pytest.approx(0.9)  # log beyond the smallest final |value|
     assert _symlog_width([np.array([-21.0, -12.0, -1.9]), np.array([-20.0, -11.0])]) is None  # Ackley: linear
     assert _symlog_width([np.array([-5.0, 0.0])]) == 1e-6  # a final value at the optimum
+
+
+def test_curves_figure_draws_cells_short_of_the_budget(tmp_path):
+    """A seed whose cell stopped early: the panel's curves run to the shortest cell, on the log axis as well."""
+    groups = {
+        ("dixon_price", 2, 3, "gibo"): [
+            {"best_so_far": np.array([-1e5, -10.0, -1.0])},
+            {"best_so_far": np.array([-2e5, -20.0])},
+        ]
+    }
+    assert curves_figure(groups, tmp_path / "curves.png").stat().st_size > 1000

@@ -114,11 +114,13 @@ def curves_figure(groups: dict[tuple[str, int, int, str], list[dict]], path) -> 
     rows = -(-len(panels) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
     for ax, ((problem, D), lines) in zip(axes.flat, panels.items()):
+        means = []
         for method, found in lines:
             n = min(len(c["best_so_far"]) for c in found)
             curves = np.stack([c["best_so_far"][:n] for c in found])
             calls = np.arange(1, n + 1)
             mean, std = curves.mean(0), curves.std(0)
+            means.append(mean)
             ax.plot(calls, mean, label=f"{METHOD_NAMES.get(method, method)} ({len(found)})")
             # ± one std, within what the seeds reached (a band above the best seed would claim values never seen)
             band = np.clip(mean - std, curves.min(0), None), np.clip(mean + std, None, curves.max(0))
@@ -126,7 +128,7 @@ def curves_figure(groups: dict[tuple[str, int, int, str], list[dict]], path) -> 
         ax.set_title(f"{problem}, D = {D}", fontsize=9)
         ax.set_xlabel("calls")
         ax.set_ylabel("best value so far")
-        linear_width = _symlog_width([np.mean([c["best_so_far"] for c in found], 0) for _, found in lines])
+        linear_width = _symlog_width(means)
         if linear_width is not None:
             ax.set_yscale("symlog", linthresh=linear_width, linscale=0.5)
             ax.set_ylabel("best value so far (symmetric log scale)")
