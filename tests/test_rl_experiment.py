@@ -160,6 +160,11 @@ def test_rl_configs_have_the_papers_settings():
             assert config.mlp.state_normalization == (
                 config.environment_name == "Hopper-v5" and "no_state_normalization" not in path.stem
             ), path
+            if (
+                path.stem in ("gibo", "gibo_10runs", "gibo_no_gradient_normalization")
+                and config.mlp.state_normalization
+            ):
+                assert opt.state_normalization_update == "call", path  # the paper's code: after every call
     swimmer = resolved_config(load_experiment_config(RL_CONFIGS / "swimmer" / "gibo.yaml"))
     opt = swimmer.optimizer_config
     assert (opt.max_samples_per_iteration, opt.model_config_.N_max, opt.delta) == (16, 32, 0.1)
