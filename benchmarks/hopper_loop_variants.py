@@ -11,7 +11,7 @@ comparison can be made in pieces (`--variants` to add one).
 
 Usage:
     python benchmarks/hopper_loop_variants.py --out experiments/hopper_variants --calls 1000 --trials 10 \
-        --workers 2 [--variants default iteration uncentred slip] [--report-calls 500 1000]
+        --workers 2 [--variants default iteration uncentred slip released] [--report-calls 500 1000]
 """
 
 from __future__ import annotations
@@ -33,19 +33,34 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "configs" / "rl_experiment" / "hopper" / "gibo_10runs.yaml"
 sys.path.insert(0, str(ROOT))
 
-#: variant name -> (keys of optimizer_config to set, dotted for nested ones), what it is
+#: variant name -> (config keys to set, dotted, relative to the whole config), what it is
 VARIANTS: dict[str, tuple[dict, str]] = {
     "default": ({}, "the config as shipped: state statistics after every call, θ fixed in normalised coordinates"),
     "iteration": (
-        {"state_normalization_update": "iteration"},
+        {"optimizer_config.state_normalization_update": "iteration"},
         "state statistics once per iteration, θ and the window re-expressed (the option's default elsewhere)",
     ),
-    "uncentred": ({"model_config.gradient_mean": "uncentred"}, "gradient mean ∂k K⁻¹ y (the released code's slip)"),
+    "uncentred": (
+        {"optimizer_config.model_config.gradient_mean": "uncentred"},
+        "gradient mean ∂k K⁻¹ y (the released code's slip)",
+    ),
     "iteration_uncentred": (
-        {"state_normalization_update": "iteration", "model_config.gradient_mean": "uncentred"},
+        {
+            "optimizer_config.state_normalization_update": "iteration",
+            "optimizer_config.model_config.gradient_mean": "uncentred",
+        },
         "both of the above",
     ),
-    "slip": ({"acquisition_lengthscale_slip": True}, "the acquisition's l-for-l² slip of the published runs"),
+    "slip": ({"optimizer_config.acquisition_lengthscale_slip": True}, "the acquisition's l-for-l² slip"),
+    "float32": ({"dtype": "float32"}, "float32 arithmetic throughout, as the released code"),
+    "released": (
+        {
+            "optimizer_config.model_config.gradient_mean": "uncentred",
+            "optimizer_config.acquisition_lengthscale_slip": True,
+            "dtype": "float32",
+        },
+        "every option that does what the released code did: uncentred mean, l-for-l² slip, float32",
+    ),
 }
 
 
@@ -53,7 +68,7 @@ def variant_config(name: str, out: Path) -> Path:
     """gibo_10runs.yaml with the variant's keys set, written to out/configs/<name>.yaml."""
     data = yaml.safe_load(BASE.read_text())
     for dotted, value in VARIANTS[name][0].items():
-        node = data["optimizer_config"]
+        node = data
         *parents, key = dotted.split(".")
         for parent in parents:
             node = node[parent]
