@@ -11,7 +11,7 @@ comparison can be made in pieces (`--variants` to add one).
 
 Usage:
     python benchmarks/hopper_loop_variants.py --out experiments/hopper_variants --calls 1000 --trials 10 \
-        --workers 2 [--variants default iteration uncentred slip released] [--report-calls 500 1000]
+        --workers 2 [--variants default iteration uncentred slip float32 released] [--report-calls 500 1000]
 """
 
 from __future__ import annotations
