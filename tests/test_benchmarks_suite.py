@@ -261,3 +261,23 @@ def test_curves_figure_draws_cells_short_of_the_budget(tmp_path):
         ]
     }
     assert curves_figure(groups, tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_curves_figure_keeps_each_methods_colour_across_panels(tmp_path, monkeypatch):
+    """A method missing from one panel (LES not run at D = 30) must not hand its colour to the next method."""
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    monkeypatch.setattr(plt, "close", lambda figure: drawn.append(figure))
+    cell = [{"best_so_far": np.array([-3.0, -2.0, -1.0])}]
+    groups = {
+        ("ackley", 5, 3, "gibo"): cell,
+        ("ackley", 5, 3, "les"): cell,
+        ("ackley", 5, 3, "turbo"): cell,
+        ("ackley", 30, 3, "gibo"): cell,
+        ("ackley", 30, 3, "turbo"): cell,
+    }
+    curves_figure(groups, tmp_path / "curves.png")
+    colours = [{line.get_label().split(" ")[0]: line.get_color() for line in ax.get_lines()} for ax in drawn[0].axes]
+    assert colours[0]["TuRBO"] == colours[1]["TuRBO"] and colours[0]["GIBO"] == colours[1]["GIBO"]
+    assert len(set(colours[0].values())) == 3

@@ -110,6 +110,10 @@ def curves_figure(groups: dict[tuple[str, int, int, str], list[dict]], path) -> 
     panels: dict[tuple[str, int], list] = defaultdict(list)
     for (problem, D, _, method), found in groups.items():
         panels[(problem, D)].append((method, found))
+    # one colour per method in every panel (a method missing from a panel must not shift the others' colours)
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    methods = list(METHOD_NAMES) + sorted({m for (_, _, _, m) in groups} - set(METHOD_NAMES))
+    colour = {method: cycle[i % len(cycle)] for i, method in enumerate(methods)}
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
@@ -121,10 +125,10 @@ def curves_figure(groups: dict[tuple[str, int, int, str], list[dict]], path) -> 
             calls = np.arange(1, n + 1)
             mean, std = curves.mean(0), curves.std(0)
             means.append(mean)
-            ax.plot(calls, mean, label=f"{METHOD_NAMES.get(method, method)} ({len(found)})")
+            ax.plot(calls, mean, color=colour[method], label=f"{METHOD_NAMES.get(method, method)} ({len(found)})")
             # ± one std, within what the seeds reached (a band above the best seed would claim values never seen)
             band = np.clip(mean - std, curves.min(0), None), np.clip(mean + std, None, curves.max(0))
-            ax.fill_between(calls, *band, alpha=0.2)
+            ax.fill_between(calls, *band, color=colour[method], alpha=0.2)
         ax.set_title(f"{problem}, D = {D}", fontsize=9)
         ax.set_xlabel("calls")
         ax.set_ylabel("best value so far")
