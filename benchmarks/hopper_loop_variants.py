@@ -33,32 +33,25 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "configs" / "rl_experiment" / "hopper" / "gibo_10runs.yaml"
 sys.path.insert(0, str(ROOT))
 
-#: variant name -> (config keys to set, dotted, relative to the whole config), what it is
+# The settings the variants combine (config keys, dotted, relative to the whole config)
+ITERATION = {"optimizer_config.state_normalization_update": "iteration"}
+UNCENTRED = {"optimizer_config.model_config.gradient_mean": "uncentred"}
+SLIP = {"optimizer_config.acquisition_lengthscale_slip": True}
+FLOAT32 = {"dtype": "float32"}
+
+#: variant name -> (config keys to set), what it is
 VARIANTS: dict[str, tuple[dict, str]] = {
     "default": ({}, "the config as shipped: state statistics after every call, θ fixed in normalised coordinates"),
     "iteration": (
-        {"optimizer_config.state_normalization_update": "iteration"},
+        ITERATION,
         "state statistics once per iteration, θ and the window re-expressed (the option's default elsewhere)",
     ),
-    "uncentred": (
-        {"optimizer_config.model_config.gradient_mean": "uncentred"},
-        "gradient mean ∂k K⁻¹ y (the released code's slip)",
-    ),
-    "iteration_uncentred": (
-        {
-            "optimizer_config.state_normalization_update": "iteration",
-            "optimizer_config.model_config.gradient_mean": "uncentred",
-        },
-        "both of the above",
-    ),
-    "slip": ({"optimizer_config.acquisition_lengthscale_slip": True}, "the acquisition's l-for-l² slip"),
-    "float32": ({"dtype": "float32"}, "float32 arithmetic throughout, as the released code"),
+    "uncentred": (UNCENTRED, "gradient mean ∂k K⁻¹ y (the released code's slip)"),
+    "iteration_uncentred": ({**ITERATION, **UNCENTRED}, "both of the above"),
+    "slip": (SLIP, "the acquisition's l-for-l² slip"),
+    "float32": (FLOAT32, "float32 arithmetic throughout, as the released code"),
     "released": (
-        {
-            "optimizer_config.model_config.gradient_mean": "uncentred",
-            "optimizer_config.acquisition_lengthscale_slip": True,
-            "dtype": "float32",
-        },
+        {**UNCENTRED, **SLIP, **FLOAT32},
         "every option that does what the released code did: uncentred mean, l-for-l² slip, float32",
     ),
 }
