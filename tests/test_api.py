@@ -358,3 +358,16 @@ def test_les_load_skips_the_saved_runs_acquisitions(tmp_path, monkeypatch):
     assert resumed.calls == 8 and built == []
     resumed.ask()
     assert len(built) == 1
+
+
+def test_turbo_warns_when_its_initial_design_takes_the_whole_budget(caplog):
+    with caplog.at_level("WARNING", logger="gibo.optimizers.turbo"):
+        gibo.maximize(quadratic, np.zeros(4), budget=8, method="turbo", bounds=(-1, 1), seed=0)  # n_init = 2D = 8
+    assert [r.message for r in caplog.records if "random search" in r.message] == [
+        "TuRBO: the initial design (n_init = 8 points) takes all 8 calls of the budget, so this run is a Sobol "
+        "random search; give a smaller n_init"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gibo.optimizers.turbo"):
+        gibo.maximize(quadratic, np.zeros(4), budget=12, method="turbo", bounds=(-1, 1), seed=0)
+    assert not [r for r in caplog.records if "random search" in r.message]

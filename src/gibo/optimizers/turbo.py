@@ -247,6 +247,13 @@ class TuRBO(Optimizer):
         remaining = self.calls_left
         initial = self.X.shape[0] == 0
         if initial:
+            if self.restarts == 0 and not self.replaying and self.n_init >= remaining:
+                logger.warning(
+                    "TuRBO: the initial design (n_init = %d points) takes all %d calls of the budget, so this run is "
+                    "a Sobol random search; give a smaller n_init",
+                    self.n_init,
+                    remaining,
+                )
             X_next = self.initial_design(int(min(self.n_init, remaining)))
             length = math.nan
         elif self.replaying and self._replayed:  # the recorded points replace the Thompson samples: no fit
