@@ -12,7 +12,7 @@ from gibo.benchmarks.cli import main
 from gibo.benchmarks.config import load_suite_config, parse_suite_config
 from gibo.benchmarks.lunar_lander import MissingExtra
 from gibo.benchmarks.suite import CellMismatch, cells, run_suite
-from gibo.benchmarks.table import _symlog_width, curves_figure, load_cells, markdown_table
+from gibo.benchmarks.table import _symlog_width, curves_figure, load_cells, markdown_table, select_cells
 from gibo.config import ConfigError
 
 TINY = {
@@ -198,6 +198,34 @@ def test_without_ray_several_workers_are_refused_in_one_line(tmp_path, monkeypat
 def test_the_table_of_a_folder_without_cells_is_refused_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"^error: .*: no cell files \(\*\.npz\) found$"):
         main(["table", str(tmp_path)])
+
+
+def test_the_table_can_show_part_of_a_folder_and_names_what_it_lacks(capsys):
+    cell = [{"best_so_far": np.array([-3.0, -1.0]), "wall_time": 1.0, "optimum": 0.0, "seed": 0}]
+    groups = {(p, D, 2, m): cell for p in ("ackley", "dixon_price") for D in (5, 30) for m in ("gibo", "les")}
+    chosen = select_cells(groups, problems=["ackley"], dimensions=[30])
+    assert list(chosen) == [("ackley", 30, 2, "gibo"), ("ackley", 30, 2, "les")]
+    assert list(select_cells(groups, methods=["les"], dimensions=[5])) == [
+        ("ackley", 5, 2, "les"),
+        ("dixon_price", 5, 2, "les"),
+    ]
+    assert select_cells(groups) == groups
+    with pytest.raises(FileNotFoundError, match=r"^no cells with D 20 \(the folder has 5, 30\)$"):
+        select_cells(groups, dimensions=[5, 20])
+    with pytest.raises(FileNotFoundError, match="no cells with method turbo"):
+        select_cells(groups, methods=["turbo"])
+
+
+def test_the_table_command_filters_a_folder_or_stops_in_one_line(tmp_path, capsys):
+    data = {**TINY, "out_dir": str(tmp_path), "methods": ["cmaes"], "seeds": [0], "budget": 4}
+    run_suite(parse_suite_config(data), progress=False)
+    assert main(["table", "-q", str(tmp_path), "--problems", "ackley"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ackley")]
+    assert len(rows) == 1 and "| CMA-ES | 1 |" in rows[0]
+    with pytest.raises(
+        SystemExit, match=r"^error: no cells with problem rover \(the folder has ackley, les_gp_sample-low\)$"
+    ):
+        main(["table", "-q", str(tmp_path), "--problems", "rover"])
 
 
 # --- the optional extras

@@ -31,6 +31,9 @@ def main(argv=None) -> int:
     table.add_argument("results", help="a results folder of `run` (its out_dir)")
     table.add_argument("--out", metavar="FILE.md", help="also write the table to this file")
     table.add_argument("--figure", metavar="FILE.png", help="draw the best-so-far curves into this file")
+    table.add_argument("--problems", nargs="+", metavar="PROBLEM", help="only these problems")
+    table.add_argument("--dimensions", nargs="+", type=int, metavar="D", help="only these dimensions")
+    table.add_argument("--methods", nargs="+", metavar="METHOD", help="only these methods")
     for command in (run, table):
         add_verbosity(command)
     args = parser.parse_args(argv)
@@ -80,11 +83,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _table(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gibo.benchmarks.table import curves_figure, load_cells, markdown_table
+    from gibo.benchmarks.table import curves_figure, load_cells, markdown_table, select_cells
     from gibo.results import DamagedUnit, write_atomically
 
     try:
-        groups = load_cells(args.results)
+        groups = select_cells(load_cells(args.results), args.problems, args.dimensions, args.methods)
     except (FileNotFoundError, DamagedUnit) as error:
         sys.exit(f"error: {error}")
     text = markdown_table(groups)

@@ -52,6 +52,33 @@ def load_cells(results_dir) -> dict[tuple[str, int, int, str], list[dict]]:
     return dict(sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], _method_order(item[0][3]))))
 
 
+def select_cells(
+    groups: dict[tuple[str, int, int, str], list[dict]],
+    problems: list[str] | None = None,
+    dimensions: list[int] | None = None,
+    methods: list[str] | None = None,
+) -> dict[tuple[str, int, int, str], list[dict]]:
+    """The groups of `load_cells` for these problems, dimensions and methods only (None: all); FileNotFoundError
+    naming the first asked-for value that no cell has, or when nothing is left."""
+    keys = list(groups)
+    for name, asked, position in (("problem", problems, 0), ("D", dimensions, 1), ("method", methods, 3)):
+        present = {key[position] for key in keys}
+        absent = [value for value in asked or [] if value not in present]
+        if absent:
+            have = ", ".join(str(value) for value in sorted(present))
+            raise FileNotFoundError(f"no cells with {name} {absent[0]} (the folder has {have})")
+    selected = {
+        key: found
+        for key, found in groups.items()
+        if (problems is None or key[0] in problems)
+        and (dimensions is None or key[1] in dimensions)
+        and (methods is None or key[3] in methods)
+    }
+    if not selected:
+        raise FileNotFoundError("no cells with these problems, dimensions and methods together")
+    return selected
+
+
 def _method_order(method: str) -> int:
     return list(METHOD_NAMES).index(method) if method in METHOD_NAMES else len(METHOD_NAMES)
 
