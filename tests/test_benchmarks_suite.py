@@ -214,6 +214,12 @@ def test_the_table_can_show_part_of_a_folder_and_names_what_it_lacks(capsys):
         select_cells(groups, dimensions=[5, 20])
     with pytest.raises(FileNotFoundError, match="no cells with method turbo"):
         select_cells(groups, methods=["turbo"])
+    two_seeds = {key: [cell[0], {**cell[0], "seed": 1}] for key, cell in groups.items()}
+    two_seeds[("ackley", 5, 2, "les")] = cell  # LES has seed 0 only
+    shared = select_cells(two_seeds, problems=["ackley"], dimensions=[5], seeds=[1])
+    assert list(shared) == [("ackley", 5, 2, "gibo")] and [c["seed"] for c in shared[("ackley", 5, 2, "gibo")]] == [1]
+    with pytest.raises(FileNotFoundError, match=r"no cells with seed 2 \(the folder has 0, 1\)"):
+        select_cells(two_seeds, seeds=[2])
 
 
 def test_the_table_command_filters_a_folder_or_stops_in_one_line(tmp_path, capsys):

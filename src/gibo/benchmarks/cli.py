@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     table.add_argument("--problems", nargs="+", metavar="PROBLEM", help="only these problems")
     table.add_argument("--dimensions", nargs="+", type=int, metavar="D", help="only these dimensions")
     table.add_argument("--methods", nargs="+", metavar="METHOD", help="only these methods")
+    table.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="only these seeds (compare on the same)")
     for command in (run, table):
         add_verbosity(command)
     args = parser.parse_args(argv)
@@ -87,7 +88,7 @@ def _table(args: argparse.Namespace) -> int:
     from gibo.results import DamagedUnit, write_atomically
 
     try:
-        groups = select_cells(load_cells(args.results), args.problems, args.dimensions, args.methods)
+        groups = select_cells(load_cells(args.results), args.problems, args.dimensions, args.methods, args.seeds)
     except (FileNotFoundError, DamagedUnit) as error:
         sys.exit(f"error: {error}")
     text = markdown_table(groups)

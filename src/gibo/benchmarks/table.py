@@ -57,25 +57,35 @@ def select_cells(
     problems: list[str] | None = None,
     dimensions: list[int] | None = None,
     methods: list[str] | None = None,
+    seeds: list[int] | None = None,
 ) -> dict[tuple[str, int, int, str], list[dict]]:
-    """The groups of `load_cells` for these problems, dimensions and methods only (None: all); FileNotFoundError
-    naming the first asked-for value that no cell has, or when nothing is left."""
+    """The groups of `load_cells` for these problems, dimensions, methods and seeds only (None: all), so that
+    methods can be compared on the same seeds; FileNotFoundError naming the first asked-for value that no cell has,
+    or when nothing is left."""
     keys = list(groups)
-    for name, asked, position in (("problem", problems, 0), ("D", dimensions, 1), ("method", methods, 3)):
-        present = {key[position] for key in keys}
+    asked_for: list[tuple[str, list | None, set]] = [
+        ("problem", problems, {k[0] for k in keys}),
+        ("D", dimensions, {k[1] for k in keys}),
+        ("method", methods, {k[3] for k in keys}),
+        ("seed", seeds, {cell["seed"] for found in groups.values() for cell in found}),
+    ]
+    for name, asked, present in asked_for:
         absent = [value for value in asked or [] if value not in present]
         if absent:
             have = ", ".join(str(value) for value in sorted(present))
             raise FileNotFoundError(f"no cells with {name} {absent[0]} (the folder has {have})")
-    selected = {
-        key: found
-        for key, found in groups.items()
-        if (problems is None or key[0] in problems)
-        and (dimensions is None or key[1] in dimensions)
-        and (methods is None or key[3] in methods)
-    }
+    selected = {}
+    for key, found in groups.items():
+        if (
+            (problems is None or key[0] in problems)
+            and (dimensions is None or key[1] in dimensions)
+            and (methods is None or key[3] in methods)
+        ):
+            kept = [cell for cell in found if seeds is None or cell["seed"] in seeds]
+            if kept:
+                selected[key] = kept
     if not selected:
-        raise FileNotFoundError("no cells with these problems, dimensions and methods together")
+        raise FileNotFoundError("no cells with these problems, dimensions, methods and seeds together")
     return selected
 
 
