@@ -315,3 +315,14 @@ def test_curves_figure_keeps_each_methods_colour_across_panels(tmp_path, monkeyp
     colours = [{line.get_label().split(" ")[0]: line.get_color() for line in ax.get_lines()} for ax in drawn[0].axes]
     assert colours[0]["TuRBO"] == colours[1]["TuRBO"] and colours[0]["GIBO"] == colours[1]["GIBO"]
     assert len(set(colours[0].values())) == 3
+
+
+def test_curves_figure_lays_four_panels_out_two_by_two(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    monkeypatch.setattr(plt, "close", lambda figure: drawn.append(figure))
+    cell = [{"best_so_far": np.array([-3.0, -2.0, -1.0])}]
+    levels = ("high", "medium", "low", "extremely_low")
+    curves_figure({(f"les_gp_sample-{level}", 10, 3, "gibo"): cell for level in levels}, tmp_path / "curves.png")
+    assert [ax.get_subplotspec().get_geometry()[:2] for ax in drawn[0].axes] == [(2, 2)] * 4

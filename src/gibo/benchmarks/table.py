@@ -151,7 +151,7 @@ def curves_figure(groups: dict[tuple[str, int, int, str], list[dict]], path) -> 
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     methods = list(METHOD_NAMES) + sorted({m for (_, _, _, m) in groups} - set(METHOD_NAMES))
     colour = {method: cycle[i % len(cycle)] for i, method in enumerate(methods)}
-    columns = min(3, len(panels))
+    columns = 2 if len(panels) == 4 else min(3, len(panels))  # four panels (LES's complexity levels) as 2 x 2
     rows = -(-len(panels) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
     for ax, ((problem, D), lines) in zip(axes.flat, panels.items()):
