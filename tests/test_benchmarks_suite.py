@@ -297,12 +297,18 @@ def test_curves_figure_draws_cells_short_of_the_budget(tmp_path):
     assert curves_figure(groups, tmp_path / "curves.png").stat().st_size > 1000
 
 
-def test_curves_figure_keeps_each_methods_colour_across_panels(tmp_path, monkeypatch):
-    """A method missing from one panel (LES not run at D = 30) must not hand its colour to the next method."""
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures `curves_figure` draws, kept open instead of closed."""
     import matplotlib.pyplot as plt
 
-    drawn = []
-    monkeypatch.setattr(plt, "close", lambda figure: drawn.append(figure))
+    figures: list = []
+    monkeypatch.setattr(plt, "close", lambda figure: figures.append(figure))
+    return figures
+
+
+def test_curves_figure_keeps_each_methods_colour_across_panels(tmp_path, drawn):
+    """A method missing from one panel (LES not run at D = 30) must not hand its colour to the next method."""
     cell = [{"best_so_far": np.array([-3.0, -2.0, -1.0])}]
     groups = {
         ("ackley", 5, 3, "gibo"): cell,
@@ -317,11 +323,7 @@ def test_curves_figure_keeps_each_methods_colour_across_panels(tmp_path, monkeyp
     assert len(set(colours[0].values())) == 3
 
 
-def test_curves_figure_lays_four_panels_out_two_by_two(tmp_path, monkeypatch):
-    import matplotlib.pyplot as plt
-
-    drawn = []
-    monkeypatch.setattr(plt, "close", lambda figure: drawn.append(figure))
+def test_curves_figure_lays_four_panels_out_two_by_two(tmp_path, drawn):
     cell = [{"best_so_far": np.array([-3.0, -2.0, -1.0])}]
     levels = ("high", "medium", "low", "extremely_low")
     curves_figure({(f"les_gp_sample-{level}", 10, 3, "gibo"): cell for level in levels}, tmp_path / "curves.png")

@@ -62,13 +62,9 @@ def select_cells(
     """The groups of `load_cells` for these problems, dimensions, methods and seeds only (None: all), so that
     methods can be compared on the same seeds; FileNotFoundError naming the first asked-for value that no cell has,
     or when nothing is left."""
-    keys = list(groups)
-    asked_for: list[tuple[str, list | None, set]] = [
-        ("problem", problems, {k[0] for k in keys}),
-        ("D", dimensions, {k[1] for k in keys}),
-        ("method", methods, {k[3] for k in keys}),
-        ("seed", seeds, {cell["seed"] for found in groups.values() for cell in found}),
-    ]
+    wanted = {0: problems, 1: dimensions, 3: methods}  # position in a group's key -> the values asked for
+    asked_for = [(name, wanted[i], {key[i] for key in groups}) for i, name in ((0, "problem"), (1, "D"), (3, "method"))]
+    asked_for.append(("seed", seeds, {cell["seed"] for found in groups.values() for cell in found}))
     for name, asked, present in asked_for:
         absent = [value for value in asked or [] if value not in present]
         if absent:
@@ -76,11 +72,7 @@ def select_cells(
             raise FileNotFoundError(f"no cells with {name} {absent[0]} (the folder has {have})")
     selected = {}
     for key, found in groups.items():
-        if (
-            (problems is None or key[0] in problems)
-            and (dimensions is None or key[1] in dimensions)
-            and (methods is None or key[3] in methods)
-        ):
+        if all(asked is None or key[i] in asked for i, asked in wanted.items()):
             kept = [cell for cell in found if seeds is None or cell["seed"] in seeds]
             if kept:
                 selected[key] = kept
